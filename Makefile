@@ -1,0 +1,95 @@
+# EV charging federation: build, run and test.
+#   make run    three companies + broker on loopback, in the foreground
+#   make test   every test suite, on an isolated stack of its own
+# See README.md for everything else.
+
+CC       ?= gcc
+PG_BIN   := /usr/lib/postgresql/15/bin
+PYTHON   := /usr/bin/python3
+
+WARNINGS := -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wshadow
+CPPFLAGS += -D_GNU_SOURCE -Iworkers/common -Iworkers/company -I/usr/include/postgresql
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 $(WARNINGS)
+LDLIBS   := -lcivetweb -lpaho-mqtt3as -ljansson -lpq -lpthread -lm
+SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+COMMON_SRC := $(wildcard workers/common/*.c)
+WORKER_SRC := $(wildcard workers/company/*.c)
+WORKER_LIB := $(filter-out workers/company/main.c,$(WORKER_SRC))
+HEADERS    := $(wildcard workers/common/*.h workers/company/*.h)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=build/tests/%)
+ASAN_UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
+
+# The isolated stack of `make test`: its own state folder and ports.
+TEST_STACK := EVC_STACK_DIR=$(CURDIR)/.stack-test EVC_HTTP_PORT_BASE=18081 \
+	EVC_PG_PORT_BASE=55431 EVC_MQTT_PORT=18831 EVC_WORKER_BIN=$(CURDIR)/build/asan/evc-worker
+ASAN_ENV := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:log_path=$(CURDIR)/.stack-test/logs/asan \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$(CURDIR)/.stack-test/logs/ubsan
+
+.PHONY: all deps build asan run up down reset status test unit system clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+build: build/evc-worker
+
+build/evc-worker: $(COMMON_SRC) $(WORKER_SRC) $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(COMMON_SRC) $(WORKER_SRC) $(LDLIBS)
+
+build/asan/evc-worker: $(COMMON_SRC) $(WORKER_SRC) $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(SANITIZE) -o $@ $(COMMON_SRC) $(WORKER_SRC) $(LDLIBS)
+
+build/tests/%: tests/unit/%.c $(COMMON_SRC) $(WORKER_LIB) $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(COMMON_SRC) $(WORKER_LIB) $(LDLIBS) -lcmocka
+
+build/asan/tests/%: tests/unit/%.c $(COMMON_SRC) $(WORKER_LIB) $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(SANITIZE) -o $@ $< $(COMMON_SRC) $(WORKER_LIB) $(LDLIBS) -lcmocka
+
+asan: build/asan/evc-worker $(ASAN_UNIT_BINS)
+
+run: deps build
+	@scripts/stack run
+
+up: deps build
+	@scripts/stack up
+
+down:
+	@scripts/stack down
+
+status:
+	@scripts/stack status
+
+reset:
+	@scripts/stack reset
+
+unit: $(UNIT_BINS) $(ASAN_UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS) $(ASAN_UNIT_BINS); do echo "== $$t"; $$t; done
+
+# System tests run against the sanitized worker: any ASan/UBSan report fails the run.
+system: build/asan/evc-worker
+	@$(TEST_STACK) scripts/stack reset >/dev/null
+	@mkdir -p .stack-test/logs
+	@$(TEST_STACK) $(ASAN_ENV) scripts/stack up
+	@status=0; \
+	EVC_STACK_DIR=$(CURDIR)/.stack-test $(PYTHON) -m pytest -q -p no:cacheprovider tests/system || status=$$?; \
+	$(TEST_STACK) scripts/stack down || status=1; \
+	if ls .stack-test/logs/asan.* .stack-test/logs/ubsan.* >/dev/null 2>&1; then \
+		echo "sanitizer reports:"; cat .stack-test/logs/asan.* .stack-test/logs/ubsan.* 2>/dev/null; status=1; \
+	fi; \
+	exit $$status
+
+test: deps
+	@$(MAKE) --no-print-directory build asan
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory system
+
+clean:
+	rm -rf build

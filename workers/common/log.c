@@ -1,0 +1,61 @@
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static enum log_level min_level = LOG_LEVEL_INFO;
+static char app_tag[64] = "evc";
+
+static const char *const level_names[] = { "debug", "info", "warn", "error" };
+
+void log_init(const char *app, enum log_level level)
+{
+	snprintf(app_tag, sizeof(app_tag), "%s", app);
+	min_level = level;
+}
+
+bool log_level_parse(const char *text, enum log_level *out)
+{
+	for (int i = 0; i <= LOG_LEVEL_ERROR; i++) {
+		if (strcmp(text, level_names[i]) == 0) {
+			*out = (enum log_level)i;
+			return true;
+		}
+	}
+	return false;
+}
+
+bool log_enabled(enum log_level level)
+{
+	return level >= min_level;
+}
+
+void log_write(enum log_level level, const char *fmt, ...)
+{
+	if (level < min_level)
+		return;
+
+	struct timespec now;
+	struct tm tm;
+	char stamp[32];
+	char line[2048];
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+
+	int n = snprintf(line, sizeof(line), "ts=%s.%03ldZ level=%s app=%s ", stamp,
+			 now.tv_nsec / 1000000, level_names[level], app_tag);
+	va_list ap;
+	va_start(ap, fmt);
+	if (n > 0 && (size_t)n < sizeof(line))
+		vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	va_end(ap);
+
+	/* One fputs per line: stdio locks the stream, so lines stay whole. */
+	size_t len = strnlen(line, sizeof(line) - 2);
+	line[len] = '\n';
+	line[len + 1] = '\0';
+	fputs(line, stderr);
+}

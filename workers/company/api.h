@@ -1,0 +1,45 @@
+/*
+ * REST handlers, one file per resource (api_health.c, api_stations.c,
+ * api_reservations.c), all listed in routes.c. Each returns the status it sent.
+ */
+#ifndef EVC_API_H
+#define EVC_API_H
+
+#include <libpq-fe.h>
+
+#include "http.h"
+
+int api_health_get(struct http_request *req);
+
+int api_stations_list(struct http_request *req);
+int api_stations_create(struct http_request *req);
+int api_stations_get(struct http_request *req);
+int api_stations_update(struct http_request *req);
+int api_stations_availability(struct http_request *req);
+
+int api_reservations_create(struct http_request *req);
+int api_reservations_list(struct http_request *req);
+int api_reservations_get(struct http_request *req);
+int api_reservations_cancel(struct http_request *req);
+
+/*
+ * Replies for a failed statement: 503 when the database is unreachable or too
+ * slow, 409 for a conflict, 400 for data the database refused, else 500.
+ */
+int api_reply_db_error(struct http_request *req, PGconn *conn, const PGresult *res);
+
+/*
+ * Runs a query whose first row's first column is a JSON text and sends it with
+ * ok_status; 404 with not_found when there is no row. Acquires its own connection.
+ */
+int api_reply_query(struct http_request *req, int ok_status, const char *not_found, const char *sql,
+		    int nparams, const char *const *params);
+
+/*
+ * Reads an RFC 3339 query parameter: 1 and *epoch set when present, 0 when
+ * absent (an error when required), or the 400 status it sent.
+ */
+int api_query_time(struct http_request *req, const char *name, bool required, int64_t *epoch)
+	__attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,222 @@
+/*
+ * /stations: this company's charge points. Creating and changing them needs
+ * the admin token; reading is public.
+ */
+#include "api.h"
+#include "app.h"
+#include "log.h"
+#include "timeutil.h"
+#include "validate.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_AVAILABILITY_SPAN (7 * 86400)
+
+static const char *const station_statuses[] = { "active", "maintenance", "offline", NULL };
+
+/* The writable fields of a station, as text parameters (NULL when absent). */
+struct station_fields {
+	const char *name, *city, *status;
+	char lat[32], lon[32], chargers[16], power_kw[32], price[32];
+	bool has_lat, has_lon, has_chargers, has_power, has_price;
+};
+
+static bool is_station_status(const char *s)
+{
+	for (const char *const *p = station_statuses; *p != NULL; p++)
+		if (strcmp(*p, s) == 0)
+			return true;
+	return false;
+}
+
+/* Reads and validates the writable fields; required for creation, optional for PATCH. */
+static bool read_fields(json_t *body, bool required, struct station_fields *f, struct jsonx_error *err)
+{
+	double lat, lon, power, price;
+	long long chargers;
+
+	memset(f, 0, sizeof(*f));
+	if (!jsonx_string(body, "name", required, 200, &f->name, err) ||
+	    !jsonx_string(body, "city", required, 100, &f->city, err) ||
+	    !jsonx_number(body, "lat", required, -90, 90, &lat, &f->has_lat, err) ||
+	    !jsonx_number(body, "lon", required, -180, 180, &lon, &f->has_lon, err) ||
+	    !jsonx_integer(body, "chargers", required, 1, 64, &chargers, &f->has_chargers, err) ||
+	    !jsonx_number(body, "power_kw", required, 0.1, 1000, &power, &f->has_power, err) ||
+	    !jsonx_number(body, "price_per_kwh", required, 0, 1000, &price, &f->has_price, err) ||
+	    !jsonx_string(body, "status", false, 16, &f->status, err))
+		return false;
+	if (f->status != NULL && !is_station_status(f->status)) {
+		err->code = "invalid_field";
+		snprintf(err->message, sizeof(err->message), "field 'status' must be active, maintenance or offline");
+		return false;
+	}
+	if (f->has_lat)
+		snprintf(f->lat, sizeof(f->lat), "%.7f", lat);
+	if (f->has_lon)
+		snprintf(f->lon, sizeof(f->lon), "%.7f", lon);
+	if (f->has_chargers)
+		snprintf(f->chargers, sizeof(f->chargers), "%lld", chargers);
+	if (f->has_power)
+		snprintf(f->power_kw, sizeof(f->power_kw), "%.1f", power);
+	if (f->has_price)
+		snprintf(f->price, sizeof(f->price), "%.2f", price);
+	return true;
+}
+
+int api_stations_list(struct http_request *req)
+{
+	static const char sql[] =
+		"SELECT json_build_object('items', coalesce(json_agg(station_json(s) ORDER BY s.id), '[]'::json))"
+		" FROM stations s";
+	return api_reply_query(req, 200, "no stations", sql, 0, NULL);
+}
+
+int api_stations_get(struct http_request *req)
+{
+	static const char sql[] = "SELECT station_json(s) FROM stations s WHERE s.id = $1";
+	const char *params[] = { req->params[0] };
+	return api_reply_query(req, 200, "no such station", sql, 1, params);
+}
+
+int api_stations_create(struct http_request *req)
+{
+	static const char *const allowed[] = { "id", "name", "city", "lat", "lon", "chargers",
+					       "power_kw", "price_per_kwh", "status", NULL };
+	static const char sql[] =
+		"INSERT INTO stations (id, name, city, lat, lon, chargers, power_kw, price_per_kwh, status)"
+		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, 'active'))"
+		" RETURNING station_json(stations)";
+	const char *company = req->app->cfg.company_id;
+	json_t *body = NULL;
+	struct jsonx_error err;
+	struct station_fields f;
+	const char *id;
+	char owner[VALIDATE_COMPANY_MAX + 1];
+	int status;
+
+	if ((status = http_require_admin(req)) != 0 || (status = http_read_json_object(req, &body)) != 0)
+		return status;
+
+	if (!jsonx_only_keys(body, allowed, &err) || !jsonx_string(body, "id", true, VALIDATE_STATION_MAX, &id, &err) ||
+	    !read_fields(body, true, &f, &err)) {
+		status = http_reply_field_error(req, &err);
+		goto cleanup;
+	}
+	if (!validate_station_company(id, owner, sizeof(owner)) || strcmp(owner, company) != 0) {
+		status = http_reply_error(req, 400, "invalid_field",
+					  "field 'id' must look like '%s-<code>', code of [a-z0-9-], at most 48 characters",
+					  company);
+		goto cleanup;
+	}
+
+	PGconn *conn = db_acquire(req->app->db, APP_DB_WAIT_MS);
+	if (conn == NULL) {
+		status = http_reply_db_unavailable(req);
+		goto cleanup;
+	}
+	const char *params[] = { id, f.name, f.city, f.lat, f.lon, f.chargers, f.power_kw, f.price, f.status };
+	PGresult *res = db_exec(conn, sql, 9, params);
+	if (db_sqlstate_is(res, DB_UNIQUE_VIOLATION))
+		status = http_reply_error(req, 409, "conflict", "station '%s' already exists", id);
+	else if (!db_ok(res, "station_create"))
+		status = api_reply_db_error(req, conn, res);
+	else {
+		char location[128];
+		snprintf(location, sizeof(location), "Location: " HTTP_API_PREFIX "/stations/%s\r\n", id);
+		status = http_reply_text(req, 201, PQgetvalue(res, 0, 0), location);
+		log_info("event=station_created req=%s station=%s", req->request_id, id);
+	}
+	PQclear(res);
+	db_release(req->app->db, conn);
+cleanup:
+	json_decref(body);
+	return status;
+}
+
+int api_stations_update(struct http_request *req)
+{
+	static const char *const allowed[] = { "name", "city", "lat", "lon", "chargers",
+					       "power_kw", "price_per_kwh", "status", NULL };
+	/* Fewer chargers is refused while a live reservation still needs a removed one. */
+	static const char sql[] =
+		"UPDATE stations SET name = coalesce($2, name), city = coalesce($3, city),"
+		" lat = coalesce($4::float8, lat), lon = coalesce($5::float8, lon),"
+		" chargers = coalesce($6::int, chargers), power_kw = coalesce($7::numeric, power_kw),"
+		" price_per_kwh = coalesce($8::numeric, price_per_kwh), status = coalesce($9, status),"
+		" updated_at = now()"
+		" WHERE id = $1 AND NOT EXISTS ("
+		"   SELECT 1 FROM reservations r WHERE r.station_id = $1 AND r.charger > $6::int"
+		"   AND r.status IN ('held', 'confirmed') AND upper(r.during) > now())"
+		" RETURNING station_json(stations)";
+	static const char exists_sql[] = "SELECT 1 FROM stations WHERE id = $1";
+	json_t *body = NULL;
+	struct jsonx_error err;
+	struct station_fields f;
+	int status;
+
+	if ((status = http_require_admin(req)) != 0 || (status = http_read_json_object(req, &body)) != 0)
+		return status;
+	if (!jsonx_only_keys(body, allowed, &err) || !read_fields(body, false, &f, &err)) {
+		status = http_reply_field_error(req, &err);
+		goto cleanup;
+	}
+
+	PGconn *conn = db_acquire(req->app->db, APP_DB_WAIT_MS);
+	if (conn == NULL) {
+		status = http_reply_db_unavailable(req);
+		goto cleanup;
+	}
+	const char *params[] = {
+		req->params[0], f.name, f.city, f.has_lat ? f.lat : NULL, f.has_lon ? f.lon : NULL,
+		f.has_chargers ? f.chargers : NULL, f.has_power ? f.power_kw : NULL,
+		f.has_price ? f.price : NULL, f.status,
+	};
+	PGresult *res = db_exec(conn, sql, 9, params);
+	if (!db_ok(res, "station_update")) {
+		status = api_reply_db_error(req, conn, res);
+	} else if (PQntuples(res) == 1) {
+		status = http_reply_text(req, 200, PQgetvalue(res, 0, 0), NULL);
+		log_info("event=station_updated req=%s station=%s", req->request_id, req->params[0]);
+	} else {
+		PQclear(res);
+		res = db_exec(conn, exists_sql, 1, params);
+		if (!db_ok(res, "station_exists"))
+			status = api_reply_db_error(req, conn, res);
+		else if (PQntuples(res) == 0)
+			status = http_reply_error(req, 404, "not_found", "no such station");
+		else
+			status = http_reply_error(req, 409, "conflict",
+						  "live reservations still use chargers above %s; cancel them first", f.chargers);
+	}
+	PQclear(res);
+	db_release(req->app->db, conn);
+cleanup:
+	json_decref(body);
+	return status;
+}
+
+int api_stations_availability(struct http_request *req)
+{
+	static const char sql[] =
+		"SELECT json_build_object('station_id', s.id, 'from', rfc3339($2), 'to', rfc3339($3),"
+		" 'chargers', s.chargers, 'segments', coalesce((SELECT json_agg(json_build_object("
+		"   'start', rfc3339(a.seg_start), 'end', rfc3339(a.seg_end), 'free', a.free) ORDER BY a.seg_start)"
+		"   FROM station_availability(s.id, $2, $3) a), '[]'::json))"
+		" FROM stations s WHERE s.id = $1";
+	int64_t from, to;
+	int rc;
+
+	if ((rc = api_query_time(req, "from", true, &from)) != 1 || (rc = api_query_time(req, "to", true, &to)) != 1)
+		return rc;
+	if (to <= from)
+		return http_reply_error(req, 400, "invalid_parameter", "'to' must be after 'from'");
+	if (to - from > MAX_AVAILABILITY_SPAN)
+		return http_reply_error(req, 400, "invalid_parameter", "the span from 'from' to 'to' is at most 7 days");
+
+	char from_text[TIMEUTIL_RFC3339_LEN], to_text[TIMEUTIL_RFC3339_LEN];
+	timeutil_format_rfc3339(from, from_text);
+	timeutil_format_rfc3339(to, to_text);
+	const char *params[] = { req->params[0], from_text, to_text };
+	return api_reply_query(req, 200, "no such station", sql, 3, params);
+}

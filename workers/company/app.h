@@ -1,0 +1,22 @@
+/*
+ * The worker's process-wide context, created in main and shared read-only by
+ * every handler thread. Mutable state lives behind its own module's lock.
+ */
+#ifndef EVC_APP_H
+#define EVC_APP_H
+
+#include "config.h"
+#include "db.h"
+
+struct mqtt_bridge;
+
+#define APP_VERSION "0.1.0"
+#define APP_DB_WAIT_MS 5000 /* how long a request waits for a pooled connection */
+
+struct app {
+	struct config cfg;
+	struct db_pool *db;
+	struct mqtt_bridge *mqtt;
+};
+
+#endif

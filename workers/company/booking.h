@@ -1,0 +1,42 @@
+/*
+ * Booking one charging window on one of this company's stations. The database
+ * settles every race: the exclusion constraint refuses an overlapping live
+ * reservation, and a lost race is retried on the next free charger.
+ */
+#ifndef EVC_BOOKING_H
+#define EVC_BOOKING_H
+
+#include <libpq-fe.h>
+
+enum booking_outcome {
+	BOOKING_OK,
+	BOOKING_UNKNOWN_STATION,
+	BOOKING_STATION_UNAVAILABLE, /* maintenance or offline */
+	BOOKING_NO_CHARGER,          /* every charger is taken in that window */
+	BOOKING_DB_ERROR,            /* *failed holds the result */
+};
+
+struct booking_window {
+	const char *station_id;
+	const char *car_id;
+	const char *trip_id; /* NULL for a single booking */
+	const char *start;   /* RFC 3339 UTC */
+	const char *end;
+};
+
+/*
+ * Picks the lowest free charger and inserts a confirmed reservation. Works in
+ * autocommit, or inside the caller's transaction (then each try is wrapped in
+ * a savepoint). On BOOKING_OK, *booked is the row (columns id, json; caller
+ * PQclears). On BOOKING_DB_ERROR, *failed is the failed result (caller PQclears).
+ */
+enum booking_outcome booking_reserve(PGconn *conn, const struct booking_window *w, PGresult **booked,
+				     PGresult **failed);
+
+/*
+ * The nearest free windows of the same length, as a JSON array text of
+ * {"start","end"} (malloc'd, caller frees), or NULL on a database error.
+ */
+char *booking_alternatives(PGconn *conn, const struct booking_window *w, int max);
+
+#endif

@@ -1,0 +1,87 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool read_string(const char *name, const char *fallback, bool required, char *out,
+			size_t out_size, char *err, size_t err_size)
+{
+	const char *v = getenv(name);
+	if (v == NULL || *v == '\0') {
+		if (required) {
+			snprintf(err, err_size, "%s is required", name);
+			return false;
+		}
+		v = fallback;
+	}
+	if (strlen(v) >= out_size) {
+		snprintf(err, err_size, "%s is longer than %zu characters", name, out_size - 1);
+		return false;
+	}
+	snprintf(out, out_size, "%s", v);
+	return true;
+}
+
+static bool read_long(const char *name, long fallback, long min, long max, long *out, char *err,
+		      size_t err_size)
+{
+	const char *v = getenv(name);
+	if (v == NULL || *v == '\0') {
+		*out = fallback;
+		return true;
+	}
+	char *end;
+	errno = 0;
+	long n = strtol(v, &end, 10);
+	if (errno != 0 || *end != '\0' || n < min || n > max) {
+		snprintf(err, err_size, "%s must be an integer between %ld and %ld", name, min, max);
+		return false;
+	}
+	*out = n;
+	return true;
+}
+
+static bool read_int(const char *name, int fallback, int min, int max, int *out, char *err,
+		     size_t err_size)
+{
+	long n;
+	if (!read_long(name, fallback, min, max, &n, err, err_size))
+		return false;
+	*out = (int)n;
+	return true;
+}
+
+bool config_load(struct config *cfg, char *err, size_t err_size)
+{
+	char level[16];
+	memset(cfg, 0, sizeof(*cfg));
+
+	if (!read_string("EVC_COMPANY_ID", NULL, true, cfg->company_id, sizeof(cfg->company_id), err, err_size) ||
+	    !read_string("EVC_COMPANY_NAME", cfg->company_id, false, cfg->company_name, sizeof(cfg->company_name), err, err_size) ||
+	    !read_string("EVC_HTTP_HOST", "127.0.0.1", false, cfg->http_host, sizeof(cfg->http_host), err, err_size) ||
+	    !read_int("EVC_HTTP_PORT", 8081, 1, 65535, &cfg->http_port, err, err_size) ||
+	    !read_int("EVC_HTTP_THREADS", 64, 4, 1024, &cfg->http_threads, err, err_size) ||
+	    !read_string("EVC_DATABASE_URL", NULL, true, cfg->database_url, sizeof(cfg->database_url), err, err_size) ||
+	    !read_int("EVC_DB_POOL_SIZE", 16, 1, 256, &cfg->db_pool_size, err, err_size) ||
+	    !read_string("EVC_MQTT_URL", "", false, cfg->mqtt_url, sizeof(cfg->mqtt_url), err, err_size) ||
+	    !read_string("EVC_ADMIN_TOKEN", "", false, cfg->admin_token, sizeof(cfg->admin_token), err, err_size) ||
+	    !read_string("EVC_PEERS", "", false, cfg->peers, sizeof(cfg->peers), err, err_size) ||
+	    !read_string("EVC_STATIC_DIR", "static", false, cfg->static_dir, sizeof(cfg->static_dir), err, err_size) ||
+	    !read_string("EVC_MIGRATIONS_DIR", "db/migrations", false, cfg->migrations_dir, sizeof(cfg->migrations_dir), err, err_size) ||
+	    !read_long("EVC_MAX_BODY_BYTES", 65536, 1024, 16 * 1024 * 1024, &cfg->max_body_bytes, err, err_size) ||
+	    !read_int("EVC_LOCK_TIMEOUT_MS", 1000, 10, 60000, &cfg->lock_timeout_ms, err, err_size) ||
+	    !read_string("EVC_LOG_LEVEL", "info", false, level, sizeof(level), err, err_size))
+		return false;
+
+	if (!validate_company_id(cfg->company_id)) {
+		snprintf(err, err_size, "EVC_COMPANY_ID must be 1 to %d of [a-z0-9]", VALIDATE_COMPANY_MAX);
+		return false;
+	}
+	if (!log_level_parse(level, &cfg->log_level)) {
+		snprintf(err, err_size, "EVC_LOG_LEVEL must be debug, info, warn or error");
+		return false;
+	}
+	return true;
+}

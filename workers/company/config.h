@@ -1,0 +1,37 @@
+/*
+ * The worker's configuration: environment variables read once at start into
+ * one struct, validated, then read-only. The README's configuration table and
+ * docker-compose use exactly these names.
+ */
+#ifndef EVC_CONFIG_H
+#define EVC_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "log.h"
+#include "validate.h"
+
+struct config {
+	char company_id[VALIDATE_COMPANY_MAX + 1]; /* EVC_COMPANY_ID (required) */
+	char company_name[128];                    /* EVC_COMPANY_NAME */
+	char http_host[64];                        /* EVC_HTTP_HOST */
+	int http_port;                             /* EVC_HTTP_PORT */
+	int http_threads;                          /* EVC_HTTP_THREADS */
+	char database_url[512];                    /* EVC_DATABASE_URL (required) */
+	int db_pool_size;                          /* EVC_DB_POOL_SIZE */
+	char mqtt_url[256];                        /* EVC_MQTT_URL, empty: MQTT off */
+	char admin_token[129];                     /* EVC_ADMIN_TOKEN, empty: admin API closed */
+	char peers[2048];                          /* EVC_PEERS "id=url,id=url" */
+	char static_dir[PATH_MAX];                 /* EVC_STATIC_DIR */
+	char migrations_dir[PATH_MAX];             /* EVC_MIGRATIONS_DIR */
+	long max_body_bytes;                       /* EVC_MAX_BODY_BYTES */
+	int lock_timeout_ms;                       /* EVC_LOCK_TIMEOUT_MS */
+	enum log_level log_level;                  /* EVC_LOG_LEVEL */
+};
+
+/* Fills cfg from the environment; false with a message in err when invalid. */
+bool config_load(struct config *cfg, char *err, size_t err_size) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,315 @@
+#include "http.h"
+#include "app.h"
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+bool http_match(const char *pattern, const char *path, char params[][HTTP_PARAM_MAX], int max_params)
+{
+	int n = 0;
+	const char *p = pattern, *s = path;
+
+	while (*p != '\0' && *s != '\0') {
+		if (*p == '{') {
+			/* A placeholder takes one whole, non-empty segment. */
+			const char *close = strchr(p, '}');
+			size_t len = strcspn(s, "/");
+			if (close == NULL || len == 0 || len >= HTTP_PARAM_MAX || n >= max_params)
+				return false;
+			memcpy(params[n], s, len);
+			params[n][len] = '\0';
+			n++;
+			p = close + 1;
+			s += len;
+		} else if (*p++ != *s++) {
+			return false;
+		}
+	}
+	return *p == '\0' && *s == '\0';
+}
+
+static void new_request_id(struct http_request *req)
+{
+	const char *given = mg_get_header(req->conn, "X-Request-Id");
+	if (given != NULL) {
+		size_t len = strspn(given, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_");
+		if (len > 0 && len < sizeof(req->request_id) && given[len] == '\0') {
+			memcpy(req->request_id, given, len + 1);
+			return;
+		}
+	}
+	unsigned char bytes[8] = { 0 };
+	if (getrandom(bytes, sizeof(bytes), 0) != (ssize_t)sizeof(bytes))
+		memset(bytes, 0, sizeof(bytes));
+	for (size_t i = 0; i < sizeof(bytes); i++)
+		snprintf(req->request_id + 2 * i, 3, "%02x", bytes[i]);
+}
+
+/* Copies text for a log line: printable ASCII only, quotes and backslashes replaced. */
+static void log_safe(const char *text, char *out, size_t size)
+{
+	size_t i = 0;
+	for (; text != NULL && *text != '\0' && i + 1 < size; text++) {
+		unsigned char c = (unsigned char)*text;
+		out[i++] = (c < 0x20 || c > 0x7e || c == '"' || c == '\\') ? '?' : (char)c;
+	}
+	out[i] = '\0';
+}
+
+static int send_response(struct http_request *req, int status, const char *body, size_t len,
+			 const char *extra_headers)
+{
+	mg_printf(req->conn,
+		  "HTTP/1.1 %d %s\r\n"
+		  "Content-Type: application/json\r\n"
+		  "Content-Length: %zu\r\n"
+		  "Cache-Control: no-store\r\n"
+		  "X-Request-Id: %s\r\n"
+		  "%s\r\n",
+		  status, mg_get_response_code_text(req->conn, status), len, req->request_id,
+		  extra_headers != NULL ? extra_headers : "");
+	mg_write(req->conn, body, len);
+	return status;
+}
+
+int http_reply_text(struct http_request *req, int status, const char *json_text, const char *extra_headers)
+{
+	return send_response(req, status, json_text, strlen(json_text), extra_headers);
+}
+
+int http_reply_json(struct http_request *req, int status, json_t *body, const char *extra_headers)
+{
+	char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	if (text == NULL)
+		return send_response(req, 500, "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}",
+				     56, NULL);
+	send_response(req, status, text, strlen(text), extra_headers);
+	free(text);
+	return status;
+}
+
+/* Sends the error envelope (plus extra's fields, reference stolen) and logs it. */
+static int send_error(struct http_request *req, int status, const char *code, json_t *extra,
+		      const char *headers, const char *message)
+{
+	json_t *body = extra != NULL ? extra : json_object();
+	json_object_set_new(body, "error", json_pack("{s:s, s:s}", "code", code, "message", message));
+
+	char safe[512];
+	log_safe(message, safe, sizeof(safe));
+	if (status >= 500)
+		log_warn("event=http_error req=%s status=%d code=%s message=\"%s\"", req->request_id, status, code, safe);
+	else
+		log_info("event=http_rejected req=%s status=%d code=%s message=\"%s\"", req->request_id, status, code, safe);
+	return http_reply_json(req, status, body, headers);
+}
+
+int http_reply_error(struct http_request *req, int status, const char *code, const char *fmt, ...)
+{
+	char message[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	return send_error(req, status, code, NULL, NULL, message);
+}
+
+int http_reply_error_extra(struct http_request *req, int status, const char *code, json_t *extra,
+			   const char *fmt, ...)
+{
+	char message[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	return send_error(req, status, code, extra, NULL, message);
+}
+
+int http_reply_field_error(struct http_request *req, const struct jsonx_error *err)
+{
+	return http_reply_error(req, 400, err->code, "%s", err->message);
+}
+
+int http_reply_db_unavailable(struct http_request *req)
+{
+	return http_reply_error(req, 503, "unavailable", "the database is unavailable, retry later");
+}
+
+int http_read_json_object(struct http_request *req, json_t **out)
+{
+	long max = req->app->cfg.max_body_bytes;
+	*out = NULL;
+	if (req->info->content_length > max)
+		return http_reply_error(req, 413, "payload_too_large", "request body is larger than %ld bytes", max);
+
+	/* content_length may be -1 (chunked) or wrong: read until the end, capped. */
+	char *buf = malloc((size_t)max + 1);
+	if (buf == NULL)
+		return http_reply_error(req, 503, "unavailable", "out of memory");
+	size_t len = 0;
+	int n;
+	while (len <= (size_t)max && (n = mg_read(req->conn, buf + len, (size_t)max + 1 - len)) > 0)
+		len += (size_t)n;
+	if (len > (size_t)max) {
+		free(buf);
+		return http_reply_error(req, 413, "payload_too_large", "request body is larger than %ld bytes", max);
+	}
+	if (len == 0) {
+		free(buf);
+		return http_reply_error(req, 400, "invalid_json", "request body must be a JSON object");
+	}
+
+	json_error_t jerr;
+	json_t *body = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	free(buf);
+	if (body == NULL)
+		return http_reply_error(req, 400, "invalid_json", "invalid JSON at position %d: %s", jerr.position, jerr.text);
+	if (!json_is_object(body)) {
+		json_decref(body);
+		return http_reply_error(req, 400, "invalid_json", "request body must be a JSON object");
+	}
+	*out = body;
+	return 0;
+}
+
+int http_query(struct http_request *req, const char *name, char *buf, size_t size)
+{
+	const char *qs = req->info->query_string;
+	if (qs == NULL)
+		return 0;
+	int n = mg_get_var(qs, strlen(qs), name, buf, size);
+	if (n == -1)
+		return 0;
+	if (n < 0)
+		return http_reply_error(req, 400, "invalid_parameter", "query parameter '%s' is too long", name);
+	if (n == 0 || strlen(buf) != (size_t)n)
+		return http_reply_error(req, 400, "invalid_parameter", "query parameter '%s' is empty or invalid", name);
+	return 1;
+}
+
+/* Compares without an early exit, so timing tells nothing about the token. */
+static bool same_secret(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned char diff = la != lb;
+	for (size_t i = 0; i < la && i < lb; i++)
+		diff |= (unsigned char)(a[i] ^ b[i]);
+	return diff == 0;
+}
+
+int http_require_admin(struct http_request *req)
+{
+	const char *token = req->app->cfg.admin_token;
+	const char *auth = mg_get_header(req->conn, "Authorization");
+	if (token[0] != '\0' && auth != NULL && strncmp(auth, "Bearer ", 7) == 0 && same_secret(auth + 7, token))
+		return 0;
+	return http_reply_error(req, 401, "unauthorized", "this endpoint needs the admin token (Authorization: Bearer ...)");
+}
+
+static int reply_method_not_allowed(struct http_request *req, const char *allow)
+{
+	char header[160], message[256];
+	snprintf(header, sizeof(header), "Allow: %s\r\n", allow);
+	snprintf(message, sizeof(message), "method %s is not allowed here; allowed: %s",
+		 req->info->request_method, allow);
+	return send_error(req, 405, "method_not_allowed", NULL, header, message);
+}
+
+static double elapsed_ms(const struct timespec *since)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - since->tv_sec) * 1e3 + (double)(now.tv_nsec - since->tv_nsec) / 1e6;
+}
+
+static int dispatch(struct mg_connection *conn, void *cbdata)
+{
+	struct timespec started;
+	clock_gettime(CLOCK_MONOTONIC, &started);
+
+	struct http_request req;
+	memset(&req, 0, sizeof(req));
+	req.conn = conn;
+	req.info = mg_get_request_info(conn);
+	req.app = cbdata;
+	new_request_id(&req);
+	req.path = req.info->local_uri + strlen(HTTP_API_PREFIX);
+	if (*req.path == '\0')
+		req.path = "/";
+
+	const struct http_route *found = NULL;
+	char allow[128] = "";
+	for (const struct http_route *r = http_routes; r->method != NULL && found == NULL; r++) {
+		if (!http_match(r->pattern, req.path, req.params, HTTP_MAX_PARAMS))
+			continue;
+		if (strcmp(r->method, req.info->request_method) == 0)
+			found = r;
+		else if (strlen(allow) + strlen(r->method) + 2 < sizeof(allow))
+			snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow), "%s%s", allow[0] ? ", " : "", r->method);
+	}
+
+	int status;
+	if (found != NULL) {
+		status = found->handler(&req);
+	} else if (allow[0] != '\0') {
+		status = reply_method_not_allowed(&req, allow);
+	} else {
+		status = http_reply_error(&req, 404, "not_found", "no such endpoint");
+	}
+
+	char path[200];
+	log_safe(req.info->local_uri, path, sizeof(path));
+	log_info("event=http req=%s method=%s path=\"%s\" status=%d ms=%.2f", req.request_id,
+		 req.info->request_method, path, status, elapsed_ms(&started));
+	return status;
+}
+
+static int log_civetweb(const struct mg_connection *conn, const char *message)
+{
+	(void)conn;
+	char safe[300];
+	log_safe(message, safe, sizeof(safe));
+	log_warn("event=civetweb message=\"%s\"", safe);
+	return 1;
+}
+
+struct mg_context *http_start(struct app *app)
+{
+	char ports[96], threads[16];
+	snprintf(ports, sizeof(ports), "%s:%d", app->cfg.http_host, app->cfg.http_port);
+	snprintf(threads, sizeof(threads), "%d", app->cfg.http_threads);
+	const char *options[] = {
+		"listening_ports", ports,
+		"num_threads", threads,
+		"document_root", app->cfg.static_dir,
+		"enable_keep_alive", "yes",
+		"keep_alive_timeout_ms", "15000",
+		"request_timeout_ms", "30000",
+		"enable_directory_listing", "no",
+		NULL,
+	};
+	struct mg_callbacks callbacks;
+	memset(&callbacks, 0, sizeof(callbacks));
+	callbacks.log_message = log_civetweb;
+
+	struct mg_context *ctx = mg_start(&callbacks, app, options);
+	if (ctx == NULL) {
+		log_error("event=http_start_failed listen=%s", ports);
+		return NULL;
+	}
+	mg_set_request_handler(ctx, HTTP_API_PREFIX, dispatch, app);
+	log_info("event=http_listening listen=%s threads=%s static=%s", ports, threads, app->cfg.static_dir);
+	return ctx;
+}
+
+void http_stop(struct mg_context *ctx)
+{
+	if (ctx != NULL)
+		mg_stop(ctx);
+}

@@ -1,0 +1,89 @@
+/*
+ * The HTTP front: civetweb serves static/ and hands every /api/v1 request to one
+ * dispatcher, which matches the route table (routes.c), gives the handler a
+ * parsed request, and logs one line per request. Handlers return the status
+ * they sent. Every error leaves as {"error":{"code","message"}}.
+ */
+#ifndef EVC_HTTP_H
+#define EVC_HTTP_H
+
+#include <civetweb.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "jsonx.h"
+
+struct app;
+
+#define HTTP_API_PREFIX "/api/v1"
+#define HTTP_MAX_PARAMS 4
+#define HTTP_PARAM_MAX 128
+
+struct http_request {
+	struct mg_connection *conn;
+	const struct mg_request_info *info;
+	struct app *app;
+	const char *path;                             /* below HTTP_API_PREFIX */
+	char params[HTTP_MAX_PARAMS][HTTP_PARAM_MAX]; /* {placeholders} of the route, in order */
+	char request_id[40];
+};
+
+typedef int (*http_handler_fn)(struct http_request *req);
+
+struct http_route {
+	const char *method;
+	const char *pattern; /* "/stations/{id}/availability" */
+	http_handler_fn handler;
+};
+
+/* The one route table, defined in routes.c. */
+extern const struct http_route http_routes[];
+
+/* Starts civetweb on the configured address; NULL on failure. Stop with http_stop. */
+struct mg_context *http_start(struct app *app);
+void http_stop(struct mg_context *ctx);
+
+/*
+ * Pure route matching, exposed for the unit tests: true when path fits pattern,
+ * placeholders copied into params.
+ */
+bool http_match(const char *pattern, const char *path, char params[][HTTP_PARAM_MAX], int max_params);
+
+/* Sends body (reference stolen) as JSON. extra_headers: "Name: value\r\n"... or NULL. */
+int http_reply_json(struct http_request *req, int status, json_t *body, const char *extra_headers);
+
+/* Sends a JSON text already serialized (e.g. by PostgreSQL). */
+int http_reply_text(struct http_request *req, int status, const char *json_text, const char *extra_headers);
+
+/* Sends the error envelope. */
+int http_reply_error(struct http_request *req, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Error envelope plus the top-level fields of extra (reference stolen), e.g. alternatives. */
+int http_reply_error_extra(struct http_request *req, int status, const char *code, json_t *extra,
+			   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* 400 from a field reader's error. */
+int http_reply_field_error(struct http_request *req, const struct jsonx_error *err);
+
+/* 503: the database could not be reached or gave up. */
+int http_reply_db_unavailable(struct http_request *req);
+
+/*
+ * Reads the body as one JSON object into *out (new reference, caller decrefs).
+ * Returns 0 on success, or the error status it already sent (400, 413).
+ */
+int http_read_json_object(struct http_request *req, json_t **out) __attribute__((warn_unused_result));
+
+/*
+ * Copies query parameter name into buf: 1 when present, 0 when absent, or the
+ * status it sent (400) when too long or empty.
+ */
+int http_query(struct http_request *req, const char *name, char *buf, size_t size)
+	__attribute__((warn_unused_result));
+
+/* 0 when the request carries the admin token, else the status it sent (401). */
+int http_require_admin(struct http_request *req) __attribute__((warn_unused_result));
+
+#endif

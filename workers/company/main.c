@@ -1,0 +1,102 @@
+/*
+ * evc-worker: one charge-point company's server. Serves the REST API and the
+ * dashboard over its own PostgreSQL, and talks to cars through MQTT.
+ *
+ *   evc-worker            apply pending migrations, then serve until SIGTERM/SIGINT
+ *   evc-worker migrate    apply pending migrations and exit
+ */
+#include "app.h"
+#include "http.h"
+#include "log.h"
+#include "migrate.h"
+#include "mqtt_bridge.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MIGRATE_ATTEMPTS 30 /* one a second: the database may still be starting */
+
+static bool migrate_with_retries(const struct config *cfg)
+{
+	for (int attempt = 1; attempt <= MIGRATE_ATTEMPTS; attempt++) {
+		enum migrate_result result = migrate_run(cfg->database_url, cfg->migrations_dir);
+		if (result != MIGRATE_UNREACHABLE)
+			return result == MIGRATE_OK;
+		if (attempt < MIGRATE_ATTEMPTS)
+			sleep(1);
+	}
+	return false;
+}
+
+static int serve(struct app *app)
+{
+	sigset_t stop_signals;
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	/* Blocked before any thread starts, so only sigwait below ever sees them. */
+	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	char options[96];
+	snprintf(options, sizeof(options), "-c statement_timeout=10s -c lock_timeout=%d", app->cfg.lock_timeout_ms);
+	char app_name[64];
+	snprintf(app_name, sizeof(app_name), "evc-worker-%s", app->cfg.company_id);
+	app->db = db_pool_create(app->cfg.database_url, app_name, options, app->cfg.db_pool_size);
+	if (app->db == NULL)
+		return EXIT_FAILURE;
+
+	mg_init_library(0);
+	if (app->cfg.mqtt_url[0] != '\0')
+		app->mqtt = mqtt_bridge_start(app->cfg.mqtt_url, app->cfg.company_id);
+	struct mg_context *http = http_start(app);
+	if (http == NULL) {
+		mqtt_bridge_stop(app->mqtt);
+		db_pool_destroy(app->db);
+		return EXIT_FAILURE;
+	}
+	log_info("event=started company=%s version=%s", app->cfg.company_id, APP_VERSION);
+
+	int sig = 0;
+	sigwait(&stop_signals, &sig);
+	log_info("event=stopping signal=%s", sig == SIGTERM ? "TERM" : "INT");
+
+	/* Stop taking requests first; in-flight ones finish before mg_stop returns. */
+	http_stop(http);
+	mqtt_bridge_stop(app->mqtt);
+	db_pool_destroy(app->db);
+	mg_exit_library();
+	log_info("event=stopped");
+	return EXIT_SUCCESS;
+}
+
+int main(int argc, char **argv)
+{
+	static struct app app;
+	char err[256];
+
+	json_object_seed(0);
+	if (!config_load(&app.cfg, err, sizeof(err))) {
+		fprintf(stderr, "evc-worker: configuration error: %s\n", err);
+		return 2;
+	}
+	char tag[48];
+	snprintf(tag, sizeof(tag), "worker-%s", app.cfg.company_id);
+	log_init(tag, app.cfg.log_level);
+
+	if (argc > 2 || (argc == 2 && strcmp(argv[1], "migrate") != 0)) {
+		fprintf(stderr, "usage: evc-worker [migrate]\n");
+		return 2;
+	}
+	if (!migrate_with_retries(&app.cfg)) {
+		log_error("event=migrations_failed");
+		return EXIT_FAILURE;
+	}
+	if (argc == 2)
+		return EXIT_SUCCESS;
+	return serve(&app);
+}

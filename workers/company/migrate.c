@@ -1,0 +1,162 @@
+#include "migrate.h"
+#include "db.h"
+#include "log.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_MIGRATIONS 256
+#define MIGRATION_LOCK_KEY "7430001" /* advisory lock: one migrator at a time */
+
+static const char create_table_sql[] =
+	"CREATE TABLE IF NOT EXISTS schema_migrations ("
+	" version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
+	" applied_at timestamptz NOT NULL DEFAULT now());"
+	"COMMENT ON TABLE schema_migrations IS 'Migration files applied to this database, with their SHA-256.'";
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A migration file is "<digits>_<name>.sql". */
+static bool is_migration(const char *name)
+{
+	size_t digits = strspn(name, "0123456789");
+	size_t len = strlen(name);
+	return digits > 0 && name[digits] == '_' && len > 4 && strcmp(name + len - 4, ".sql") == 0;
+}
+
+static char *read_file(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *text = NULL;
+	long size;
+	if (f == NULL)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+	    (text = malloc((size_t)size + 1)) != NULL) {
+		if (fread(text, 1, (size_t)size, f) == (size_t)size) {
+			text[size] = '\0';
+		} else {
+			free(text);
+			text = NULL;
+		}
+	}
+	fclose(f);
+	return text;
+}
+
+/* Applies one file unless already applied; false on failure or a changed file. */
+static bool apply_one(PGconn *conn, const char *dir, const char *name)
+{
+	char path[4096], version[16];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(version, sizeof(version), "%ld", strtol(name, NULL, 10));
+	bool ok = false;
+	PGresult *res = NULL;
+	char *sql = read_file(path);
+	if (sql == NULL) {
+		log_error("event=migration_unreadable file=%s", path);
+		return false;
+	}
+
+	const char *check_params[] = { version, sql };
+	res = db_exec(conn,
+		      "SELECT encode(sha256(convert_to($2, 'UTF8')), 'hex'),"
+		      " (SELECT checksum FROM schema_migrations WHERE version = $1::int)",
+		      2, check_params);
+	if (!db_ok(res, "migration_checksum"))
+		goto cleanup;
+	char checksum[65];
+	snprintf(checksum, sizeof(checksum), "%s", PQgetvalue(res, 0, 0));
+	if (!PQgetisnull(res, 0, 1)) {
+		ok = strcmp(checksum, PQgetvalue(res, 0, 1)) == 0;
+		if (!ok)
+			log_error("event=migration_changed file=%s applied_checksum=%s file_checksum=%s"
+				  " hint=\"never edit an applied migration; add a new numbered file\"",
+				  name, PQgetvalue(res, 0, 1), checksum);
+		goto cleanup;
+	}
+	PQclear(res);
+	res = NULL;
+
+	if (!db_command(conn, "BEGIN"))
+		goto cleanup;
+	res = PQexec(conn, sql);
+	if (!db_ok(res, name)) {
+		log_error("event=migration_failed file=%s error=\"%s\"", name,
+			  PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : "?");
+		goto cleanup;
+	}
+	PQclear(res);
+	const char *record_params[] = { version, name, checksum };
+	res = db_exec(conn, "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1::int, $2, $3)", 3,
+		      record_params);
+	ok = db_ok(res, "migration_record") && db_command(conn, "COMMIT");
+	if (ok)
+		log_info("event=migration_applied file=%s checksum=%s", name, checksum);
+
+cleanup:
+	if (PQtransactionStatus(conn) != PQTRANS_IDLE) {
+		PGresult *rb = PQexec(conn, "ROLLBACK");
+		PQclear(rb);
+	}
+	PQclear(res);
+	free(sql);
+	return ok;
+}
+
+enum migrate_result migrate_run(const char *database_url, const char *dir)
+{
+	char *names[MAX_MIGRATIONS];
+	size_t count = 0;
+	enum migrate_result result = MIGRATE_FAILED;
+	PGconn *conn = NULL;
+
+	DIR *d = opendir(dir);
+	if (d == NULL) {
+		log_error("event=migrations_missing dir=%s", dir);
+		return MIGRATE_FAILED;
+	}
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL && count < MAX_MIGRATIONS)
+		if (is_migration(e->d_name))
+			names[count++] = strdup(e->d_name);
+	closedir(d);
+	qsort(names, count, sizeof(names[0]), by_name);
+
+	conn = PQconnectdb(database_url);
+	if (PQstatus(conn) != CONNECTION_OK) {
+		const char *msg = PQerrorMessage(conn);
+		log_warn("event=migrate_connect_failed error=\"%.*s\"", (int)strcspn(msg, "\n"), msg);
+		result = MIGRATE_UNREACHABLE;
+		goto cleanup;
+	}
+	PGresult *res = PQexec(conn, "SET client_min_messages = warning; SELECT pg_advisory_lock(" MIGRATION_LOCK_KEY ")");
+	bool locked = db_ok(res, "migrate_lock");
+	PQclear(res);
+	if (!locked)
+		goto cleanup;
+	res = PQexec(conn, create_table_sql);
+	bool created = db_ok(res, "migrate_table");
+	PQclear(res);
+	if (!created)
+		goto cleanup;
+
+	bool ok = true;
+	for (size_t i = 0; i < count && ok; i++)
+		ok = names[i] != NULL && apply_one(conn, dir, names[i]);
+	if (ok)
+		result = MIGRATE_OK;
+	else if (PQstatus(conn) != CONNECTION_OK)
+		result = MIGRATE_UNREACHABLE;
+
+cleanup:
+	PQfinish(conn); /* ends the session, and with it the advisory lock */
+	for (size_t i = 0; i < count; i++)
+		free(names[i]);
+	return result;
+}
