@@ -11,7 +11,7 @@ WARNINGS := -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes -Wfor
 CPPFLAGS += -D_GNU_SOURCE -Iworkers/common -Iworkers/company -I/usr/include/postgresql
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 $(WARNINGS)
-LDLIBS   := -lcivetweb -lpaho-mqtt3as -ljansson -lpq -lpthread -lm
+LDLIBS   := -lcivetweb -lpaho-mqtt3as -ljansson -lcurl -lpq -lpthread -lm
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 COMMON_SRC := $(wildcard workers/common/*.c)

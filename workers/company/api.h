@@ -22,6 +22,24 @@ int api_reservations_list(struct http_request *req);
 int api_reservations_get(struct http_request *req);
 int api_reservations_cancel(struct http_request *req);
 
+int api_trips_create(struct http_request *req);
+int api_trips_list(struct http_request *req);
+int api_trips_get(struct http_request *req);
+int api_trips_cancel(struct http_request *req);
+int api_trips_finish(struct http_request *req);
+
+int api_federation_ping(struct http_request *req);
+int api_federation_register(struct http_request *req);
+int api_federation_peers(struct http_request *req);
+int api_federation_servers(struct http_request *req);
+int api_federation_prepare(struct http_request *req);
+int api_federation_commit(struct http_request *req);
+int api_federation_abort(struct http_request *req);
+int api_federation_decision(struct http_request *req);
+int api_federation_transactions(struct http_request *req);
+int api_network_stations(struct http_request *req);
+int api_admin_failpoints(struct http_request *req);
+
 /*
  * Replies for a failed statement: 503 when the database is unreachable or too
  * slow, 409 for a conflict, 400 for data the database refused, else 500.

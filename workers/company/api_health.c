@@ -1,6 +1,7 @@
 #include "api.h"
 #include "app.h"
 #include "mqtt_bridge.h"
+#include "twopc.h"
 
 int api_health_get(struct http_request *req)
 {
@@ -15,9 +16,15 @@ int api_health_get(struct http_request *req)
 	}
 	const char *mqtt = app->mqtt == NULL ? "disabled" : mqtt_bridge_connected(app->mqtt) ? "ok" : "down";
 
-	json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "company", app->cfg.company_id, "name",
+	long in_doubt = 0;
+	double oldest = 0;
+	if (db_up)
+		db_up = twopc_in_doubt(app, &in_doubt, &oldest);
+
+	json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:f}", "company", app->cfg.company_id, "name",
 				 app->cfg.company_name, "status", db_up ? "ok" : "degraded", "database",
-				 db_up ? "ok" : "down", "mqtt", mqtt, "version", APP_VERSION);
+				 db_up ? "ok" : "down", "mqtt", mqtt, "version", APP_VERSION, "in_doubt",
+				 (json_int_t)in_doubt, "oldest_prepared_seconds", oldest);
 	if (!db_up) {
 		return http_reply_error_extra(req, 503, "unavailable", body, "the database is unavailable");
 	}

@@ -66,10 +66,19 @@ static bool read_fields(json_t *body, bool required, struct station_fields *f, s
 
 int api_stations_list(struct http_request *req)
 {
+	/* updated_since lets peers refresh their cached catalogue with only what changed. */
 	static const char sql[] =
 		"SELECT json_build_object('items', coalesce(json_agg(station_json(s) ORDER BY s.id), '[]'::json))"
-		" FROM stations s";
-	return api_reply_query(req, 200, "no stations", sql, 0, NULL);
+		" FROM stations s WHERE $1::timestamptz IS NULL OR s.updated_at >= $1::timestamptz";
+	int64_t since;
+	char since_text[TIMEUTIL_RFC3339_LEN];
+	int rc = api_query_time(req, "updated_since", false, &since);
+	if (rc > 1)
+		return rc;
+	if (rc == 1)
+		timeutil_format_rfc3339(since, since_text);
+	const char *params[] = { rc == 1 ? since_text : NULL };
+	return api_reply_query(req, 200, "no stations", sql, 1, params);
 }
 
 int api_stations_get(struct http_request *req)

@@ -15,6 +15,7 @@ struct mqtt_bridge;
 
 struct app {
 	struct config cfg;
+	char instance[33]; /* random per process: tells our in-flight trips from a dead process's */
 	struct db_pool *db;
 	struct mqtt_bridge *mqtt;
 };

@@ -68,6 +68,9 @@ bool config_load(struct config *cfg, char *err, size_t err_size)
 	    !read_string("EVC_MQTT_URL", "", false, cfg->mqtt_url, sizeof(cfg->mqtt_url), err, err_size) ||
 	    !read_string("EVC_ADMIN_TOKEN", "", false, cfg->admin_token, sizeof(cfg->admin_token), err, err_size) ||
 	    !read_string("EVC_PEERS", "", false, cfg->peers, sizeof(cfg->peers), err, err_size) ||
+	    !read_string("EVC_PUBLIC_URL", "", false, cfg->public_url, sizeof(cfg->public_url), err, err_size) ||
+	    !read_string("EVC_FEDERATION_SECRET", "", false, cfg->federation_secret, sizeof(cfg->federation_secret), err, err_size) ||
+	    !read_string("EVC_FAILPOINTS", "", false, cfg->failpoints, sizeof(cfg->failpoints), err, err_size) ||
 	    !read_string("EVC_STATIC_DIR", "static", false, cfg->static_dir, sizeof(cfg->static_dir), err, err_size) ||
 	    !read_string("EVC_MIGRATIONS_DIR", "db/migrations", false, cfg->migrations_dir, sizeof(cfg->migrations_dir), err, err_size) ||
 	    !read_long("EVC_MAX_BODY_BYTES", 65536, 1024, 16 * 1024 * 1024, &cfg->max_body_bytes, err, err_size) ||
@@ -79,6 +82,9 @@ bool config_load(struct config *cfg, char *err, size_t err_size)
 		snprintf(err, err_size, "EVC_COMPANY_ID must be 1 to %d of [a-z0-9]", VALIDATE_COMPANY_MAX);
 		return false;
 	}
+	if (cfg->public_url[0] == '\0')
+		snprintf(cfg->public_url, sizeof(cfg->public_url), "http://%s:%d",
+			 strcmp(cfg->http_host, "0.0.0.0") == 0 ? "127.0.0.1" : cfg->http_host, cfg->http_port);
 	if (!log_level_parse(level, &cfg->log_level)) {
 		snprintf(err, err_size, "EVC_LOG_LEVEL must be debug, info, warn or error");
 		return false;

@@ -24,6 +24,9 @@ struct config {
 	char mqtt_url[256];                        /* EVC_MQTT_URL, empty: MQTT off */
 	char admin_token[129];                     /* EVC_ADMIN_TOKEN, empty: admin API closed */
 	char peers[2048];                          /* EVC_PEERS "id=url,id=url" */
+	char public_url[256];                      /* EVC_PUBLIC_URL, how peers reach us */
+	char federation_secret[129];               /* EVC_FEDERATION_SECRET, registration token */
+	char failpoints[256];                      /* EVC_FAILPOINTS "name,name" (tests only) */
 	char static_dir[PATH_MAX];                 /* EVC_STATIC_DIR */
 	char migrations_dir[PATH_MAX];             /* EVC_MIGRATIONS_DIR */
 	long max_body_bytes;                       /* EVC_MAX_BODY_BYTES */

@@ -6,16 +6,21 @@
  *   evc-worker migrate    apply pending migrations and exit
  */
 #include "app.h"
+#include "failpoint.h"
+#include "federation.h"
 #include "http.h"
 #include "log.h"
 #include "migrate.h"
 #include "mqtt_bridge.h"
+#include "peer_client.h"
+#include "twopc.h"
 
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #define MIGRATE_ATTEMPTS 30 /* one a second: the database may still be starting */
@@ -51,11 +56,17 @@ static int serve(struct app *app)
 		return EXIT_FAILURE;
 
 	mg_init_library(0);
+	if (!peer_client_init() || !federation_start(app)) {
+		db_pool_destroy(app->db);
+		return EXIT_FAILURE;
+	}
 	if (app->cfg.mqtt_url[0] != '\0')
 		app->mqtt = mqtt_bridge_start(app->cfg.mqtt_url, app->cfg.company_id);
 	struct mg_context *http = http_start(app);
-	if (http == NULL) {
+	if (http == NULL || !twopc_recovery_start(app)) {
+		http_stop(http);
 		mqtt_bridge_stop(app->mqtt);
+		federation_stop();
 		db_pool_destroy(app->db);
 		return EXIT_FAILURE;
 	}
@@ -67,8 +78,11 @@ static int serve(struct app *app)
 
 	/* Stop taking requests first; in-flight ones finish before mg_stop returns. */
 	http_stop(http);
+	twopc_recovery_stop();
+	federation_stop();
 	mqtt_bridge_stop(app->mqtt);
 	db_pool_destroy(app->db);
+	peer_client_cleanup();
 	mg_exit_library();
 	log_info("event=stopped");
 	return EXIT_SUCCESS;
@@ -87,6 +101,16 @@ int main(int argc, char **argv)
 	char tag[48];
 	snprintf(tag, sizeof(tag), "worker-%s", app.cfg.company_id);
 	log_init(tag, app.cfg.log_level);
+
+	if (!failpoint_arm_list(app.cfg.failpoints)) {
+		fprintf(stderr, "evc-worker: configuration error: EVC_FAILPOINTS names an unknown fail point\n");
+		return 2;
+	}
+	unsigned char bytes[16];
+	if (getrandom(bytes, sizeof(bytes), 0) != (ssize_t)sizeof(bytes))
+		return EXIT_FAILURE;
+	for (size_t i = 0; i < sizeof(bytes); i++)
+		snprintf(app.instance + 2 * i, 3, "%02x", bytes[i]);
 
 	if (argc > 2 || (argc == 2 && strcmp(argv[1], "migrate") != 0)) {
 		fprintf(stderr, "usage: evc-worker [migrate]\n");

@@ -15,5 +15,24 @@ const struct http_route http_routes[] = {
 	{ "GET", "/reservations/{id}", api_reservations_get },
 	{ "POST", "/reservations/{id}/cancel", api_reservations_cancel },
 
+	{ "POST", "/trips", api_trips_create },
+	{ "GET", "/trips", api_trips_list },
+	{ "GET", "/trips/{id}", api_trips_get },
+	{ "POST", "/trips/{id}/cancel", api_trips_cancel },
+	{ "POST", "/trips/{id}/finish", api_trips_finish },
+
+	{ "GET", "/network/stations", api_network_stations },
+	{ "GET", "/federation/servers", api_federation_servers },
+	{ "GET", "/federation/peers", api_federation_peers },
+	{ "POST", "/federation/peers", api_federation_register },
+	{ "GET", "/federation/ping", api_federation_ping },
+	{ "GET", "/federation/transactions", api_federation_transactions },
+	{ "POST", "/federation/prepare", api_federation_prepare },
+	{ "POST", "/federation/commit", api_federation_commit },
+	{ "POST", "/federation/abort", api_federation_abort },
+	{ "GET", "/federation/decisions/{gid}", api_federation_decision },
+
+	{ "POST", "/admin/failpoints", api_admin_failpoints },
+
 	{ NULL, NULL, NULL },
 };

@@ -1,0 +1,196 @@
+/*
+ * The federation's server-to-server API: the credentials handshake, heartbeat,
+ * the participant side of two-phase commit and the coordinator's decisions,
+ * plus read-only views of the network for cars and dashboards.
+ */
+#include "api.h"
+#include "app.h"
+#include "failpoint.h"
+#include "federation.h"
+#include "log.h"
+#include "twopc.h"
+#include "validate.h"
+
+#include <string.h>
+
+/* 0 and the caller's company in peer when the request carries a peer's token, else the 401 sent. */
+static int require_peer(struct http_request *req, char peer[VALIDATE_COMPANY_MAX + 1])
+{
+	if (federation_authenticate(mg_get_header(req->conn, "Authorization"), peer))
+		return 0;
+	return http_reply_error(req, 401, "unauthorized", "federation calls need 'Authorization: Token <token>' from the credentials handshake");
+}
+
+static int reply_participant(struct http_request *req, struct peer_response *r)
+{
+	return http_reply_json(req, (int)r->status, r->body, NULL);
+}
+
+int api_federation_ping(struct http_request *req)
+{
+	char peer[VALIDATE_COMPANY_MAX + 1];
+	int status = require_peer(req, peer);
+	if (status != 0)
+		return status;
+	return http_reply_json(req, 200, json_pack("{s:s, s:s}", "company", req->app->cfg.company_id, "caller", peer), NULL);
+}
+
+int api_federation_register(struct http_request *req)
+{
+	json_t *body = NULL;
+	struct jsonx_error err;
+	const char *id, *url, *token;
+	char issued[FEDERATION_TOKEN_MAX];
+	int status;
+
+	if (!federation_is_registration_secret(mg_get_header(req->conn, "Authorization")))
+		return http_reply_error(req, 401, "unauthorized", "registration needs 'Authorization: Token <registration secret>'");
+	if ((status = http_read_json_object(req, &body)) != 0)
+		return status;
+	if (!jsonx_string(body, "id", true, VALIDATE_COMPANY_MAX, &id, &err) ||
+	    !jsonx_string(body, "url", true, 255, &url, &err) ||
+	    !jsonx_string(body, "token", true, FEDERATION_TOKEN_MAX - 1, &token, &err)) {
+		status = http_reply_field_error(req, &err);
+	} else if (!validate_company_id(id) || strcmp(id, req->app->cfg.company_id) == 0) {
+		status = http_reply_error(req, 400, "invalid_field", "field 'id' must be another company's id");
+	} else if ((strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) || strpbrk(url, " \"'<>\\")) {
+		status = http_reply_error(req, 400, "invalid_field", "field 'url' must be an http(s) URL");
+	} else if (strspn(token, "0123456789abcdefABCDEF") != strlen(token) || strlen(token) < 32) {
+		status = http_reply_error(req, 400, "invalid_field", "field 'token' must be at least 32 hex digits");
+	} else if (!federation_accept_registration(id, url, token, issued)) {
+		status = http_reply_db_unavailable(req);
+	} else {
+		status = http_reply_json(req, 201, json_pack("{s:s, s:s, s:s}", "id", req->app->cfg.company_id, "url",
+							     req->app->cfg.public_url, "token", issued), NULL);
+	}
+	json_decref(body);
+	return status;
+}
+
+int api_federation_peers(struct http_request *req)
+{
+	return http_reply_json(req, 200, json_pack("{s:o}", "items", federation_peers_json()), NULL);
+}
+
+int api_federation_servers(struct http_request *req)
+{
+	return http_reply_json(req, 200, json_pack("{s:o}", "items", federation_servers()), NULL);
+}
+
+int api_network_stations(struct http_request *req)
+{
+	static const char sql[] =
+		"SELECT json_build_object('items', coalesce(json_agg(x.station ORDER BY x.id), '[]'::json)) FROM ("
+		"  SELECT s.id, (station_json(s)::jsonb || jsonb_build_object('owner_status', 'up', 'cached', false)) AS station"
+		"  FROM stations s"
+		"  UNION ALL"
+		"  SELECT ps.station_id, ps.data || jsonb_build_object('owner_status', p.status, 'cached', true)"
+		"  FROM peer_stations ps JOIN peers p ON p.id = ps.company) x";
+	return api_reply_query(req, 200, "no stations", sql, 0, NULL);
+}
+
+int api_federation_prepare(struct http_request *req)
+{
+	char peer[VALIDATE_COMPANY_MAX + 1];
+	json_t *body = NULL;
+	int status;
+	if ((status = require_peer(req, peer)) != 0 || (status = http_read_json_object(req, &body)) != 0)
+		return status;
+	const char *coordinator = json_string_value(json_object_get(body, "coordinator"));
+	if (coordinator == NULL || strcmp(coordinator, peer) != 0) {
+		json_decref(body);
+		return http_reply_error(req, 403, "forbidden", "a company prepares only the transactions it coordinates");
+	}
+	struct peer_response r;
+	twopc_prepare(req->app, body, req->request_id, &r);
+	json_decref(body);
+	return reply_participant(req, &r);
+}
+
+/* Commit and abort: only the gid's coordinator may tell. */
+static int finish(struct http_request *req, bool commit)
+{
+	char peer[VALIDATE_COMPANY_MAX + 1], coordinator[VALIDATE_COMPANY_MAX + 1], trip[37];
+	json_t *body = NULL;
+	int status;
+	if ((status = require_peer(req, peer)) != 0 || (status = http_read_json_object(req, &body)) != 0)
+		return status;
+	const char *gid = json_string_value(json_object_get(body, "gid"));
+	if (gid == NULL || !twopc_gid_parse(gid, coordinator, sizeof(coordinator), trip)) {
+		status = http_reply_error(req, 400, "invalid_gid", "field 'gid' must be a transaction id");
+	} else if (strcmp(coordinator, peer) != 0) {
+		status = http_reply_error(req, 403, "forbidden", "only the coordinator decides a transaction");
+	} else {
+		struct peer_response r;
+		if (commit)
+			twopc_commit(req->app, gid, &r);
+		else
+			twopc_abort(req->app, gid, &r);
+		status = reply_participant(req, &r);
+	}
+	json_decref(body);
+	return status;
+}
+
+int api_federation_commit(struct http_request *req)
+{
+	return finish(req, true);
+}
+
+int api_federation_abort(struct http_request *req)
+{
+	return finish(req, false);
+}
+
+int api_federation_decision(struct http_request *req)
+{
+	char peer[VALIDATE_COMPANY_MAX + 1], coordinator[VALIDATE_COMPANY_MAX + 1], trip[37];
+	int status = require_peer(req, peer);
+	if (status != 0)
+		return status;
+	const char *gid = req->params[0];
+	if (!twopc_gid_parse(gid, coordinator, sizeof(coordinator), trip) || strcmp(coordinator, req->app->cfg.company_id) != 0)
+		return http_reply_error(req, 404, "not_found", "no transaction coordinated here with that id");
+	const char *decision = twopc_decision(req->app, gid);
+	if (decision == NULL)
+		return http_reply_db_unavailable(req);
+	return http_reply_json(req, 200, json_pack("{s:s, s:s}", "gid", gid, "decision", decision), NULL);
+}
+
+int api_federation_transactions(struct http_request *req)
+{
+	static const char sql[] =
+		"SELECT json_build_object("
+		" 'in_flight', (SELECT coalesce(json_agg(json_build_object('trip_id', t.id, 'gid', t.gid, 'phase', t.status,"
+		"   'participants', to_json(t.participants), 'decision', d.decision, 'updated_at', rfc3339(t.updated_at))"
+		"   ORDER BY t.updated_at), '[]'::json) FROM trips t LEFT JOIN tx_decisions d ON d.gid = t.gid"
+		"   WHERE t.status IN ('preparing', 'committing', 'aborting', 'cancelling', 'finishing')),"
+		" 'recent', (SELECT coalesce(json_agg(x.j ORDER BY x.updated_at DESC), '[]'::json) FROM ("
+		"   SELECT json_build_object('trip_id', t.id, 'gid', t.gid, 'phase', t.status, 'participants',"
+		"   to_json(t.participants), 'decision', d.decision, 'updated_at', rfc3339(t.updated_at)) AS j, t.updated_at"
+		"   FROM trips t LEFT JOIN tx_decisions d ON d.gid = t.gid ORDER BY t.updated_at DESC LIMIT 50) x),"
+		" 'prepared_here', (SELECT coalesce(json_agg(json_build_object('gid', gid, 'prepared', rfc3339(prepared))"
+		"   ORDER BY prepared), '[]'::json) FROM pg_prepared_xacts WHERE database = current_database()))";
+	return api_reply_query(req, 200, "nothing", sql, 0, NULL);
+}
+
+int api_admin_failpoints(struct http_request *req)
+{
+	json_t *body = NULL;
+	struct jsonx_error err;
+	const char *name;
+	int status;
+	if ((status = http_require_admin(req)) != 0 || (status = http_read_json_object(req, &body)) != 0)
+		return status;
+	json_t *enabled = json_object_get(body, "enabled");
+	if (!jsonx_string(body, "name", true, 64, &name, &err))
+		status = http_reply_field_error(req, &err);
+	else if (!json_is_boolean(enabled))
+		status = http_reply_error(req, 400, "invalid_field", "field 'enabled' must be true or false");
+	else if (!failpoint_set(name, json_is_true(enabled)))
+		status = http_reply_error(req, 400, "invalid_field", "no fail point named '%s'", name);
+	else
+		status = http_reply_json(req, 200, json_pack("{s:s, s:O}", "name", name, "enabled", enabled), NULL);
+	json_decref(body);
+	return status;
+}

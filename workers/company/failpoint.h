@@ -1,0 +1,28 @@
+/*
+ * Named fail points for crash tests: when one is armed, the worker kills itself
+ * (SIGKILL, as a crash would) the moment it reaches it. All are off unless armed
+ * through EVC_FAILPOINTS or the admin endpoint POST /api/v1/admin/failpoints.
+ */
+#ifndef EVC_FAILPOINT_H
+#define EVC_FAILPOINT_H
+
+#include <stdbool.h>
+
+enum failpoint {
+	FAILPOINT_COORDINATOR_AFTER_PREPARES, /* every participant voted yes; no decision yet */
+	FAILPOINT_COORDINATOR_AFTER_DECISION, /* commit decision durable; no participant told */
+	FAILPOINT_COORDINATOR_MID_COMMIT,     /* the first participant committed, the others not */
+	FAILPOINT_PARTICIPANT_AFTER_PREPARE,  /* PREPARE TRANSACTION done; the vote not sent */
+	FAILPOINT_COUNT,
+};
+
+/* Arms the comma-separated names; false when one is unknown. */
+bool failpoint_arm_list(const char *names) __attribute__((warn_unused_result));
+
+/* Arms or disarms one by name; false when unknown. */
+bool failpoint_set(const char *name, bool armed) __attribute__((warn_unused_result));
+
+/* Kills the process when fp is armed. */
+void failpoint_hit(enum failpoint fp);
+
+#endif

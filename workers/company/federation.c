@@ -1,0 +1,459 @@
+#include "federation.h"
+#include "app.h"
+#include "log.h"
+#include "peer_client.h"
+#include "validate.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#define MAX_PEERS 32
+#define HEARTBEAT_SECONDS 2
+#define CATALOGUE_EVERY 5 /* heartbeats between catalogue refreshes */
+#define CALL_TIMEOUT_MS 2000L
+
+struct peer {
+	char id[VALIDATE_COMPANY_MAX + 1];
+	char url[256];
+	char inbound[FEDERATION_TOKEN_MAX];  /* we issued it; the peer presents it */
+	char outbound[FEDERATION_TOKEN_MAX]; /* the peer issued it; we present it */
+	bool up;
+	double latency_ms;
+	time_t last_seen;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct peer peers[MAX_PEERS];
+	int count;
+	struct app *app;
+	pthread_t thread;
+	pthread_cond_t wake;
+	bool stopping;
+	bool running;
+	atomic_uint rotation;
+} fed = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
+
+static void new_token(char out[FEDERATION_TOKEN_MAX])
+{
+	unsigned char bytes[32];
+	if (getrandom(bytes, sizeof(bytes), 0) != (ssize_t)sizeof(bytes))
+		abort(); /* no entropy: never issue a guessable credential */
+	for (size_t i = 0; i < sizeof(bytes); i++)
+		snprintf(out + 2 * i, 3, "%02x", bytes[i]);
+}
+
+/* Caller holds fed.lock. */
+static struct peer *find_locked(const char *id)
+{
+	for (int i = 0; i < fed.count; i++)
+		if (strcmp(fed.peers[i].id, id) == 0)
+			return &fed.peers[i];
+	return NULL;
+}
+
+/* Caller holds fed.lock. */
+static struct peer *add_locked(const char *id, const char *url)
+{
+	struct peer *p = find_locked(id);
+	if (p == NULL && fed.count < MAX_PEERS) {
+		p = &fed.peers[fed.count++];
+		memset(p, 0, sizeof(*p));
+		snprintf(p->id, sizeof(p->id), "%s", id);
+	}
+	if (p != NULL && url != NULL)
+		snprintf(p->url, sizeof(p->url), "%s", url);
+	return p;
+}
+
+static bool valid_url(const char *url)
+{
+	return (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0) && strlen(url) < 256 &&
+	       strpbrk(url, " \"'<>\\") == NULL;
+}
+
+/* Parses EVC_PEERS ("b=http://host:8082,c=http://host:8083"). */
+static bool load_config_peers(const struct config *cfg)
+{
+	char list[sizeof(cfg->peers)];
+	snprintf(list, sizeof(list), "%s", cfg->peers);
+	char *save = NULL;
+	for (char *item = strtok_r(list, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(item, '=');
+		if (eq == NULL) {
+			log_error("event=config_invalid name=EVC_PEERS item=\"%s\" hint=\"id=url\"", item);
+			return false;
+		}
+		*eq = '\0';
+		if (!validate_company_id(item) || !valid_url(eq + 1) || strcmp(item, cfg->company_id) == 0) {
+			log_error("event=config_invalid name=EVC_PEERS peer=%s", item);
+			return false;
+		}
+		add_locked(item, eq + 1);
+	}
+	return true;
+}
+
+static void exec_logged(PGconn *conn, const char *what, const char *sql, int n, const char *const *params)
+{
+	PGresult *res = db_exec(conn, sql, n, params);
+	if (!db_ok(res, what))
+		log_warn("event=federation_db_failed what=%s", what);
+	PQclear(res);
+}
+
+/* Stores configured peers, then reads every known peer and its credentials. */
+static bool load_db_peers(PGconn *conn)
+{
+	for (int i = 0; i < fed.count; i++) {
+		const char *params[] = { fed.peers[i].id, fed.peers[i].url };
+		exec_logged(conn, "peer_upsert",
+			    "INSERT INTO peers (id, url) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET url = EXCLUDED.url",
+			    2, params);
+	}
+	PGresult *res = db_exec(conn, "SELECT id, url, coalesce(inbound_token, ''), coalesce(outbound_token, '') FROM peers", 0, NULL);
+	bool ok = db_ok(res, "peers_load");
+	for (int i = 0; ok && i < PQntuples(res); i++) {
+		struct peer *p = add_locked(PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+		if (p == NULL)
+			continue;
+		snprintf(p->inbound, sizeof(p->inbound), "%s", PQgetvalue(res, i, 2));
+		snprintf(p->outbound, sizeof(p->outbound), "%s", PQgetvalue(res, i, 3));
+	}
+	PQclear(res);
+	return ok;
+}
+
+static void save_tokens(PGconn *conn, const char *id, const char *url, const char *inbound, const char *outbound)
+{
+	const char *params[] = { id, url, inbound, outbound };
+	exec_logged(conn, "peer_tokens",
+		    "INSERT INTO peers (id, url, inbound_token, outbound_token, registered_at) VALUES ($1, $2, $3, $4, now())"
+		    " ON CONFLICT (id) DO UPDATE SET url = EXCLUDED.url, inbound_token = EXCLUDED.inbound_token,"
+		    " outbound_token = EXCLUDED.outbound_token, registered_at = now(), updated_at = now()",
+		    4, params);
+}
+
+/* We initiate the handshake with peers whose id sorts after ours. */
+static void register_with(PGconn *conn, const struct peer *snapshot)
+{
+	const struct config *cfg = &fed.app->cfg;
+	char issued[FEDERATION_TOKEN_MAX];
+	new_token(issued);
+	json_t *body = json_pack("{s:s, s:s, s:s}", "id", cfg->company_id, "url", cfg->public_url, "token", issued);
+	struct peer_response r;
+	peer_call("POST", snapshot->url, "/api/v1/federation/peers", cfg->federation_secret, body, CALL_TIMEOUT_MS,
+		  NULL, &r);
+	json_decref(body);
+
+	const char *their = json_string_value(json_object_get(r.body, "token"));
+	if (r.status == 201 && their != NULL && strlen(their) < FEDERATION_TOKEN_MAX) {
+		save_tokens(conn, snapshot->id, snapshot->url, issued, their);
+		pthread_mutex_lock(&fed.lock);
+		struct peer *p = find_locked(snapshot->id);
+		if (p != NULL) {
+			snprintf(p->inbound, sizeof(p->inbound), "%s", issued);
+			snprintf(p->outbound, sizeof(p->outbound), "%s", their);
+		}
+		pthread_mutex_unlock(&fed.lock);
+		log_info("event=peer_registered peer=%s", snapshot->id);
+	} else if (r.status != 0) {
+		log_warn("event=peer_registration_refused peer=%s status=%ld", snapshot->id, r.status);
+	}
+	peer_response_clear(&r);
+}
+
+static void heartbeat(PGconn *conn, const struct peer *snapshot)
+{
+	/* The token as it is now: a handshake may have just replaced the snapshot's. */
+	char url[256], token[FEDERATION_TOKEN_MAX];
+	if (!federation_peer(snapshot->id, url, sizeof(url), token, sizeof(token)))
+		return;
+	struct peer_response r;
+	peer_call("GET", url, "/api/v1/federation/ping", token[0] ? token : NULL, NULL, CALL_TIMEOUT_MS, NULL, &r);
+	bool up = r.status == 200 || r.status == 401;
+	if (r.status == 401)
+		federation_credentials_refused(snapshot->id);
+
+	pthread_mutex_lock(&fed.lock);
+	struct peer *p = find_locked(snapshot->id);
+	bool changed = p != NULL && p->up != up;
+	if (p != NULL) {
+		p->up = up;
+		if (up) {
+			p->latency_ms = r.ms;
+			p->last_seen = time(NULL);
+		}
+	}
+	pthread_mutex_unlock(&fed.lock);
+	if (changed)
+		log_info("event=peer_%s peer=%s", up ? "up" : "down", snapshot->id);
+
+	char latency[32];
+	snprintf(latency, sizeof(latency), "%.3f", r.ms);
+	const char *params[] = { snapshot->id, up ? "up" : "down", latency };
+	exec_logged(conn, "peer_health",
+		    "UPDATE peers SET status = $2,"
+		    " last_seen = CASE WHEN $2 = 'up' THEN now() ELSE last_seen END,"
+		    " latency_ms = CASE WHEN $2 = 'up' THEN $3::float8 ELSE latency_ms END, updated_at = now()"
+		    " WHERE id = $1",
+		    3, params);
+	peer_response_clear(&r);
+}
+
+/* Fetches the peer's stations changed since the newest we hold. */
+static void refresh_catalogue(PGconn *conn, const struct peer *snapshot)
+{
+	const char *id_param[] = { snapshot->id };
+	PGresult *res = db_exec(conn,
+				"SELECT coalesce(rfc3339(max(updated_at) - interval '1 second'), '') FROM peer_stations WHERE company = $1",
+				1, id_param);
+	char path[128] = "/api/v1/stations";
+	if (db_ok(res, "catalogue_since") && PQgetvalue(res, 0, 0)[0] != '\0')
+		snprintf(path, sizeof(path), "/api/v1/stations?updated_since=%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+
+	struct peer_response r;
+	peer_call("GET", snapshot->url, path, NULL, NULL, CALL_TIMEOUT_MS, NULL, &r);
+	json_t *items = json_object_get(r.body, "items");
+	size_t i;
+	json_t *station;
+	json_array_foreach(items, i, station) {
+		const char *sid = json_string_value(json_object_get(station, "id"));
+		const char *updated = json_string_value(json_object_get(station, "updated_at"));
+		char owner[VALIDATE_COMPANY_MAX + 1];
+		if (sid == NULL || updated == NULL || !validate_station_company(sid, owner, sizeof(owner)) ||
+		    strcmp(owner, snapshot->id) != 0)
+			continue; /* a peer speaks only for its own stations */
+		char *data = json_dumps(station, JSON_COMPACT);
+		const char *params[] = { sid, snapshot->id, data, updated };
+		exec_logged(conn, "catalogue_upsert",
+			    "INSERT INTO peer_stations (station_id, company, data, updated_at) VALUES ($1, $2, $3::jsonb, $4::timestamptz)"
+			    " ON CONFLICT (station_id) DO UPDATE SET data = EXCLUDED.data, updated_at = EXCLUDED.updated_at,"
+			    " fetched_at = now()",
+			    4, params);
+		free(data);
+	}
+	peer_response_clear(&r);
+}
+
+static void *federation_loop(void *arg)
+{
+	(void)arg;
+	unsigned round = 0;
+	pthread_mutex_lock(&fed.lock);
+	while (!fed.stopping) {
+		struct peer snapshot[MAX_PEERS];
+		int count = fed.count;
+		memcpy(snapshot, fed.peers, sizeof(snapshot[0]) * (size_t)count);
+		pthread_mutex_unlock(&fed.lock);
+
+		PGconn *conn = db_acquire(fed.app->db, APP_DB_WAIT_MS);
+		if (conn != NULL) {
+			for (int i = 0; i < count; i++) {
+				const struct peer *p = &snapshot[i];
+				if (p->url[0] == '\0')
+					continue;
+				bool was_up = p->up;
+				if (p->outbound[0] == '\0' && strcmp(fed.app->cfg.company_id, p->id) < 0 &&
+				    fed.app->cfg.federation_secret[0] != '\0')
+					register_with(conn, p);
+				heartbeat(conn, p);
+				if (federation_peer_up(p->id) && (!was_up || round % CATALOGUE_EVERY == 0))
+					refresh_catalogue(conn, p);
+			}
+			db_release(fed.app->db, conn);
+		}
+		round++;
+
+		pthread_mutex_lock(&fed.lock);
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += HEARTBEAT_SECONDS;
+		if (!fed.stopping)
+			pthread_cond_timedwait(&fed.wake, &fed.lock, &until);
+	}
+	pthread_mutex_unlock(&fed.lock);
+	return NULL;
+}
+
+bool federation_start(struct app *app)
+{
+	fed.app = app;
+	pthread_mutex_lock(&fed.lock);
+	bool ok = load_config_peers(&app->cfg);
+	pthread_mutex_unlock(&fed.lock);
+	if (!ok)
+		return false;
+
+	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
+	if (conn == NULL) {
+		log_error("event=federation_start_failed reason=database");
+		return false;
+	}
+	pthread_mutex_lock(&fed.lock);
+	ok = load_db_peers(conn);
+	pthread_mutex_unlock(&fed.lock);
+	db_release(app->db, conn);
+	if (!ok)
+		return false;
+
+	if (pthread_create(&fed.thread, NULL, federation_loop, NULL) != 0)
+		return false;
+	fed.running = true;
+	log_info("event=federation_started peers=%d", fed.count);
+	return true;
+}
+
+void federation_stop(void)
+{
+	if (!fed.running)
+		return;
+	pthread_mutex_lock(&fed.lock);
+	fed.stopping = true;
+	pthread_cond_signal(&fed.wake);
+	pthread_mutex_unlock(&fed.lock);
+	pthread_join(fed.thread, NULL);
+	fed.running = false;
+}
+
+bool federation_peer(const char *id, char *url, size_t url_size, char *token, size_t token_size)
+{
+	pthread_mutex_lock(&fed.lock);
+	struct peer *p = find_locked(id);
+	if (p != NULL) {
+		snprintf(url, url_size, "%s", p->url);
+		snprintf(token, token_size, "%s", p->outbound);
+	}
+	pthread_mutex_unlock(&fed.lock);
+	return p != NULL && url[0] != '\0';
+}
+
+bool federation_peer_up(const char *id)
+{
+	pthread_mutex_lock(&fed.lock);
+	struct peer *p = find_locked(id);
+	bool up = p != NULL && p->up;
+	pthread_mutex_unlock(&fed.lock);
+	return up;
+}
+
+/* Compares without an early exit, so timing tells nothing about the token. */
+static bool same_secret(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned char diff = la != lb;
+	for (size_t i = 0; i < la && i < lb; i++)
+		diff |= (unsigned char)(a[i] ^ b[i]);
+	return diff == 0;
+}
+
+static const char *token_of(const char *authorization)
+{
+	if (authorization == NULL || strncmp(authorization, "Token ", 6) != 0 || authorization[6] == '\0')
+		return NULL;
+	return authorization + 6;
+}
+
+bool federation_authenticate(const char *authorization, char *peer_id)
+{
+	const char *token = token_of(authorization);
+	bool found = false;
+	if (token == NULL)
+		return false;
+	pthread_mutex_lock(&fed.lock);
+	for (int i = 0; i < fed.count && !found; i++) {
+		if (fed.peers[i].inbound[0] != '\0' && same_secret(token, fed.peers[i].inbound)) {
+			snprintf(peer_id, VALIDATE_COMPANY_MAX + 1, "%s", fed.peers[i].id);
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&fed.lock);
+	return found;
+}
+
+bool federation_is_registration_secret(const char *authorization)
+{
+	const char *token = token_of(authorization);
+	const char *secret = fed.app->cfg.federation_secret;
+	return token != NULL && secret[0] != '\0' && same_secret(token, secret);
+}
+
+bool federation_accept_registration(const char *id, const char *url, const char *their_token, char *issued)
+{
+	PGconn *conn = db_acquire(fed.app->db, APP_DB_WAIT_MS);
+	if (conn == NULL)
+		return false;
+	new_token(issued);
+	save_tokens(conn, id, url, issued, their_token);
+	db_release(fed.app->db, conn);
+
+	pthread_mutex_lock(&fed.lock);
+	struct peer *p = add_locked(id, url);
+	if (p != NULL) {
+		snprintf(p->inbound, sizeof(p->inbound), "%s", issued);
+		snprintf(p->outbound, sizeof(p->outbound), "%s", their_token);
+	}
+	pthread_mutex_unlock(&fed.lock);
+	log_info("event=peer_accepted peer=%s url=%s", id, url);
+	return p != NULL;
+}
+
+void federation_credentials_refused(const char *id)
+{
+	pthread_mutex_lock(&fed.lock);
+	struct peer *p = find_locked(id);
+	/* Only the initiator can mend it; the other side waits for the new handshake. */
+	if (p != NULL && strcmp(fed.app->cfg.company_id, p->id) < 0 && p->outbound[0] != '\0') {
+		p->outbound[0] = '\0';
+		log_warn("event=peer_credentials_refused peer=%s action=register_again", id);
+	}
+	pthread_mutex_unlock(&fed.lock);
+}
+
+json_t *federation_servers(void)
+{
+	const struct config *cfg = &fed.app->cfg;
+	json_t *up = json_array();
+	pthread_mutex_lock(&fed.lock);
+	for (int i = 0; i < fed.count; i++)
+		if (fed.peers[i].up)
+			json_array_append_new(up, json_pack("{s:s, s:s}", "company", fed.peers[i].id, "url", fed.peers[i].url));
+	pthread_mutex_unlock(&fed.lock);
+
+	/* Self first, then the live peers in an order that rotates, so clients spread out. */
+	json_t *servers = json_array();
+	json_array_append_new(servers, json_pack("{s:s, s:s}", "company", cfg->company_id, "url", cfg->public_url));
+	size_t n = json_array_size(up);
+	unsigned start = n > 0 ? atomic_fetch_add(&fed.rotation, 1) % (unsigned)n : 0;
+	for (size_t i = 0; i < n; i++)
+		json_array_append(servers, json_array_get(up, (start + i) % n));
+	json_decref(up);
+	return servers;
+}
+
+json_t *federation_peers_json(void)
+{
+	json_t *list = json_array();
+	pthread_mutex_lock(&fed.lock);
+	for (int i = 0; i < fed.count; i++) {
+		const struct peer *p = &fed.peers[i];
+		char seen[32] = "";
+		if (p->last_seen != 0) {
+			struct tm tm;
+			gmtime_r(&p->last_seen, &tm);
+			strftime(seen, sizeof(seen), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		}
+		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:o, s:f, s:b}", "company", p->id, "url", p->url,
+						      "status", p->up ? "up" : "down", "last_seen",
+						      seen[0] ? json_string(seen) : json_null(), "latency_ms", p->latency_ms,
+						      "registered", p->outbound[0] != '\0'));
+	}
+	pthread_mutex_unlock(&fed.lock);
+	return list;
+}

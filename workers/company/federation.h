@@ -1,0 +1,60 @@
+/*
+ * The other companies: who they are, how to reach them, the credentials to
+ * call them and to recognise their calls, and whether they are up.
+ *
+ * Credentials follow OCPI's handshake: a registration secret (token A) shared
+ * out of band lets one side POST /federation/peers with a token it issued (B);
+ * the other answers with the token it issued (C). Afterwards each side calls
+ * the other with the token the other issued. Of each pair, the company with
+ * the smaller id initiates, so the two never overwrite each other's tokens.
+ *
+ * A background thread heartbeats every peer, keeps the handshake done, and
+ * refreshes the cache of peers' stations (peer_stations) by updated_since.
+ */
+#ifndef EVC_FEDERATION_H
+#define EVC_FEDERATION_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct app;
+
+#define FEDERATION_TOKEN_MAX 65
+
+/* Loads peers from EVC_PEERS and the database, starts the background thread. */
+bool federation_start(struct app *app) __attribute__((warn_unused_result));
+void federation_stop(void);
+
+/* Copies a peer's base URL and our outbound token; false when the peer is unknown. */
+bool federation_peer(const char *id, char *url, size_t url_size, char *token, size_t token_size);
+
+/* True when the peer answered the last heartbeat. */
+bool federation_peer_up(const char *id);
+
+/*
+ * Identifies the caller from an "Authorization: Token <t>" header value;
+ * true and its id in peer_id (VALIDATE_COMPANY_MAX + 1 bytes) when t is a
+ * token we issued to that peer.
+ */
+bool federation_authenticate(const char *authorization, char *peer_id);
+
+/* True when authorization carries the registration secret. */
+bool federation_is_registration_secret(const char *authorization);
+
+/*
+ * Records a peer that registered with us and issues its inbound token into
+ * issued (FEDERATION_TOKEN_MAX bytes). False on a database error.
+ */
+bool federation_accept_registration(const char *id, const char *url, const char *their_token, char *issued);
+
+/* Marks a peer's credentials as refused (a 401), so the handshake runs again. */
+void federation_credentials_refused(const char *id);
+
+/* Live servers, self first then peers that are up, rotated per call (new reference). */
+json_t *federation_servers(void);
+
+/* All peers with health, for dashboards (new reference). */
+json_t *federation_peers_json(void);
+
+#endif

@@ -1,0 +1,824 @@
+#include "twopc.h"
+#include "app.h"
+#include "booking.h"
+#include "failpoint.h"
+#include "federation.h"
+#include "log.h"
+#include "timeutil.h"
+#include "validate.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+
+#define PREPARE_TIMEOUT_MS 5000L
+#define DECIDE_TIMEOUT_MS 5000L
+#define PREPARE_LOCK_TIMEOUT "200ms" /* a leg held by another trip's prepare is a quick no */
+#define RECOVERY_SECONDS 2
+#define IN_DOUBT_AFTER "2 seconds"  /* younger prepared transactions are still in flight */
+#define STALE_AFTER "5 seconds"     /* a decided trip not finished by then is re-driven */
+#define ORPHAN_AFTER "60 seconds"   /* an undecided trip of a live instance older than this is aborted */
+#define ALTERNATIVE_KM "80"
+
+/* ---- Global transaction ids ---------------------------------------------------- */
+
+static char op_letter(const char *op)
+{
+	return strcmp(op, "reserve") == 0 ? 'r' : strcmp(op, "cancel") == 0 ? 'c' : strcmp(op, "finish") == 0 ? 'f' : 0;
+}
+
+static const char *op_name(char letter)
+{
+	return letter == 'r' ? "reserve" : letter == 'c' ? "cancel" : letter == 'f' ? "finish" : NULL;
+}
+
+bool twopc_gid_make(const char *coordinator, const char *trip_id, const char *op, char gid[TWOPC_GID_MAX])
+{
+	char hex[33];
+	size_t n = 0;
+	if (!validate_company_id(coordinator) || !validate_uuid(trip_id) || op_letter(op) == 0)
+		return false;
+	for (const char *p = trip_id; *p; p++)
+		if (*p != '-')
+			hex[n++] = (char)(*p | 0x20);
+	hex[n] = '\0';
+	unsigned char salt[4];
+	if (getrandom(salt, sizeof(salt), 0) != (ssize_t)sizeof(salt))
+		return false;
+	/* The salt gives each cancel or finish attempt of one trip its own gid. */
+	snprintf(gid, TWOPC_GID_MAX, "evc_%s_%s_%c%02x%02x%02x%02x", coordinator, hex, op_letter(op), salt[0], salt[1],
+		 salt[2], salt[3]);
+	return true;
+}
+
+bool twopc_gid_parse(const char *gid, char *coordinator, size_t coordinator_size, char trip_id[37])
+{
+	if (strncmp(gid, "evc_", 4) != 0)
+		return false;
+	const char *c = gid + 4;
+	const char *sep = strchr(c, '_');
+	if (sep == NULL || (size_t)(sep - c) >= coordinator_size || (size_t)(sep - c) > VALIDATE_COMPANY_MAX)
+		return false;
+	memcpy(coordinator, c, (size_t)(sep - c));
+	coordinator[sep - c] = '\0';
+	const char *hex = sep + 1;
+	if (!validate_company_id(coordinator) || strspn(hex, "0123456789abcdef") != 32 || hex[32] != '_' ||
+	    op_name(hex[33]) == NULL || strspn(hex + 34, "0123456789abcdef") != 8 || hex[42] != '\0')
+		return false;
+	snprintf(trip_id, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+	return true;
+}
+
+bool twopc_gid_valid(const char *gid)
+{
+	char coordinator[VALIDATE_COMPANY_MAX + 1], trip[37];
+	return strlen(gid) < TWOPC_GID_MAX && twopc_gid_parse(gid, coordinator, sizeof(coordinator), trip);
+}
+
+static const char *gid_op(const char *gid)
+{
+	return op_name(gid[strlen(gid) - 9]);
+}
+
+/* ---- Participant ---------------------------------------------------------------- */
+
+static void answer(struct peer_response *out, long status, json_t *body)
+{
+	out->status = status;
+	out->body = body;
+}
+
+static void answer_error(struct peer_response *out, long status, const char *code, const char *message)
+{
+	answer(out, status, json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message));
+}
+
+/* Runs "<command> '<gid>'": gid is validated, and quoted by libpq, since these commands take no parameters. */
+static PGresult *gid_command(PGconn *conn, const char *command, const char *gid)
+{
+	char *literal = PQescapeLiteral(conn, gid, strlen(gid));
+	if (literal == NULL)
+		return PQmakeEmptyPGresult(conn, PGRES_FATAL_ERROR);
+	char sql[TWOPC_GID_MAX * 2 + 32];
+	snprintf(sql, sizeof(sql), "%s %s", command, literal);
+	PQfreemem(literal);
+	return db_exec(conn, sql, 0, NULL);
+}
+
+/* 1 when the query on gid returns a row, 0 when not, -1 on error. */
+static int gid_exists(PGconn *conn, const char *sql, const char *gid)
+{
+	const char *params[] = { gid };
+	PGresult *res = db_exec(conn, sql, 1, params);
+	int rc = db_ok(res, "gid_exists") ? PQntuples(res) > 0 : -1;
+	PQclear(res);
+	return rc;
+}
+
+static const char prepared_sql[] = "SELECT 1 FROM pg_prepared_xacts WHERE gid = $1 AND database = current_database()";
+static const char marker_sql[] = "SELECT 1 FROM tx_markers WHERE gid = $1";
+
+/* Alternatives for a leg that cannot be had: other windows here, other stations nearby. */
+static json_t *leg_alternatives(PGconn *conn, const struct booking_window *w)
+{
+	static const char stations_sql[] =
+		"SELECT coalesce(json_agg(json_build_object('station_id', station_id, 'city', city,"
+		" 'km', round(km::numeric, 1), 'start', rfc3339($2::timestamptz), 'end', rfc3339($3::timestamptz))),"
+		" '[]'::json) FROM nearby_free_stations($1, $2::timestamptz, $3::timestamptz, " ALTERNATIVE_KM ", 3)";
+	char *windows = booking_alternatives(conn, w, 3);
+	const char *params[] = { w->station_id, w->start, w->end };
+	PGresult *res = db_exec(conn, stations_sql, 3, params);
+	json_t *stations = db_ok(res, "nearby_stations") ? json_loads(PQgetvalue(res, 0, 0), 0, NULL) : NULL;
+	PQclear(res);
+	json_t *alts = json_pack("{s:o, s:o}", "windows", windows ? json_loads(windows, 0, NULL) : json_array(),
+				 "stations", stations ? stations : json_array());
+	free(windows);
+	return alts;
+}
+
+/* Books every leg inside the open transaction; false with *out set when one cannot be had. */
+static bool book_legs(PGconn *conn, json_t *legs, const char *car_id, const char *trip_id, json_t *booked,
+		      struct peer_response *out)
+{
+	size_t i;
+	json_t *leg;
+	json_array_foreach(legs, i, leg) {
+		struct booking_window w = {
+			json_string_value(json_object_get(leg, "station_id")), car_id, trip_id,
+			json_string_value(json_object_get(leg, "start")), json_string_value(json_object_get(leg, "end")),
+		};
+		PGresult *ok = NULL, *failed = NULL;
+		enum booking_outcome outcome = booking_reserve(conn, &w, &ok, &failed);
+		if (outcome == BOOKING_OK) {
+			json_array_append_new(booked, json_loads(PQgetvalue(ok, 0, 1), 0, NULL));
+			PQclear(ok);
+			continue;
+		}
+		bool db_down = outcome == BOOKING_DB_ERROR && db_is_connection_error(conn, failed);
+		PQclear(failed);
+		if (!db_command(conn, "ROLLBACK") || db_down) {
+			answer_error(out, 503, "unavailable", "the database is unavailable");
+			return false;
+		}
+		const char *code = outcome == BOOKING_UNKNOWN_STATION       ? "unknown_station"
+				   : outcome == BOOKING_STATION_UNAVAILABLE ? "station_unavailable"
+				   : outcome == BOOKING_NO_CHARGER          ? "no_charger_free"
+									    : "internal";
+		char message[256];
+		snprintf(message, sizeof(message), "%s: %s from %s to %s", code, w.station_id, w.start, w.end);
+		answer(out, outcome == BOOKING_DB_ERROR ? 500 : 409,
+		       json_pack("{s:s, s:I, s:s, s:o, s:{s:s, s:s}}", "vote", "no", "failed_leg",
+				 (json_int_t)json_integer_value(json_object_get(leg, "index")), "station_id", w.station_id,
+				 "alternatives", leg_alternatives(conn, &w), "error", "code", code, "message", message));
+		return false;
+	}
+	return true;
+}
+
+/* Cancels or completes the trip's live legs here, inside the open transaction. */
+static bool update_legs(PGconn *conn, const char *op, const char *trip_id, json_t *changed, struct peer_response *out)
+{
+	static const char sql[] =
+		"UPDATE reservations SET status = $2, updated_at = now()"
+		" WHERE trip_id = $1::uuid AND status IN ('held', 'confirmed')"
+		" RETURNING reservation_json(reservations)";
+	const char *params[] = { trip_id, strcmp(op, "cancel") == 0 ? "cancelled" : "completed" };
+	PGresult *res = db_exec(conn, sql, 2, params);
+	bool ok = db_ok(res, "update_legs");
+	for (int i = 0; ok && i < PQntuples(res); i++)
+		json_array_append_new(changed, json_loads(PQgetvalue(res, i, 0), 0, NULL));
+	if (!ok) {
+		bool busy = db_sqlstate_is(res, DB_LOCK_NOT_AVAILABLE);
+		answer_error(out, busy ? 409 : 503, busy ? "busy" : "unavailable",
+			     busy ? "the trip's reservations are locked by another transaction" : "the database is unavailable");
+	}
+	PQclear(res);
+	return ok;
+}
+
+void twopc_prepare(struct app *app, json_t *request, const char *request_id, struct peer_response *out)
+{
+	const char *gid = json_string_value(json_object_get(request, "gid"));
+	const char *trip_id = json_string_value(json_object_get(request, "trip_id"));
+	const char *coordinator = json_string_value(json_object_get(request, "coordinator"));
+	const char *op = json_string_value(json_object_get(request, "op"));
+	const char *car_id = json_string_value(json_object_get(request, "car_id"));
+	json_t *legs = json_object_get(request, "legs");
+	memset(out, 0, sizeof(*out));
+
+	char gid_coordinator[VALIDATE_COMPANY_MAX + 1], gid_trip[37];
+	if (gid == NULL || trip_id == NULL || coordinator == NULL || op == NULL || car_id == NULL ||
+	    !twopc_gid_parse(gid, gid_coordinator, sizeof(gid_coordinator), gid_trip) ||
+	    strcmp(gid_coordinator, coordinator) != 0 || strcasecmp(gid_trip, trip_id) != 0 ||
+	    strcmp(gid_op(gid), op) != 0 || !validate_car_id(car_id) || !json_is_array(legs)) {
+		answer_error(out, 400, "invalid_request", "prepare needs gid, trip_id, coordinator, op, car_id and legs that agree");
+		return;
+	}
+	size_t i;
+	json_t *leg;
+	json_array_foreach(legs, i, leg) {
+		char owner[VALIDATE_COMPANY_MAX + 1];
+		const char *sid = json_string_value(json_object_get(leg, "station_id"));
+		int64_t s, e;
+		if (sid == NULL || !validate_station_company(sid, owner, sizeof(owner)) ||
+		    strcmp(owner, app->cfg.company_id) != 0 || !json_is_integer(json_object_get(leg, "index")) ||
+		    !timeutil_parse_rfc3339(json_string_value(json_object_get(leg, "start")) ?: "", &s) ||
+		    !timeutil_parse_rfc3339(json_string_value(json_object_get(leg, "end")) ?: "", &e) || e <= s) {
+			answer_error(out, 400, "invalid_leg", "every leg needs index, start, end and a station of this company");
+			return;
+		}
+	}
+
+	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
+	if (conn == NULL) {
+		answer_error(out, 503, "unavailable", "the database is unavailable");
+		return;
+	}
+	int committed = gid_exists(conn, marker_sql, gid);
+	int prepared = committed == 0 ? gid_exists(conn, prepared_sql, gid) : 0;
+	if (committed < 0 || prepared < 0) {
+		answer_error(out, 503, "unavailable", "the database is unavailable");
+		goto done;
+	}
+	if (committed || prepared) {
+		/* A repeated prepare: the vote stands. */
+		answer(out, 200, json_pack("{s:s, s:s, s:[]}", "vote", "yes", "already", committed ? "committed" : "prepared",
+					   "reservations"));
+		goto done;
+	}
+
+	const char *lock_params[] = { PREPARE_LOCK_TIMEOUT };
+	PGresult *res = NULL;
+	if (!db_command(conn, "BEGIN") ||
+	    !db_ok(res = db_exec(conn, "SELECT set_config('lock_timeout', $1, true)", 1, lock_params), "lock_timeout")) {
+		PQclear(res);
+		answer_error(out, 503, "unavailable", "the database is unavailable");
+		goto done;
+	}
+	PQclear(res);
+
+	json_t *reservations = json_array();
+	bool ok = strcmp(op, "reserve") == 0 ? book_legs(conn, legs, car_id, trip_id, reservations, out)
+					     : update_legs(conn, op, trip_id, reservations, out);
+	if (ok) {
+		const char *marker_params[] = { gid, trip_id, coordinator, op };
+		res = db_exec(conn, "INSERT INTO tx_markers (gid, trip_id, coordinator, op) VALUES ($1, $2::uuid, $3, $4)", 4,
+			      marker_params);
+		ok = db_ok(res, "marker");
+		PQclear(res);
+		if (ok) {
+			res = gid_command(conn, "PREPARE TRANSACTION", gid);
+			ok = db_ok(res, "prepare");
+			PQclear(res);
+		}
+		if (!ok)
+			answer_error(out, 503, "unavailable", "the participant could not prepare");
+	}
+	if (ok) {
+		log_info("event=twopc_prepared req=%s gid=%s trip=%s op=%s legs=%zu", request_id, gid, trip_id, op,
+			 json_array_size(legs));
+		failpoint_hit(FAILPOINT_PARTICIPANT_AFTER_PREPARE);
+		answer(out, 200, json_pack("{s:s, s:o}", "vote", "yes", "reservations", reservations));
+	} else {
+		json_decref(reservations);
+		log_info("event=twopc_vote_no req=%s gid=%s trip=%s status=%ld", request_id, gid, trip_id, out->status);
+	}
+done:
+	db_release(app->db, conn);
+}
+
+/* Finishes a prepared transaction here (commit or abort), idempotently. */
+static void finish_prepared(struct app *app, const char *gid, bool commit, struct peer_response *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!twopc_gid_valid(gid)) {
+		answer_error(out, 400, "invalid_gid", "malformed transaction id");
+		return;
+	}
+	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
+	if (conn == NULL) {
+		answer_error(out, 503, "unavailable", "the database is unavailable");
+		return;
+	}
+	for (int attempt = 0; attempt < 20 && out->status == 0; attempt++) {
+		int prepared = gid_exists(conn, prepared_sql, gid);
+		if (prepared == 1) {
+			PGresult *res = gid_command(conn, commit ? "COMMIT PREPARED" : "ROLLBACK PREPARED", gid);
+			bool done = db_ok(res, "finish_prepared");
+			bool lost = db_is_connection_error(conn, res) && !db_sqlstate_is(res, DB_UNDEFINED_OBJECT);
+			PQclear(res);
+			if (done) {
+				log_info("event=twopc_%s gid=%s", commit ? "committed" : "rolled_back", gid);
+				answer(out, 200, json_pack("{s:s, s:s}", "gid", gid, "state", commit ? "committed" : "aborted"));
+			} else if (lost) {
+				answer_error(out, 503, "unavailable", "the database is unavailable");
+			} else {
+				/* Busy in another session, or finished by it meanwhile: look again. */
+				struct timespec pause = { 0, 50 * 1000000L };
+				nanosleep(&pause, NULL);
+			}
+			continue;
+		}
+		int committed = prepared == 0 ? gid_exists(conn, marker_sql, gid) : -1;
+		if (committed < 0)
+			answer_error(out, 503, "unavailable", "the database is unavailable");
+		else if (commit == (committed == 1))
+			answer(out, 200, json_pack("{s:s, s:s}", "gid", gid, "state", committed ? "committed" : "aborted"));
+		else
+			answer(out, 409, json_pack("{s:s, s:s, s:{s:s, s:s}}", "gid", gid, "state",
+						   committed ? "committed" : "aborted", "error", "code", "conflict", "message",
+						   committed ? "already committed" : "not prepared here, or already rolled back"));
+	}
+	if (out->status == 0)
+		answer_error(out, 503, "unavailable", "the prepared transaction stayed busy");
+	db_release(app->db, conn);
+}
+
+void twopc_commit(struct app *app, const char *gid, struct peer_response *out)
+{
+	finish_prepared(app, gid, true, out);
+}
+
+void twopc_abort(struct app *app, const char *gid, struct peer_response *out)
+{
+	finish_prepared(app, gid, false, out);
+}
+
+/* ---- Coordinator ---------------------------------------------------------------- */
+
+/* Records decision unless one is there; returns the winner ("commit"/"abort"), NULL on error. */
+static const char *decide(PGconn *conn, const char *gid, const char *trip_id, const char *decision, const char *by)
+{
+	static const char sql[] =
+		"WITH ins AS (INSERT INTO tx_decisions (gid, trip_id, decision, decided_by) VALUES ($1, $2::uuid, $3, $4)"
+		"  ON CONFLICT (gid) DO NOTHING RETURNING decision)"
+		" SELECT decision FROM ins UNION ALL SELECT decision FROM tx_decisions WHERE gid = $1";
+	const char *params[] = { gid, trip_id, decision, by };
+	PGresult *res = db_exec(conn, sql, 4, params);
+	const char *winner = NULL;
+	if (db_ok(res, "decide") && PQntuples(res) > 0)
+		winner = strcmp(PQgetvalue(res, 0, 0), "commit") == 0 ? "commit" : "abort";
+	PQclear(res);
+	if (winner != NULL)
+		log_info("event=twopc_decided gid=%s trip=%s decision=%s by=%s", gid, trip_id, winner, by);
+	return winner;
+}
+
+const char *twopc_decision(struct app *app, const char *gid)
+{
+	static const char sql[] =
+		"SELECT (SELECT decision FROM tx_decisions WHERE gid = $1),"
+		" EXISTS (SELECT 1 FROM trips WHERE id = $2::uuid AND gid = $1 AND instance = $3"
+		"   AND status IN ('preparing', 'cancelling', 'finishing') AND updated_at > now() - interval '" ORPHAN_AFTER "')";
+	char coordinator[VALIDATE_COMPANY_MAX + 1], trip_id[37];
+	if (!twopc_gid_parse(gid, coordinator, sizeof(coordinator), trip_id))
+		return NULL;
+	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
+	if (conn == NULL)
+		return NULL;
+	const char *params[] = { gid, trip_id, app->instance };
+	PGresult *res = db_exec(conn, sql, 3, params);
+	const char *decision = NULL;
+	if (db_ok(res, "decision")) {
+		if (!PQgetisnull(res, 0, 0))
+			decision = strcmp(PQgetvalue(res, 0, 0), "commit") == 0 ? "commit" : "abort";
+		else if (strcmp(PQgetvalue(res, 0, 1), "t") == 0)
+			decision = "pending";
+		else /* no decision and nobody working on it: presumed abort, made durable */
+			decision = decide(conn, gid, trip_id, "abort", "recovery");
+	}
+	PQclear(res);
+	db_release(app->db, conn);
+	return decision;
+}
+
+/* Sends one participant operation, to ourselves in-process or to a peer over REST. */
+static void call_participant(struct app *app, const char *company, const char *path, json_t *body,
+			     const char *request_id, struct peer_response *out)
+{
+	if (strcmp(company, app->cfg.company_id) == 0) {
+		const char *gid = json_string_value(json_object_get(body, "gid"));
+		if (strcmp(path, "/api/v1/federation/prepare") == 0)
+			twopc_prepare(app, body, request_id, out);
+		else if (strcmp(path, "/api/v1/federation/commit") == 0)
+			twopc_commit(app, gid, out);
+		else
+			twopc_abort(app, gid, out);
+		return;
+	}
+	char url[256], token[FEDERATION_TOKEN_MAX];
+	if (!federation_peer(company, url, sizeof(url), token, sizeof(token))) {
+		memset(out, 0, sizeof(*out));
+		return;
+	}
+	long timeout = strcmp(path, "/api/v1/federation/prepare") == 0 ? PREPARE_TIMEOUT_MS : DECIDE_TIMEOUT_MS;
+	peer_call("POST", url, path, token[0] ? token : NULL, body, timeout, request_id, out);
+	if (out->status == 401)
+		federation_credentials_refused(company);
+}
+
+/* The trip's row, as the coordinator needs it to drive a transaction. */
+struct trip_row {
+	char car_id[VALIDATE_CAR_MAX + 1];
+	json_t *legs;         /* owned */
+	json_t *participants; /* owned, array of company ids */
+};
+
+static bool load_trip(PGconn *conn, const char *trip_id, struct trip_row *t)
+{
+	const char *params[] = { trip_id };
+	PGresult *res = db_exec(conn, "SELECT car_id, legs, array_to_json(participants) FROM trips WHERE id = $1::uuid", 1,
+				params);
+	bool ok = db_ok(res, "load_trip") && PQntuples(res) == 1;
+	if (ok) {
+		snprintf(t->car_id, sizeof(t->car_id), "%s", PQgetvalue(res, 0, 0));
+		t->legs = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+		t->participants = json_loads(PQgetvalue(res, 0, 2), 0, NULL);
+		ok = t->legs != NULL && t->participants != NULL;
+	}
+	PQclear(res);
+	return ok;
+}
+
+static void free_trip(struct trip_row *t)
+{
+	json_decref(t->legs);
+	json_decref(t->participants);
+}
+
+/* Phase names of trips.status for an op: while undecided, after commit, after abort. */
+static const char *phase(const char *op, const char *decision, bool finished)
+{
+	bool commit = decision != NULL && strcmp(decision, "commit") == 0;
+	if (strcmp(op, "reserve") == 0) {
+		if (decision == NULL)
+			return "preparing";
+		return commit ? (finished ? "confirmed" : "committing") : (finished ? "aborted" : "aborting");
+	}
+	if (!finished)
+		return strcmp(op, "cancel") == 0 ? "cancelling" : "finishing";
+	if (!commit)
+		return "confirmed"; /* the cancel or finish did not happen: the trip stands */
+	return strcmp(op, "cancel") == 0 ? "cancelled" : "finished";
+}
+
+/* The state each leg shows once its company applied the outcome. */
+static const char *leg_state(const char *op, const char *decision)
+{
+	if (strcmp(decision, "commit") != 0)
+		return strcmp(op, "reserve") == 0 ? "aborted" : "confirmed";
+	return strcmp(op, "reserve") == 0 ? "confirmed" : strcmp(op, "cancel") == 0 ? "cancelled" : "completed";
+}
+
+static void save_trip(PGconn *conn, const char *trip_id, const char *gid, const char *status, json_t *legs)
+{
+	char *legs_text = json_dumps(legs, JSON_COMPACT);
+	const char *params[] = { trip_id, gid, status, legs_text };
+	PGresult *res = db_exec(conn,
+				"UPDATE trips SET status = $3, legs = $4::jsonb, updated_at = now() WHERE id = $1::uuid AND gid = $2",
+				4, params);
+	if (!db_ok(res, "save_trip"))
+		log_warn("event=trip_save_failed trip=%s status=%s", trip_id, status);
+	PQclear(res);
+	free(legs_text);
+}
+
+/*
+ * Tells the first n participants the decision; marks the legs of those that
+ * acknowledged. True when all did.
+ */
+static bool drive(struct app *app, const char *gid, const char *decision, json_t *participants, size_t n,
+		  json_t *legs, const char *request_id)
+{
+	const char *op = gid_op(gid);
+	bool commit = strcmp(decision, "commit") == 0;
+	const char *path = commit ? "/api/v1/federation/commit" : "/api/v1/federation/abort";
+	json_t *body = json_pack("{s:s}", "gid", gid);
+	bool all = true;
+	for (size_t i = 0; i < n; i++) {
+		const char *company = json_string_value(json_array_get(participants, i));
+		struct peer_response r;
+		call_participant(app, company, path, body, request_id, &r);
+		bool acked = r.status == 200;
+		if (!acked) {
+			log_warn("event=twopc_%s_pending req=%s gid=%s company=%s status=%ld", decision, request_id, gid,
+				 company, r.status);
+			all = false;
+		}
+		size_t k;
+		json_t *leg;
+		json_array_foreach(legs, k, leg) {
+			if (strcmp(json_string_value(json_object_get(leg, "company")), company) == 0 && acked)
+				json_object_set_new(leg, "state", json_string(leg_state(op, decision)));
+		}
+		peer_response_clear(&r);
+		if (commit && i == 0)
+			failpoint_hit(FAILPOINT_COORDINATOR_MID_COMMIT);
+	}
+	json_decref(body);
+	return all;
+}
+
+/* Copies what a yes vote says about the legs (reservation id, charger) into the trip's legs. */
+static void note_reservations(json_t *legs, json_t *vote)
+{
+	size_t i;
+	json_t *reservation;
+	json_array_foreach(json_object_get(vote, "reservations"), i, reservation) {
+		const char *sid = json_string_value(json_object_get(reservation, "station_id"));
+		const char *start = json_string_value(json_object_get(reservation, "start"));
+		size_t k;
+		json_t *leg;
+		json_array_foreach(legs, k, leg) {
+			if (sid != NULL && start != NULL && strcmp(sid, json_string_value(json_object_get(leg, "station_id"))) == 0 &&
+			    strcmp(start, json_string_value(json_object_get(leg, "start"))) == 0) {
+				json_object_set(leg, "reservation_id", json_object_get(reservation, "id"));
+				json_object_set(leg, "charger", json_object_get(reservation, "charger"));
+				json_object_set_new(leg, "state", json_string("prepared"));
+			}
+		}
+	}
+}
+
+/* The legs of one company, with their index in the trip, as a participant is sent them. */
+static json_t *legs_of(json_t *legs, const char *company)
+{
+	json_t *mine = json_array();
+	size_t i;
+	json_t *leg;
+	json_array_foreach(legs, i, leg) {
+		if (strcmp(json_string_value(json_object_get(leg, "company")), company) == 0)
+			json_array_append_new(mine, json_pack("{s:I, s:O, s:O, s:O}", "index", (json_int_t)i, "station_id",
+							      json_object_get(leg, "station_id"), "start",
+							      json_object_get(leg, "start"), "end", json_object_get(leg, "end")));
+	}
+	return mine;
+}
+
+static json_t *trip_reply(PGconn *conn, const char *trip_id)
+{
+	const char *params[] = { trip_id };
+	PGresult *res = db_exec(conn, "SELECT trip_json(t) FROM trips t WHERE id = $1::uuid", 1, params);
+	json_t *trip = db_ok(res, "trip_reply") && PQntuples(res) == 1 ? json_loads(PQgetvalue(res, 0, 0), 0, NULL) : NULL;
+	PQclear(res);
+	return trip != NULL ? trip : json_pack("{s:s}", "id", trip_id);
+}
+
+int twopc_run(struct app *app, const char *trip_id, const char *gid, const char *request_id, json_t **reply)
+{
+	const char *op = gid_op(gid);
+	struct trip_row trip = { "", NULL, NULL };
+	struct peer_response failure = { 0, NULL, 0 };
+	const char *failed_company = NULL;
+	int status;
+
+	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
+	if (conn == NULL || !load_trip(conn, trip_id, &trip)) {
+		*reply = json_pack("{s:{s:s, s:s}}", "error", "code", "unavailable", "message", "the database is unavailable");
+		status = 503;
+		goto cleanup;
+	}
+	/* No connection is held across the calls to the participants. */
+	db_release(app->db, conn);
+	conn = NULL;
+
+	size_t n = json_array_size(trip.participants), asked = 0;
+	for (; asked < n && failed_company == NULL; asked++) {
+		const char *company = json_string_value(json_array_get(trip.participants, asked));
+		json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "gid", gid, "trip_id", trip_id, "coordinator",
+					 app->cfg.company_id, "op", op, "car_id", trip.car_id, "legs",
+					 legs_of(trip.legs, company));
+		struct peer_response vote;
+		call_participant(app, company, "/api/v1/federation/prepare", body, request_id, &vote);
+		json_decref(body);
+		if (vote.status == 200) {
+			note_reservations(trip.legs, vote.body);
+			peer_response_clear(&vote);
+		} else {
+			failed_company = company;
+			failure = vote;
+		}
+	}
+	if (failed_company == NULL)
+		failpoint_hit(FAILPOINT_COORDINATOR_AFTER_PREPARES);
+
+	conn = db_acquire(app->db, APP_DB_WAIT_MS);
+	const char *decision = conn != NULL ? decide(conn, gid, trip_id, failed_company == NULL ? "commit" : "abort", "request")
+					    : NULL;
+	if (decision == NULL) {
+		/* Undecided: recovery will presume abort once this instance is gone or the trip is old. */
+		*reply = json_pack("{s:{s:s, s:s}}", "error", "code", "unavailable", "message",
+				   "the coordinator's database is unavailable; the trip will be aborted");
+		status = 503;
+		goto cleanup;
+	}
+	save_trip(conn, trip_id, gid, phase(op, decision, false), trip.legs);
+	db_release(app->db, conn);
+	conn = NULL;
+	if (strcmp(decision, "commit") == 0)
+		failpoint_hit(FAILPOINT_COORDINATOR_AFTER_DECISION);
+
+	bool all = drive(app, gid, decision, trip.participants, strcmp(decision, "commit") == 0 ? n : asked, trip.legs,
+			 request_id);
+	conn = db_acquire(app->db, APP_DB_WAIT_MS);
+	if (conn != NULL && all)
+		save_trip(conn, trip_id, gid, phase(op, decision, true), trip.legs);
+
+	if (strcmp(decision, "commit") == 0) {
+		status = strcmp(op, "reserve") == 0 ? 201 : 200;
+		*reply = conn != NULL ? trip_reply(conn, trip_id) : json_pack("{s:s, s:s}", "id", trip_id, "status", "confirmed");
+	} else if (failure.status == 409) {
+		json_t *leg = json_array_get(trip.legs, (size_t)json_integer_value(json_object_get(failure.body, "failed_leg")));
+		status = 409;
+		*reply = json_pack("{s:s, s:I, s:O, s:s, s:O, s:O}", "trip_id", trip_id, "failed_leg",
+				   json_object_get(failure.body, "failed_leg"), "station_id", json_object_get(leg, "station_id"),
+				   "company", failed_company, "alternatives", json_object_get(failure.body, "alternatives"),
+				   "error", json_object_get(failure.body, "error"));
+	} else if (failed_company != NULL) {
+		char message[160];
+		snprintf(message, sizeof(message), "company '%s' could not be reached or failed (status %ld); nothing is held",
+			 failed_company, failure.status);
+		status = 503;
+		*reply = json_pack("{s:s, s:s, s:{s:s, s:s}}", "trip_id", trip_id, "company", failed_company, "error", "code",
+				   "peer_unavailable", "message", message);
+	} else {
+		/* Recovery decided abort before this request could commit. */
+		status = 409;
+		*reply = json_pack("{s:s, s:{s:s, s:s}}", "trip_id", trip_id, "error", "code", "aborted", "message",
+				   "the transaction was aborted by recovery");
+	}
+	log_info("event=twopc_done req=%s trip=%s gid=%s op=%s decision=%s status=%d all_acknowledged=%s", request_id,
+		 trip_id, gid, op, decision, status, all ? "yes" : "no");
+
+cleanup:
+	if (conn != NULL)
+		db_release(app->db, conn);
+	peer_response_clear(&failure);
+	free_trip(&trip);
+	return status;
+}
+
+/* ---- Recovery ------------------------------------------------------------------- */
+
+static struct {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool stopping;
+	bool running;
+	struct app *app;
+} recovery = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
+
+/* Coordinator: finishes trips whose transaction is decided but not applied everywhere, or orphaned. */
+static void recover_trips(struct app *app)
+{
+	static const char sql[] =
+		"SELECT t.id, t.gid, d.decision,"
+		" (t.instance <> $1 OR t.updated_at < now() - interval '" ORPHAN_AFTER "') AS orphan"
+		" FROM trips t LEFT JOIN tx_decisions d ON d.gid = t.gid"
+		" WHERE t.status IN ('preparing', 'committing', 'aborting', 'cancelling', 'finishing')"
+		"   AND (t.instance <> $1 OR t.updated_at < now() - interval '" STALE_AFTER "')"
+		" ORDER BY t.updated_at LIMIT 100";
+	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
+	if (conn == NULL)
+		return;
+	const char *params[] = { app->instance };
+	PGresult *res = db_exec(conn, sql, 1, params);
+	if (!db_ok(res, "recover_trips")) {
+		PQclear(res);
+		db_release(app->db, conn);
+		return;
+	}
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *trip_id = PQgetvalue(res, i, 0), *gid = PQgetvalue(res, i, 1);
+		const char *decision = PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2);
+		if (decision == NULL) {
+			if (strcmp(PQgetvalue(res, i, 3), "t") != 0)
+				continue; /* still being prepared by a live request */
+			decision = decide(conn, gid, trip_id, "abort", "recovery");
+			if (decision == NULL)
+				continue;
+		}
+		struct trip_row trip = { "", NULL, NULL };
+		if (!load_trip(conn, trip_id, &trip))
+			continue;
+		const char *op = gid_op(gid);
+		log_info("event=twopc_recovering trip=%s gid=%s decision=%s", trip_id, gid, decision);
+		/* Every participant is told: abort is a no-op where nothing was prepared. */
+		if (drive(app, gid, decision, trip.participants, json_array_size(trip.participants), trip.legs, gid))
+			save_trip(conn, trip_id, gid, phase(op, decision, true), trip.legs);
+		free_trip(&trip);
+	}
+	PQclear(res);
+	db_release(app->db, conn);
+}
+
+/* Participant: asks each in-doubt transaction's coordinator for its outcome. */
+static void recover_prepared(struct app *app)
+{
+	static const char sql[] =
+		"SELECT gid FROM pg_prepared_xacts WHERE database = current_database() AND gid LIKE 'evc\\_%'"
+		" AND prepared < now() - interval '" IN_DOUBT_AFTER "' ORDER BY prepared LIMIT 100";
+	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
+	if (conn == NULL)
+		return;
+	PGresult *res = db_exec(conn, sql, 0, NULL);
+	int rows = db_ok(res, "recover_prepared") ? PQntuples(res) : 0;
+	char (*gids)[TWOPC_GID_MAX] = rows > 0 ? calloc((size_t)rows, TWOPC_GID_MAX) : NULL;
+	for (int i = 0; gids != NULL && i < rows; i++)
+		snprintf(gids[i], TWOPC_GID_MAX, "%s", PQgetvalue(res, i, 0));
+	PQclear(res);
+	db_release(app->db, conn);
+
+	for (int i = 0; gids != NULL && i < rows; i++) {
+		char coordinator[VALIDATE_COMPANY_MAX + 1], trip_id[37];
+		if (!twopc_gid_parse(gids[i], coordinator, sizeof(coordinator), trip_id))
+			continue; /* not one of ours: an operator's business */
+		const char *decision = NULL;
+		struct peer_response r = { 0, NULL, 0 };
+		if (strcmp(coordinator, app->cfg.company_id) == 0) {
+			decision = twopc_decision(app, gids[i]);
+		} else {
+			char url[256], token[FEDERATION_TOKEN_MAX], path[160];
+			snprintf(path, sizeof(path), "/api/v1/federation/decisions/%s", gids[i]);
+			if (federation_peer(coordinator, url, sizeof(url), token, sizeof(token)))
+				peer_call("GET", url, path, token[0] ? token : NULL, NULL, DECIDE_TIMEOUT_MS, gids[i], &r);
+			if (r.status == 200)
+				decision = json_string_value(json_object_get(r.body, "decision"));
+		}
+		if (decision != NULL && strcmp(decision, "pending") != 0) {
+			struct peer_response done;
+			log_info("event=twopc_in_doubt_resolved gid=%s coordinator=%s decision=%s", gids[i], coordinator, decision);
+			finish_prepared(app, gids[i], strcmp(decision, "commit") == 0, &done);
+			peer_response_clear(&done);
+		} else {
+			log_info("event=twopc_in_doubt gid=%s coordinator=%s answer=%s", gids[i], coordinator,
+				 decision != NULL ? decision : "unreachable");
+		}
+		peer_response_clear(&r);
+	}
+	free(gids);
+}
+
+static void *recovery_loop(void *arg)
+{
+	struct app *app = arg;
+	pthread_mutex_lock(&recovery.lock);
+	while (!recovery.stopping) {
+		pthread_mutex_unlock(&recovery.lock);
+		recover_trips(app);
+		recover_prepared(app);
+		pthread_mutex_lock(&recovery.lock);
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += RECOVERY_SECONDS;
+		if (!recovery.stopping)
+			pthread_cond_timedwait(&recovery.wake, &recovery.lock, &until);
+	}
+	pthread_mutex_unlock(&recovery.lock);
+	return NULL;
+}
+
+bool twopc_recovery_start(struct app *app)
+{
+	recovery.app = app;
+	if (pthread_create(&recovery.thread, NULL, recovery_loop, app) != 0)
+		return false;
+	recovery.running = true;
+	return true;
+}
+
+void twopc_recovery_stop(void)
+{
+	if (!recovery.running)
+		return;
+	pthread_mutex_lock(&recovery.lock);
+	recovery.stopping = true;
+	pthread_cond_signal(&recovery.wake);
+	pthread_mutex_unlock(&recovery.lock);
+	pthread_join(recovery.thread, NULL);
+	recovery.running = false;
+}
+
+bool twopc_in_doubt(struct app *app, long *count, double *oldest_seconds)
+{
+	PGconn *conn = db_acquire(app->db, 1000);
+	if (conn == NULL)
+		return false;
+	PGresult *res = db_exec(conn,
+				"SELECT count(*), coalesce(extract(epoch FROM now() - min(prepared)), 0)"
+				" FROM pg_prepared_xacts WHERE database = current_database()",
+				0, NULL);
+	bool ok = db_ok(res, "in_doubt");
+	if (ok) {
+		*count = atol(PQgetvalue(res, 0, 0));
+		*oldest_seconds = atof(PQgetvalue(res, 0, 1));
+	}
+	PQclear(res);
+	db_release(app->db, conn);
+	return ok;
+}
