@@ -29,4 +29,11 @@ bool jsonx_integer(json_t *obj, const char *key, bool required, long long min, l
 bool jsonx_only_keys(json_t *obj, const char *const *allowed, struct jsonx_error *err)
 	__attribute__((warn_unused_result));
 
+/*
+ * True when the JSON text nests arrays and objects at most max_depth deep.
+ * Runs before the parser: jansson recurses once per level, and a civetweb
+ * thread's stack is small, so "[[[[..." must be refused unparsed.
+ */
+bool jsonx_depth_ok(const char *text, size_t len, int max_depth);
+
 #endif

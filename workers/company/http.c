@@ -178,6 +178,10 @@ int http_read_json_object(struct http_request *req, json_t **out)
 		return http_reply_error(req, 400, "invalid_json", "request body must be a JSON object");
 	}
 
+	if (!jsonx_depth_ok(buf, len, HTTP_MAX_JSON_DEPTH)) {
+		free(buf);
+		return http_reply_error(req, 400, "invalid_json", "JSON nests deeper than %d levels", HTTP_MAX_JSON_DEPTH);
+	}
 	json_error_t jerr;
 	json_t *body = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	free(buf);

@@ -19,6 +19,7 @@ struct app;
 #define HTTP_API_PREFIX "/api/v1"
 #define HTTP_MAX_PARAMS 4
 #define HTTP_PARAM_MAX 128
+#define HTTP_MAX_JSON_DEPTH 32
 
 struct http_request {
 	struct mg_connection *conn;
