@@ -7,85 +7,91 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Attempts beyond the first: each lost race means one more charger taken meanwhile. */
-#define BOOKING_MAX_RETRIES 8
-
 /*
- * One statement: the station must be active, and the charger the lowest one
- * with no live overlapping reservation in this statement's snapshot. A racing
- * insert on the same charger makes this one wait, then fail on the exclusion
- * constraint (or on lock_timeout when the other is a prepared transaction).
+ * The station's state and its chargers free in this snapshot, lowest first.
+ * Rows of transactions not yet committed (or prepared) are invisible here: the
+ * insert below settles those races, against the exclusion constraint.
  */
+static const char candidates_sql[] =
+	"SELECT s.status, array_to_string(ARRAY("
+	"  SELECT g.n FROM generate_series(1, s.chargers) AS g(n) WHERE NOT EXISTS ("
+	"    SELECT 1 FROM reservations r WHERE r.station_id = s.id AND r.charger = g.n"
+	"    AND r.status IN ('held', 'confirmed')"
+	"    AND r.during && tstzrange($2::timestamptz, $3::timestamptz))"
+	"  ORDER BY g.n), ',')"
+	" FROM stations s WHERE s.id = $1";
+
 static const char insert_sql[] =
 	"INSERT INTO reservations (station_id, charger, car_id, trip_id, during)"
-	" SELECT s.id, g.n, $2, $3::uuid, tstzrange($4::timestamptz, $5::timestamptz)"
-	" FROM stations s, generate_series(1, s.chargers) AS g(n)"
-	" WHERE s.id = $1 AND s.status = 'active' AND NOT EXISTS ("
-	"   SELECT 1 FROM reservations r WHERE r.station_id = s.id AND r.charger = g.n"
-	"   AND r.status IN ('held', 'confirmed')"
-	"   AND r.during && tstzrange($4::timestamptz, $5::timestamptz))"
-	" ORDER BY g.n LIMIT 1"
+	" VALUES ($1, $2::int, $3, $4::uuid, tstzrange($5::timestamptz, $6::timestamptz))"
 	" RETURNING id, reservation_json(reservations)";
 
+/*
+ * A racing insert on the same charger makes ours wait, then fail on the
+ * exclusion constraint, or on lock_timeout when the other row belongs to a
+ * prepared transaction: either way that charger is taken, try the next.
+ */
 static bool lost_race(const PGresult *res)
 {
 	return db_sqlstate_is(res, DB_EXCLUSION_VIOLATION) || db_sqlstate_is(res, DB_LOCK_NOT_AVAILABLE);
 }
 
-/* Why nothing was inserted: no station, a station not bookable, or no free charger. */
-static enum booking_outcome diagnose(PGconn *conn, const struct booking_window *w, PGresult **failed)
+/* One insert on one charger; in a transaction it is wrapped in a savepoint. */
+static enum booking_outcome try_charger(PGconn *conn, const struct booking_window *w, const char *charger,
+					bool in_transaction, PGresult **booked, PGresult **failed)
 {
-	const char *params[] = { w->station_id };
-	PGresult *res = db_exec(conn, "SELECT status FROM stations WHERE id = $1", 1, params);
-	if (!db_ok(res, "booking_diagnose")) {
+	const char *params[] = { w->station_id, charger, w->car_id, w->trip_id, w->start, w->end };
+	if (in_transaction && !db_command(conn, "SAVEPOINT booking"))
+		goto broken;
+	PGresult *res = db_exec(conn, insert_sql, 6, params);
+	if (db_ok(res, "booking_insert")) {
+		if (in_transaction && !db_command(conn, "RELEASE SAVEPOINT booking")) {
+			PQclear(res);
+			goto broken;
+		}
+		*booked = res;
+		return BOOKING_OK;
+	}
+	if (!lost_race(res)) {
+		*failed = res;
+		return BOOKING_DB_ERROR;
+	}
+	PQclear(res);
+	log_debug("event=booking_race station=%s charger=%s", w->station_id, charger);
+	if (in_transaction && !db_command(conn, "ROLLBACK TO SAVEPOINT booking"))
+		goto broken;
+	return BOOKING_NO_CHARGER;
+broken:
+	*failed = PQmakeEmptyPGresult(conn, PGRES_FATAL_ERROR);
+	return BOOKING_DB_ERROR;
+}
+
+enum booking_outcome booking_reserve(PGconn *conn, const struct booking_window *w, PGresult **booked,
+				     PGresult **failed)
+{
+	bool in_transaction = PQtransactionStatus(conn) == PQTRANS_INTRANS;
+	*booked = NULL;
+	*failed = NULL;
+
+	const char *params[] = { w->station_id, w->start, w->end };
+	PGresult *res = db_exec(conn, candidates_sql, 3, params);
+	if (!db_ok(res, "booking_candidates")) {
 		*failed = res;
 		return BOOKING_DB_ERROR;
 	}
 	enum booking_outcome outcome = PQntuples(res) == 0                          ? BOOKING_UNKNOWN_STATION
 				       : strcmp(PQgetvalue(res, 0, 0), "active") != 0 ? BOOKING_STATION_UNAVAILABLE
 										      : BOOKING_NO_CHARGER;
+	char free_list[512] = "";
+	if (outcome == BOOKING_NO_CHARGER)
+		snprintf(free_list, sizeof(free_list), "%s", PQgetvalue(res, 0, 1));
 	PQclear(res);
+
+	char *save = NULL;
+	for (char *charger = strtok_r(free_list, ",", &save); charger != NULL && outcome == BOOKING_NO_CHARGER;
+	     charger = strtok_r(NULL, ",", &save))
+		outcome = try_charger(conn, w, charger, in_transaction, booked, failed);
 	return outcome;
-}
-
-enum booking_outcome booking_reserve(PGconn *conn, const struct booking_window *w, PGresult **booked,
-				     PGresult **failed)
-{
-	const char *params[] = { w->station_id, w->car_id, w->trip_id, w->start, w->end };
-	bool in_transaction = PQtransactionStatus(conn) == PQTRANS_INTRANS;
-	*booked = NULL;
-	*failed = NULL;
-
-	for (int attempt = 0; attempt <= BOOKING_MAX_RETRIES; attempt++) {
-		if (in_transaction && !db_command(conn, "SAVEPOINT booking"))
-			break;
-		PGresult *res = db_exec(conn, insert_sql, 5, params);
-		if (db_ok(res, "booking_insert")) {
-			if (in_transaction && !db_command(conn, "RELEASE SAVEPOINT booking")) {
-				PQclear(res);
-				break;
-			}
-			if (PQntuples(res) == 1) {
-				*booked = res;
-				return BOOKING_OK;
-			}
-			PQclear(res);
-			return diagnose(conn, w, failed);
-		}
-		if (!lost_race(res)) {
-			*failed = res;
-			return BOOKING_DB_ERROR;
-		}
-		PQclear(res);
-		log_debug("event=booking_race station=%s attempt=%d", w->station_id, attempt);
-		if (in_transaction && !db_command(conn, "ROLLBACK TO SAVEPOINT booking"))
-			break;
-	}
-	/* Still losing after every retry: the window is as good as taken. */
-	if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_INERROR)
-		return BOOKING_NO_CHARGER;
-	*failed = PQmakeEmptyPGresult(conn, PGRES_FATAL_ERROR);
-	return BOOKING_DB_ERROR;
 }
 
 char *booking_alternatives(PGconn *conn, const struct booking_window *w, int max)

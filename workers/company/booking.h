@@ -25,9 +25,9 @@ struct booking_window {
 };
 
 /*
- * Picks the lowest free charger and inserts a confirmed reservation. Works in
- * autocommit, or inside the caller's transaction (then each try is wrapped in
- * a savepoint). On BOOKING_OK, *booked is the row (columns id, json; caller
+ * Picks the lowest free charger and inserts a confirmed reservation, trying
+ * the next free one when a race is lost. Works in autocommit, or inside the
+ * caller's transaction (then each try is wrapped in a savepoint). On BOOKING_OK, *booked is the row (columns id, json; caller
  * PQclears). On BOOKING_DB_ERROR, *failed is the failed result (caller PQclears).
  */
 enum booking_outcome booking_reserve(PGconn *conn, const struct booking_window *w, PGresult **booked,
