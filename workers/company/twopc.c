@@ -634,7 +634,7 @@ int twopc_run(struct app *app, const char *trip_id, const char *gid, const char 
 	} else if (failure.status == 409) {
 		json_t *leg = json_array_get(trip.legs, (size_t)json_integer_value(json_object_get(failure.body, "failed_leg")));
 		status = 409;
-		*reply = json_pack("{s:s, s:I, s:O, s:s, s:O, s:O}", "trip_id", trip_id, "failed_leg",
+		*reply = json_pack("{s:s, s:O?, s:O?, s:s, s:O?, s:O?}", "trip_id", trip_id, "failed_leg",
 				   json_object_get(failure.body, "failed_leg"), "station_id", json_object_get(leg, "station_id"),
 				   "company", failed_company, "alternatives", json_object_get(failure.body, "alternatives"),
 				   "error", json_object_get(failure.body, "error"));
