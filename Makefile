@@ -28,6 +28,9 @@ TEST_STACK := EVC_STACK_DIR=$(CURDIR)/.stack-test EVC_HTTP_PORT_BASE=18081 \
 ASAN_ENV := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:log_path=$(CURDIR)/.stack-test/logs/asan \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$(CURDIR)/.stack-test/logs/ubsan
 
+# Steps of `make test`, in order; files in mk/ add their own (e.g. lint, bench smoke).
+TEST_STEPS := unit system
+
 .PHONY: all deps build asan run up down reset status test unit system clean
 
 all: build
@@ -88,8 +91,10 @@ system: build/asan/evc-worker
 
 test: deps
 	@$(MAKE) --no-print-directory build asan
-	@$(MAKE) --no-print-directory unit
-	@$(MAKE) --no-print-directory system
+	@set -e; for step in $(TEST_STEPS); do $(MAKE) --no-print-directory $$step; done
 
 clean:
 	rm -rf build
+
+# Each mk/*.mk adds the targets of one part (benchmarks, API contract, ...).
+-include $(wildcard mk/*.mk)

@@ -312,7 +312,10 @@ static void finish_prepared(struct app *app, const char *gid, bool commit, struc
 			bool lost = db_is_connection_error(conn, res) && !db_sqlstate_is(res, DB_UNDEFINED_OBJECT);
 			PQclear(res);
 			if (done) {
-				log_info("event=twopc_%s gid=%s", commit ? "committed" : "rolled_back", gid);
+				char coordinator[VALIDATE_COMPANY_MAX + 1], trip[37];
+				if (!twopc_gid_parse(gid, coordinator, sizeof(coordinator), trip))
+					trip[0] = '\0';
+				log_info("event=twopc_%s gid=%s trip=%s", commit ? "committed" : "rolled_back", gid, trip);
 				answer(out, 200, json_pack("{s:s, s:s}", "gid", gid, "state", commit ? "committed" : "aborted"));
 			} else if (lost) {
 				answer_error(out, 503, "unavailable", "the database is unavailable");
