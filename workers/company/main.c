@@ -56,7 +56,7 @@ static int serve(struct app *app)
 		return EXIT_FAILURE;
 
 	mg_init_library(0);
-	if (!peer_client_init() || !federation_start(app)) {
+	if (!peer_client_init() || !twopc_instance_beat(app) || !federation_start(app)) {
 		db_pool_destroy(app->db);
 		return EXIT_FAILURE;
 	}

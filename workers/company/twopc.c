@@ -22,6 +22,11 @@
 #define IN_DOUBT_AFTER "2 seconds"  /* younger prepared transactions are still in flight */
 #define STALE_AFTER "5 seconds"     /* a decided trip not finished by then is re-driven */
 #define ORPHAN_AFTER "60 seconds"   /* an undecided trip of a live instance older than this is aborted */
+#define INSTANCE_ALIVE "6 seconds"  /* three missed beats of the recovery loop */
+/* True for the trip row t when the process running it stopped beating, or it is far too old. */
+#define ORPHAN_SQL \
+	"(t.instance NOT IN (SELECT instance FROM worker_instances WHERE last_seen > now() - interval '" INSTANCE_ALIVE "')" \
+	" OR t.updated_at < now() - interval '" ORPHAN_AFTER "')"
 #define ALTERNATIVE_KM "80"
 
 /* ---- Global transaction ids ---------------------------------------------------- */
@@ -375,16 +380,16 @@ const char *twopc_decision(struct app *app, const char *gid)
 {
 	static const char sql[] =
 		"SELECT (SELECT decision FROM tx_decisions WHERE gid = $1),"
-		" EXISTS (SELECT 1 FROM trips WHERE id = $2::uuid AND gid = $1 AND instance = $3"
-		"   AND status IN ('preparing', 'cancelling', 'finishing') AND updated_at > now() - interval '" ORPHAN_AFTER "')";
+		" EXISTS (SELECT 1 FROM trips t WHERE t.id = $2::uuid AND t.gid = $1"
+		"   AND t.status IN ('preparing', 'cancelling', 'finishing') AND NOT " ORPHAN_SQL ")";
 	char coordinator[VALIDATE_COMPANY_MAX + 1], trip_id[37];
 	if (!twopc_gid_parse(gid, coordinator, sizeof(coordinator), trip_id))
 		return NULL;
 	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
 	if (conn == NULL)
 		return NULL;
-	const char *params[] = { gid, trip_id, app->instance };
-	PGresult *res = db_exec(conn, sql, 3, params);
+	const char *params[] = { gid, trip_id };
+	PGresult *res = db_exec(conn, sql, 2, params);
 	const char *decision = NULL;
 	if (db_ok(res, "decision")) {
 		if (!PQgetisnull(res, 0, 0))
@@ -680,8 +685,7 @@ static struct {
 static void recover_trips(struct app *app)
 {
 	static const char sql[] =
-		"SELECT t.id, t.gid, d.decision,"
-		" (t.instance <> $1 OR t.updated_at < now() - interval '" ORPHAN_AFTER "') AS orphan"
+		"SELECT t.id, t.gid, d.decision, " ORPHAN_SQL " AS orphan"
 		" FROM trips t LEFT JOIN tx_decisions d ON d.gid = t.gid"
 		" WHERE t.status IN ('preparing', 'committing', 'aborting', 'cancelling', 'finishing')"
 		"   AND (t.instance <> $1 OR t.updated_at < now() - interval '" STALE_AFTER "')"
@@ -767,12 +771,43 @@ static void recover_prepared(struct app *app)
 	free(gids);
 }
 
+bool twopc_instance_beat(struct app *app)
+{
+	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
+	if (conn == NULL)
+		return false;
+	const char *params[] = { app->instance };
+	PGresult *res = db_exec(conn,
+				"INSERT INTO worker_instances (instance) VALUES ($1)"
+				" ON CONFLICT (instance) DO UPDATE SET last_seen = now()",
+				1, params);
+	bool ok = db_ok(res, "instance_beat");
+	PQclear(res);
+	db_release(app->db, conn);
+	return ok;
+}
+
+static void instance_gone(struct app *app)
+{
+	PGconn *conn = db_acquire(app->db, 1000);
+	if (conn == NULL)
+		return;
+	/* Our own row goes; rows of processes gone for a day go too. */
+	const char *params[] = { app->instance };
+	PGresult *res = db_exec(conn,
+				"DELETE FROM worker_instances WHERE instance = $1 OR last_seen < now() - interval '1 day'",
+				1, params);
+	PQclear(res);
+	db_release(app->db, conn);
+}
+
 static void *recovery_loop(void *arg)
 {
 	struct app *app = arg;
 	pthread_mutex_lock(&recovery.lock);
 	while (!recovery.stopping) {
 		pthread_mutex_unlock(&recovery.lock);
+		twopc_instance_beat(app);
 		recover_trips(app);
 		recover_prepared(app);
 		pthread_mutex_lock(&recovery.lock);
@@ -805,6 +840,7 @@ void twopc_recovery_stop(void)
 	pthread_mutex_unlock(&recovery.lock);
 	pthread_join(recovery.thread, NULL);
 	recovery.running = false;
+	instance_gone(recovery.app);
 }
 
 bool twopc_in_doubt(struct app *app, long *count, double *oldest_seconds)

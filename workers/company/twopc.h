@@ -51,6 +51,12 @@ const char *twopc_decision(struct app *app, const char *gid);
  */
 int twopc_run(struct app *app, const char *trip_id, const char *gid, const char *request_id, json_t **reply);
 
+/*
+ * Records this process as alive (worker_instances); the recovery loop repeats
+ * it every 2 s. Undecided trips of an instance silent for 6 s are aborted.
+ */
+bool twopc_instance_beat(struct app *app);
+
 /* Starts and stops the recovery thread (both roles). */
 bool twopc_recovery_start(struct app *app) __attribute__((warn_unused_result));
 void twopc_recovery_stop(void);
