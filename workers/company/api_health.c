@@ -25,6 +25,8 @@ int api_health_get(struct http_request *req)
 				 app->cfg.company_name, "status", db_up ? "ok" : "degraded", "database",
 				 db_up ? "ok" : "down", "mqtt", mqtt, "version", APP_VERSION, "in_doubt",
 				 (json_int_t)in_doubt, "oldest_prepared_seconds", oldest);
+	if (app->mqtt != NULL)
+		json_object_set_new(body, "mqtt_stats", mqtt_bridge_stats(app->mqtt));
 	if (!db_up) {
 		return http_reply_error_extra(req, 503, "unavailable", body, "the database is unavailable");
 	}

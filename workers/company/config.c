@@ -66,6 +66,9 @@ bool config_load(struct config *cfg, char *err, size_t err_size)
 	    !read_string("EVC_DATABASE_URL", NULL, true, cfg->database_url, sizeof(cfg->database_url), err, err_size) ||
 	    !read_int("EVC_DB_POOL_SIZE", 16, 1, 256, &cfg->db_pool_size, err, err_size) ||
 	    !read_string("EVC_MQTT_URL", "", false, cfg->mqtt_url, sizeof(cfg->mqtt_url), err, err_size) ||
+	    !read_string("EVC_MQTT_USERNAME", "", false, cfg->mqtt_username, sizeof(cfg->mqtt_username), err, err_size) ||
+	    !read_string("EVC_MQTT_PASSWORD", "", false, cfg->mqtt_password, sizeof(cfg->mqtt_password), err, err_size) ||
+	    !read_int("EVC_TELEMETRY_RETENTION_HOURS", 24, 1, 24 * 365, &cfg->telemetry_retention_hours, err, err_size) ||
 	    !read_string("EVC_ADMIN_TOKEN", "", false, cfg->admin_token, sizeof(cfg->admin_token), err, err_size) ||
 	    !read_string("EVC_PEERS", "", false, cfg->peers, sizeof(cfg->peers), err, err_size) ||
 	    !read_string("EVC_PUBLIC_URL", "", false, cfg->public_url, sizeof(cfg->public_url), err, err_size) ||
@@ -73,6 +76,7 @@ bool config_load(struct config *cfg, char *err, size_t err_size)
 	    !read_string("EVC_FAILPOINTS", "", false, cfg->failpoints, sizeof(cfg->failpoints), err, err_size) ||
 	    !read_string("EVC_STATIC_DIR", "static", false, cfg->static_dir, sizeof(cfg->static_dir), err, err_size) ||
 	    !read_string("EVC_MIGRATIONS_DIR", "db/migrations", false, cfg->migrations_dir, sizeof(cfg->migrations_dir), err, err_size) ||
+	    !read_string("EVC_DOCS_DIR", "docs", false, cfg->docs_dir, sizeof(cfg->docs_dir), err, err_size) ||
 	    !read_long("EVC_MAX_BODY_BYTES", 65536, 1024, 16 * 1024 * 1024, &cfg->max_body_bytes, err, err_size) ||
 	    !read_int("EVC_LOCK_TIMEOUT_MS", 1000, 10, 60000, &cfg->lock_timeout_ms, err, err_size) ||
 	    !read_string("EVC_LOG_LEVEL", "info", false, level, sizeof(level), err, err_size))

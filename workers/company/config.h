@@ -22,6 +22,9 @@ struct config {
 	char database_url[512];                    /* EVC_DATABASE_URL (required) */
 	int db_pool_size;                          /* EVC_DB_POOL_SIZE */
 	char mqtt_url[256];                        /* EVC_MQTT_URL, empty: MQTT off */
+	char mqtt_username[64];                    /* EVC_MQTT_USERNAME */
+	char mqtt_password[129];                   /* EVC_MQTT_PASSWORD */
+	int telemetry_retention_hours;             /* EVC_TELEMETRY_RETENTION_HOURS */
 	char admin_token[129];                     /* EVC_ADMIN_TOKEN, empty: admin API closed */
 	char peers[2048];                          /* EVC_PEERS "id=url,id=url" */
 	char public_url[256];                      /* EVC_PUBLIC_URL, how peers reach us */
@@ -29,6 +32,7 @@ struct config {
 	char failpoints[256];                      /* EVC_FAILPOINTS "name,name" (tests only) */
 	char static_dir[PATH_MAX];                 /* EVC_STATIC_DIR */
 	char migrations_dir[PATH_MAX];             /* EVC_MIGRATIONS_DIR */
+	char docs_dir[PATH_MAX];                   /* EVC_DOCS_DIR, holds openapi.yaml */
 	long max_body_bytes;                       /* EVC_MAX_BODY_BYTES */
 	int lock_timeout_ms;                       /* EVC_LOCK_TIMEOUT_MS */
 	enum log_level log_level;                  /* EVC_LOG_LEVEL */

@@ -61,7 +61,7 @@ static int serve(struct app *app)
 		return EXIT_FAILURE;
 	}
 	if (app->cfg.mqtt_url[0] != '\0')
-		app->mqtt = mqtt_bridge_start(app->cfg.mqtt_url, app->cfg.company_id);
+		app->mqtt = mqtt_bridge_start(app);
 	struct mg_context *http = http_start(app);
 	if (http == NULL || !twopc_recovery_start(app)) {
 		http_stop(http);
@@ -76,11 +76,15 @@ static int serve(struct app *app)
 	sigwait(&stop_signals, &sig);
 	log_info("event=stopping signal=%s", sig == SIGTERM ? "TERM" : "INT");
 
-	/* Stop taking requests first; in-flight ones finish before mg_stop returns. */
+	/*
+	 * The bridge first: the requests it holds are answered through our own
+	 * REST API, and its telemetry buffer is stored. Then HTTP: in-flight
+	 * requests finish before mg_stop returns.
+	 */
+	mqtt_bridge_stop(app->mqtt);
 	http_stop(http);
 	twopc_recovery_stop();
 	federation_stop();
-	mqtt_bridge_stop(app->mqtt);
 	db_pool_destroy(app->db);
 	peer_client_cleanup();
 	mg_exit_library();

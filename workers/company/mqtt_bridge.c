@@ -1,5 +1,9 @@
 #include "mqtt_bridge.h"
+#include "app.h"
 #include "log.h"
+#include "peer_client.h"
+#include "timeutil.h"
+#include "validate.h"
 
 #include <MQTTAsync.h>
 #include <pthread.h>
@@ -11,34 +15,625 @@
 #include <unistd.h>
 
 #define RETRY_SECONDS 2
+#define QUEUE_MAX 20000           /* messages waiting for a handler; beyond, shed */
+#define HANDLER_THREADS 4         /* requests run in parallel: a trip takes a few round trips */
+#define FLUSH_MS 100              /* telemetry is stored at least this often */
+#define FLUSH_ROWS 5000           /* or as soon as this many wait */
+#define PRUNE_SECONDS 60
+#define REQUEST_TIMEOUT_MS 15000L /* a request answered through our own REST API */
+#define MAX_PAYLOAD 65536
+
+enum item_kind { ITEM_TELEMETRY, ITEM_REQUEST, ITEM_STATION };
+
+struct item {
+	struct item *next;
+	enum item_kind kind;
+	char subject[VALIDATE_STATION_MAX + 1]; /* car id or station id, from the topic */
+	char *payload;                          /* NUL-terminated copy */
+	int64_t received;                       /* epoch ms */
+};
+
+/* A FIFO of items behind a lock, bounded. */
+struct queue {
+	pthread_mutex_t lock;
+	pthread_cond_t ready;
+	struct item *head, *tail;
+	size_t length;
+};
 
 struct mqtt_bridge {
 	MQTTAsync client;
+	struct app *app;
+	char prefix[64];       /* evc/v1/<company>/ */
 	char status_topic[128];
 	char online[160];
 	char offline[160];
+	char api_url[96];      /* our own REST API, for requests */
 	atomic_bool connected;
-	atomic_bool connecting;      /* a connect call is in flight */
-	atomic_bool auto_reconnects; /* connected once: paho reconnects by itself from now on */
+	atomic_bool connecting;
+	atomic_bool auto_reconnects;
+	atomic_bool stopping;
+
+	struct queue requests;  /* requests and station status */
+	struct queue telemetry;
+	pthread_t handlers[HANDLER_THREADS];
+	pthread_t flusher;
 	pthread_t retry_thread;
-	pthread_mutex_t lock;
+	pthread_mutex_t lock; /* guards the retry thread's sleep */
 	pthread_cond_t wake;
-	bool stopping;
+
+	atomic_ullong telemetry_received, telemetry_stored, telemetry_rejected, shed;
+	atomic_ullong requests_answered, requests_rejected;
+	atomic_llong last_lag_ms;
 };
 
-static void publish_status(struct mqtt_bridge *b, const char *payload)
+static int64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* ---- queues ------------------------------------------------------------------- */
+
+static void queue_init(struct queue *q)
+{
+	pthread_mutex_init(&q->lock, NULL);
+	pthread_cond_init(&q->ready, NULL);
+	q->head = q->tail = NULL;
+	q->length = 0;
+}
+
+static bool queue_push(struct queue *q, struct item *it)
+{
+	pthread_mutex_lock(&q->lock);
+	bool room = q->length < QUEUE_MAX;
+	if (room) {
+		it->next = NULL;
+		if (q->tail != NULL)
+			q->tail->next = it;
+		else
+			q->head = it;
+		q->tail = it;
+		q->length++;
+		pthread_cond_signal(&q->ready);
+	}
+	pthread_mutex_unlock(&q->lock);
+	return room;
+}
+
+/* Takes everything queued (a list), waiting at most wait_ms for the first. */
+static struct item *queue_take_all(struct queue *q, int wait_ms)
+{
+	pthread_mutex_lock(&q->lock);
+	if (q->head == NULL && wait_ms > 0) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += (long)wait_ms * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&q->ready, &q->lock, &until);
+	}
+	struct item *all = q->head;
+	q->head = q->tail = NULL;
+	q->length = 0;
+	pthread_mutex_unlock(&q->lock);
+	return all;
+}
+
+/* Takes one item, waiting until there is one or the bridge stops. */
+static struct item *queue_take_one(struct mqtt_bridge *b, struct queue *q)
+{
+	pthread_mutex_lock(&q->lock);
+	while (q->head == NULL && !atomic_load(&b->stopping))
+		pthread_cond_wait(&q->ready, &q->lock);
+	struct item *it = q->head;
+	if (it != NULL) {
+		q->head = it->next;
+		if (q->head == NULL)
+			q->tail = NULL;
+		q->length--;
+	}
+	pthread_mutex_unlock(&q->lock);
+	return it;
+}
+
+static void wake_all(struct queue *q)
+{
+	pthread_mutex_lock(&q->lock);
+	pthread_cond_broadcast(&q->ready);
+	pthread_mutex_unlock(&q->lock);
+}
+
+static void free_items(struct item *it)
+{
+	while (it != NULL) {
+		struct item *next = it->next;
+		free(it->payload);
+		free(it);
+		it = next;
+	}
+}
+
+/* ---- publishing ----------------------------------------------------------------- */
+
+static void publish(struct mqtt_bridge *b, const char *topic, const char *payload, int qos, bool retained)
 {
 	MQTTAsync_message msg = MQTTAsync_message_initializer;
 	msg.payload = (void *)payload;
 	msg.payloadlen = (int)strlen(payload);
-	msg.qos = 1;
-	msg.retained = 1;
-	int rc = MQTTAsync_sendMessage(b->client, b->status_topic, &msg, NULL);
+	msg.qos = qos;
+	msg.retained = retained;
+	int rc = MQTTAsync_sendMessage(b->client, topic, &msg, NULL);
 	if (rc != MQTTASYNC_SUCCESS)
-		log_warn("event=mqtt_publish_failed topic=%s rc=%d", b->status_topic, rc);
+		log_warn("event=mqtt_publish_failed topic=%s rc=%d", topic, rc);
 }
 
-/* Runs on paho's thread after every (re)connect: announce, and (later) subscribe again. */
+/* Answers a car on its resp topic. body: reference stolen. */
+static void answer(struct mqtt_bridge *b, const char *car, const char *request_id, const char *type, long status,
+		   json_t *body)
+{
+	char topic[192];
+	snprintf(topic, sizeof(topic), "%scars/%s/resp", b->prefix, car);
+	json_t *msg = json_pack("{s:s?, s:s?, s:I, s:o}", "request_id", request_id, "type", type, "status",
+				(json_int_t)status, "body", body != NULL ? body : json_null());
+	char *text = json_dumps(msg, JSON_COMPACT);
+	if (text != NULL)
+		publish(b, topic, text, 1, false);
+	free(text);
+	json_decref(msg);
+}
+
+static void answer_error(struct mqtt_bridge *b, const char *car, const char *request_id, const char *type,
+			 long status, const char *code, const char *message)
+{
+	log_info("event=mqtt_request_rejected car=%s request=%s status=%ld code=%s message=\"%s\"", car,
+		 request_id != NULL ? request_id : "-", status, code, message);
+	atomic_fetch_add(&b->requests_rejected, 1);
+	answer(b, car, request_id, type, status, json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message));
+}
+
+/* ---- requests --------------------------------------------------------------------- */
+
+/* Records the request; false when it was seen before (then *stored is its answer, or NULL while it runs). */
+static bool first_delivery(struct mqtt_bridge *b, const char *key, const char *car, const char *type, json_t **stored,
+			   long *stored_status)
+{
+	static const char sql[] =
+		"WITH ins AS (INSERT INTO mqtt_requests (request_id, car_id, type) VALUES ($1, $2, $3)"
+		"  ON CONFLICT (request_id) DO NOTHING RETURNING 1)"
+		" SELECT (SELECT count(*) FROM ins), status, response FROM mqtt_requests WHERE request_id = $1";
+	*stored = NULL;
+	PGconn *conn = db_acquire(b->app->db, APP_DB_WAIT_MS);
+	if (conn == NULL)
+		return true; /* cannot tell: run it; the trip's Idempotency-Key still guards reserve */
+	const char *params[] = { key, car, type };
+	PGresult *res = db_exec(conn, sql, 3, params);
+	bool first = true;
+	if (db_ok(res, "mqtt_request") && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "0") == 0) {
+		first = false;
+		if (!PQgetisnull(res, 0, 1)) {
+			*stored_status = atol(PQgetvalue(res, 0, 1));
+			*stored = json_loads(PQgetvalue(res, 0, 2), 0, NULL);
+		}
+	}
+	PQclear(res);
+	db_release(b->app->db, conn);
+	return first;
+}
+
+static void remember_answer(struct mqtt_bridge *b, const char *key, long status, json_t *body)
+{
+	PGconn *conn = db_acquire(b->app->db, APP_DB_WAIT_MS);
+	if (conn == NULL)
+		return;
+	char status_text[16];
+	snprintf(status_text, sizeof(status_text), "%ld", status);
+	char *text = json_dumps(body != NULL ? body : json_null(), JSON_COMPACT | JSON_ENCODE_ANY);
+	const char *params[] = { key, status_text, text };
+	PGresult *res = db_exec(conn, "UPDATE mqtt_requests SET status = $2::int, response = $3::jsonb WHERE request_id = $1", 3,
+				params);
+	PQclear(res);
+	free(text);
+	db_release(b->app->db, conn);
+}
+
+/* The REST call that answers one request type; false when the type is unknown or a field is missing. */
+static bool rest_call_for(json_t *req, const char *car, const char *type, const char **method, char *path,
+			  size_t path_size, json_t **body)
+{
+	const char *trip = json_string_value(json_object_get(req, "trip_id"));
+	*body = NULL;
+	if (strcmp(type, "plan") == 0) {
+		*method = "POST";
+		snprintf(path, path_size, "/api/v1/routes/plan");
+		*body = json_deep_copy(req);
+		json_object_del(*body, "type");
+		json_object_del(*body, "request_id");
+		json_object_set_new(*body, "car_id", json_string(car));
+		return true;
+	}
+	if (strcmp(type, "reserve") == 0) {
+		*method = "POST";
+		snprintf(path, path_size, "/api/v1/trips");
+		json_t *legs = json_object_get(req, "legs");
+		if (legs == NULL)
+			return false;
+		*body = json_pack("{s:s, s:O}", "car_id", car, "legs", legs);
+		return true;
+	}
+	if (strcmp(type, "servers") == 0 || strcmp(type, "stations") == 0) {
+		*method = "GET";
+		snprintf(path, path_size, strcmp(type, "servers") == 0 ? "/api/v1/federation/servers" : "/api/v1/network/stations");
+		return true;
+	}
+	if (trip == NULL || !validate_uuid(trip))
+		return false;
+	if (strcmp(type, "status") == 0) {
+		*method = "GET";
+		snprintf(path, path_size, "/api/v1/trips/%s", trip);
+		return true;
+	}
+	if (strcmp(type, "cancel") == 0 || strcmp(type, "finish") == 0) {
+		*method = "POST";
+		snprintf(path, path_size, "/api/v1/trips/%s/%s", trip, type);
+		return true;
+	}
+	return false;
+}
+
+static bool valid_request_id(const char *id)
+{
+	size_t n = id != NULL ? strlen(id) : 0;
+	return n >= 1 && n <= 64 && strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-") == n;
+}
+
+static void handle_request(struct mqtt_bridge *b, const struct item *it)
+{
+	const char *car = it->subject;
+	json_error_t jerr;
+	json_t *req = json_loads(it->payload, JSON_REJECT_DUPLICATES, &jerr);
+	const char *request_id = json_string_value(json_object_get(req, "request_id"));
+	const char *type = json_string_value(json_object_get(req, "type"));
+
+	if (!json_is_object(req)) {
+		char message[200];
+		snprintf(message, sizeof(message), "payload must be a JSON object (%s)", req == NULL ? jerr.text : "not an object");
+		answer_error(b, car, NULL, NULL, 400, "invalid_json", message);
+		goto done;
+	}
+	if (!valid_request_id(request_id)) {
+		answer_error(b, car, NULL, type, 400, "invalid_field", "request_id must be 1 to 64 of [A-Za-z0-9_.:-]");
+		goto done;
+	}
+	const char *method;
+	char path[160];
+	json_t *body = NULL;
+	if (type == NULL || !rest_call_for(req, car, type, &method, path, sizeof(path), &body)) {
+		answer_error(b, car, request_id, type, 400, "invalid_request",
+			     "type must be plan, reserve (with legs), cancel, finish or status (with trip_id), servers or stations");
+		goto done;
+	}
+
+	char key[160], idempotency[200];
+	snprintf(key, sizeof(key), "%s/%s", car, request_id);
+	json_t *stored = NULL;
+	long stored_status = 0;
+	if (!first_delivery(b, key, car, type, &stored, &stored_status)) {
+		/* A redelivery: answer again what was answered, never run it twice. */
+		if (stored != NULL)
+			answer(b, car, request_id, type, stored_status, stored);
+		json_decref(body);
+		log_info("event=mqtt_request_duplicate car=%s request=%s answered=%s", car, request_id, stored ? "again" : "later");
+		goto done;
+	}
+
+	struct peer_response r;
+	/* The trip's Idempotency-Key guards reserve even if mqtt_requests could not be written. */
+	snprintf(idempotency, sizeof(idempotency), "Idempotency-Key: mqtt-%s-%s", car, request_id);
+	peer_call_header(method, b->api_url, path, NULL, body, REQUEST_TIMEOUT_MS, request_id,
+			 strcmp(type, "reserve") == 0 ? idempotency : NULL, &r);
+	json_decref(body);
+	long status = r.status != 0 ? r.status : 503;
+	json_t *result = r.body != NULL ? json_incref(r.body)
+					: json_pack("{s:{s:s, s:s}}", "error", "code", "unavailable", "message",
+						    "the server could not answer");
+	remember_answer(b, key, status, result);
+	answer(b, car, request_id, type, status, result);
+	atomic_fetch_add(&b->requests_answered, 1);
+	log_info("event=mqtt_request car=%s request=%s type=%s status=%ld", car, request_id, type, status);
+	peer_response_clear(&r);
+done:
+	json_decref(req);
+}
+
+/* A station's birth or Last Will: an offline station takes no new bookings. */
+static void handle_station(struct mqtt_bridge *b, const struct item *it)
+{
+	char owner[VALIDATE_COMPANY_MAX + 1];
+	json_t *msg = json_loads(it->payload, 0, NULL);
+	json_t *online = json_object_get(msg, "online");
+	if (!validate_station_company(it->subject, owner, sizeof(owner)) || strcmp(owner, b->app->cfg.company_id) != 0 ||
+	    !json_is_boolean(online)) {
+		log_info("event=mqtt_station_status_ignored station=%s", it->subject);
+		json_decref(msg);
+		return;
+	}
+	/* Only active <-> offline: maintenance is an operator's decision, not the station's. */
+	static const char sql[] =
+		"UPDATE stations SET status = $2, updated_at = now()"
+		" WHERE id = $1 AND status = CASE $2 WHEN 'active' THEN 'offline' ELSE 'active' END";
+	const char *params[] = { it->subject, json_is_true(online) ? "active" : "offline" };
+	PGconn *conn = db_acquire(b->app->db, APP_DB_WAIT_MS);
+	if (conn != NULL) {
+		PGresult *res = db_exec(conn, sql, 2, params);
+		if (db_ok(res, "station_status") && atoi(PQcmdTuples(res)) > 0)
+			log_info("event=station_%s station=%s", json_is_true(online) ? "online" : "offline", it->subject);
+		PQclear(res);
+		db_release(b->app->db, conn);
+	}
+	json_decref(msg);
+}
+
+static void *handler_loop(void *arg)
+{
+	struct mqtt_bridge *b = arg;
+	struct item *it;
+	while ((it = queue_take_one(b, &b->requests)) != NULL) {
+		if (it->kind == ITEM_REQUEST)
+			handle_request(b, it);
+		else
+			handle_station(b, it);
+		it->next = NULL;
+		free_items(it);
+	}
+	return NULL;
+}
+
+/* ---- telemetry ------------------------------------------------------------------- */
+
+static double number(json_t *obj, const char *key, double min, double max, bool *ok)
+{
+	json_t *v = json_object_get(obj, key);
+	double d = json_is_number(v) ? json_number_value(v) : min - 1;
+	if (d < min || d > max)
+		*ok = false;
+	return d;
+}
+
+/*
+ * Turns one sample into a COPY line and notes it as the car's latest. False
+ * (and counted) when the sample is malformed: telemetry has no one to answer.
+ */
+static bool telemetry_line(const struct item *it, char *line, size_t size, json_t *latest, int64_t *sample_ms)
+{
+	json_t *s = json_loads(it->payload, 0, NULL);
+	bool ok = json_is_object(s) && validate_car_id(it->subject);
+	double lat = number(s, "lat", -90, 90, &ok), lon = number(s, "lon", -180, 180, &ok);
+	double soc = number(s, "soc", 0, 1, &ok), speed = number(s, "speed_kmh", 0, 400, &ok);
+	double consumption = number(s, "consumption_kwh_per_100km", 0, 200, &ok);
+	const char *ts_text = json_string_value(json_object_get(s, "ts"));
+	const char *profile = json_string_value(json_object_get(s, "profile"));
+	int64_t ts;
+	if (ts_text == NULL || !timeutil_parse_rfc3339(ts_text, &ts))
+		ok = false;
+	if (ok) {
+		char stamp[TIMEUTIL_RFC3339_LEN];
+		timeutil_format_rfc3339(ts, stamp);
+		snprintf(line, size, "%s\t%s\t%.6f\t%.6f\t%.4f\t%.2f\t%.2f\n", it->subject, stamp, lat, lon, soc, speed,
+			 consumption);
+		*sample_ms = ts * 1000;
+		json_t *prev = json_object_get(latest, it->subject);
+		if (prev == NULL || json_integer_value(json_object_get(prev, "epoch")) <= ts) {
+			bool known_profile = profile != NULL && validate_car_id(profile);
+			json_object_set_new(latest, it->subject,
+					    json_pack("{s:s, s:I, s:s, s:f, s:f, s:f, s:f, s:f, s:s?}", "car_id", it->subject,
+						      "epoch", (json_int_t)ts, "ts", stamp, "lat", lat, "lon", lon, "soc", soc,
+						      "speed_kmh", speed, "consumption", consumption, "profile",
+						      known_profile ? profile : NULL));
+		}
+	}
+	json_decref(s);
+	return ok;
+}
+
+/* Stores a batch: one COPY for the samples, one statement for the cars' latest state. */
+static void store_telemetry(struct mqtt_bridge *b, struct item *batch)
+{
+	size_t capacity = 1 << 16, used = 0, rows = 0, rejected = 0;
+	char *copy = malloc(capacity);
+	json_t *latest = json_object();
+	int64_t newest_sample = 0;
+	for (struct item *it = batch; it != NULL && copy != NULL; it = it->next) {
+		char line[512];
+		int64_t sample_ms = 0;
+		if (!telemetry_line(it, line, sizeof(line), latest, &sample_ms)) {
+			rejected++;
+			continue;
+		}
+		size_t n = strlen(line);
+		if (used + n + 1 > capacity) {
+			char *grown = realloc(copy, capacity * 2);
+			if (grown == NULL)
+				break;
+			copy = grown;
+			capacity *= 2;
+		}
+		memcpy(copy + used, line, n);
+		used += n;
+		rows++;
+		if (sample_ms > newest_sample)
+			newest_sample = sample_ms;
+	}
+	atomic_fetch_add(&b->telemetry_rejected, rejected);
+	if (rejected > 0)
+		log_info("event=telemetry_rejected count=%zu reason=malformed", rejected);
+
+	PGconn *conn = rows > 0 ? db_acquire(b->app->db, APP_DB_WAIT_MS) : NULL;
+	if (conn != NULL) {
+		bool ok = false;
+		PGresult *res = PQexec(conn, "COPY car_telemetry (car_id, ts, lat, lon, soc, speed_kmh, consumption) FROM STDIN");
+		if (PQresultStatus(res) == PGRES_COPY_IN) {
+			PQclear(res);
+			ok = PQputCopyData(conn, copy, (int)used) == 1 && PQputCopyEnd(conn, NULL) == 1;
+			res = PQgetResult(conn);
+			ok = ok && PQresultStatus(res) == PGRES_COMMAND_OK;
+			PQclear(res);
+			while ((res = PQgetResult(conn)) != NULL)
+				PQclear(res);
+		} else {
+			PQclear(res);
+		}
+		if (ok) {
+			char *states = json_dumps(latest, JSON_COMPACT);
+			const char *params[] = { states };
+			res = db_exec(conn,
+				      "INSERT INTO car_state (car_id, ts, lat, lon, soc, speed_kmh, consumption, profile)"
+				      " SELECT x.car_id, x.ts, x.lat, x.lon, x.soc, x.speed_kmh, x.consumption, x.profile"
+				      " FROM json_each($1::json) e,"
+				      "  json_to_record(e.value) AS x(car_id text, ts timestamptz, lat float8, lon float8,"
+				      "  soc float8, speed_kmh float8, consumption float8, profile text)"
+				      " ON CONFLICT (car_id) DO UPDATE SET ts = EXCLUDED.ts, lat = EXCLUDED.lat, lon = EXCLUDED.lon,"
+				      "  soc = EXCLUDED.soc, speed_kmh = EXCLUDED.speed_kmh, consumption = EXCLUDED.consumption,"
+				      "  profile = coalesce(EXCLUDED.profile, car_state.profile), updated_at = now()"
+				      " WHERE car_state.ts <= EXCLUDED.ts",
+				      1, params);
+			db_ok(res, "car_state");
+			PQclear(res);
+			free(states);
+			atomic_fetch_add(&b->telemetry_stored, rows);
+			atomic_store(&b->last_lag_ms, (long long)(now_ms() - newest_sample));
+		} else {
+			log_warn("event=telemetry_store_failed rows=%zu error=\"%.*s\"", rows,
+				 (int)strcspn(PQerrorMessage(conn), "\n"), PQerrorMessage(conn));
+		}
+		db_release(b->app->db, conn);
+	} else if (rows > 0) {
+		log_warn("event=telemetry_store_failed rows=%zu reason=database", rows);
+	}
+	json_decref(latest);
+	free(copy);
+}
+
+static void prune_telemetry(struct mqtt_bridge *b)
+{
+	PGconn *conn = db_acquire(b->app->db, APP_DB_WAIT_MS);
+	if (conn == NULL)
+		return;
+	char hours[16];
+	snprintf(hours, sizeof(hours), "%d", b->app->cfg.telemetry_retention_hours);
+	const char *params[] = { hours };
+	PGresult *res = db_exec(conn, "DELETE FROM car_telemetry WHERE ts < now() - make_interval(hours => $1::int)", 1, params);
+	if (db_ok(res, "telemetry_prune") && atoi(PQcmdTuples(res)) > 0)
+		log_info("event=telemetry_pruned rows=%s", PQcmdTuples(res));
+	PQclear(res);
+	db_release(b->app->db, conn);
+}
+
+static void *flush_loop(void *arg)
+{
+	struct mqtt_bridge *b = arg;
+	int64_t last_prune = 0;
+	for (;;) {
+		bool stopping = atomic_load(&b->stopping);
+		struct item *batch = queue_take_all(&b->telemetry, FLUSH_MS);
+		if (batch != NULL)
+			store_telemetry(b, batch);
+		free_items(batch);
+		if (now_ms() - last_prune > PRUNE_SECONDS * 1000) {
+			prune_telemetry(b);
+			last_prune = now_ms();
+		}
+		if (stopping)
+			return NULL; /* one last pass after the stop was seen: nothing buffered is lost */
+		struct timespec pause = { 0, FLUSH_MS * 1000000L };
+		if (batch == NULL || batch->next == NULL)
+			nanosleep(&pause, NULL);
+	}
+}
+
+/* ---- the paho side -------------------------------------------------------------- */
+
+/* Splits "evc/v1/<company>/cars/<car>/<leaf>"; false when the topic is not one of ours. */
+static bool parse_topic(const struct mqtt_bridge *b, const char *topic, int len, const char *kind, char *subject,
+			char *leaf, size_t leaf_size)
+{
+	char copy[256];
+	if (len <= 0 || (size_t)len >= sizeof(copy))
+		return false;
+	memcpy(copy, topic, (size_t)len);
+	copy[len] = '\0';
+	size_t plen = strlen(b->prefix), klen = strlen(kind);
+	if (strncmp(copy, b->prefix, plen) != 0 || strncmp(copy + plen, kind, klen) != 0 || copy[plen + klen] != '/')
+		return false;
+	char *id = copy + plen + klen + 1;
+	char *slash = strchr(id, '/');
+	if (slash == NULL || slash == id || (size_t)(slash - id) > VALIDATE_STATION_MAX)
+		return false;
+	*slash = '\0';
+	snprintf(subject, VALIDATE_STATION_MAX + 1, "%s", id);
+	snprintf(leaf, leaf_size, "%s", slash + 1);
+	return true;
+}
+
+/* paho's thread: copy, queue, return. Nothing here waits on the database or the network. */
+static int on_message(void *context, char *topic, int topic_len, MQTTAsync_message *msg)
+{
+	struct mqtt_bridge *b = context;
+	char subject[VALIDATE_STATION_MAX + 1], leaf[32];
+	int len = topic_len > 0 ? topic_len : (int)strlen(topic);
+	struct item *it = NULL;
+	enum item_kind kind;
+	bool ours = true;
+
+	if (parse_topic(b, topic, len, "cars", subject, leaf, sizeof(leaf)) && strcmp(leaf, "telemetry") == 0)
+		kind = ITEM_TELEMETRY;
+	else if (parse_topic(b, topic, len, "cars", subject, leaf, sizeof(leaf)) && strcmp(leaf, "req") == 0)
+		kind = ITEM_REQUEST;
+	else if (parse_topic(b, topic, len, "stations", subject, leaf, sizeof(leaf)) && strcmp(leaf, "status") == 0)
+		kind = ITEM_STATION;
+	else
+		ours = false;
+
+	if (ours && kind == ITEM_TELEMETRY)
+		atomic_fetch_add(&b->telemetry_received, 1);
+	if (ours && msg->payloadlen >= 0 && msg->payloadlen <= MAX_PAYLOAD && (it = calloc(1, sizeof(*it))) != NULL &&
+	    (it->payload = malloc((size_t)msg->payloadlen + 1)) != NULL) {
+		memcpy(it->payload, msg->payload, (size_t)msg->payloadlen);
+		it->payload[msg->payloadlen] = '\0';
+		it->kind = kind;
+		it->received = now_ms();
+		snprintf(it->subject, sizeof(it->subject), "%s", subject);
+		if (!queue_push(kind == ITEM_TELEMETRY ? &b->telemetry : &b->requests, it)) {
+			atomic_fetch_add(&b->shed, 1);
+			free_items(it);
+		}
+	} else if (it != NULL) {
+		free(it);
+	} else if (ours) {
+		atomic_fetch_add(&b->shed, 1);
+	}
+	MQTTAsync_freeMessage(&msg);
+	MQTTAsync_free(topic);
+	return 1;
+}
+
+static void subscribe(struct mqtt_bridge *b)
+{
+	const char *company = b->app->cfg.company_id;
+	char req[160], telemetry[160], stations[160];
+	/* Shared: with several replicas each car message is handled by one of them. */
+	snprintf(req, sizeof(req), "$share/evc-%s/%scars/+/req", company, b->prefix);
+	snprintf(telemetry, sizeof(telemetry), "$share/evc-%s/%scars/+/telemetry", company, b->prefix);
+	snprintf(stations, sizeof(stations), "%sstations/+/status", b->prefix);
+	char *topics[] = { req, telemetry, stations };
+	int qos[] = { 1, 0, 1 };
+	int rc = MQTTAsync_subscribeMany(b->client, 3, topics, qos, NULL);
+	if (rc != MQTTASYNC_SUCCESS)
+		log_warn("event=mqtt_subscribe_failed rc=%d", rc);
+}
+
+/* After every (re)connect: announce, and subscribe again (clean sessions forget). */
 static void on_connected(void *context, char *cause)
 {
 	struct mqtt_bridge *b = context;
@@ -47,7 +642,8 @@ static void on_connected(void *context, char *cause)
 	atomic_store(&b->connecting, false);
 	atomic_store(&b->auto_reconnects, true);
 	log_info("event=mqtt_connected");
-	publish_status(b, b->online);
+	subscribe(b);
+	publish(b, b->status_topic, b->online, 1, true);
 }
 
 static void on_connection_lost(void *context, char *cause)
@@ -64,15 +660,6 @@ static void on_connect_failure(void *context, MQTTAsync_failureData *response)
 	log_warn("event=mqtt_connect_failed rc=%d", response != NULL ? response->code : 0);
 }
 
-static int on_message(void *context, char *topic, int topic_len, MQTTAsync_message *msg)
-{
-	(void)context;
-	(void)topic_len;
-	MQTTAsync_freeMessage(&msg);
-	MQTTAsync_free(topic);
-	return 1;
-}
-
 static void try_connect(struct mqtt_bridge *b)
 {
 	MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
@@ -86,11 +673,15 @@ static void try_connect(struct mqtt_bridge *b)
 	opts.cleansession = 1;
 	opts.automaticReconnect = 1;
 	opts.minRetryInterval = 1;
-	opts.maxRetryInterval = 8;
+	opts.maxRetryInterval = 4;
 	opts.connectTimeout = 5;
 	opts.will = &will;
 	opts.onFailure = on_connect_failure;
 	opts.context = b;
+	if (b->app->cfg.mqtt_username[0] != '\0') {
+		opts.username = b->app->cfg.mqtt_username;
+		opts.password = b->app->cfg.mqtt_password;
+	}
 
 	atomic_store(&b->connecting, true);
 	int rc = MQTTAsync_connect(b->client, &opts);
@@ -105,7 +696,7 @@ static void *retry_loop(void *arg)
 {
 	struct mqtt_bridge *b = arg;
 	pthread_mutex_lock(&b->lock);
-	while (!b->stopping) {
+	while (!atomic_load(&b->stopping)) {
 		if (!atomic_load(&b->auto_reconnects) && !atomic_load(&b->connecting))
 			try_connect(b);
 		struct timespec until;
@@ -117,31 +708,37 @@ static void *retry_loop(void *arg)
 	return NULL;
 }
 
-struct mqtt_bridge *mqtt_bridge_start(const char *url, const char *company_id)
+struct mqtt_bridge *mqtt_bridge_start(struct app *app)
 {
 	struct mqtt_bridge *b = calloc(1, sizeof(*b));
 	if (b == NULL)
 		return NULL;
+	const char *company = app->cfg.company_id;
+	b->app = app;
 	char client_id[64];
-	snprintf(client_id, sizeof(client_id), "evc-worker-%s-%d", company_id, (int)getpid());
-	snprintf(b->status_topic, sizeof(b->status_topic), "evc/v1/%s/server/status", company_id);
-	snprintf(b->online, sizeof(b->online), "{\"company\":\"%s\",\"online\":true}", company_id);
-	snprintf(b->offline, sizeof(b->offline), "{\"company\":\"%s\",\"online\":false}", company_id);
+	snprintf(client_id, sizeof(client_id), "evc-worker-%s-%.8s", company, app->instance);
+	snprintf(b->prefix, sizeof(b->prefix), "evc/v1/%s/", company);
+	snprintf(b->status_topic, sizeof(b->status_topic), "evc/v1/%s/server/status", company);
+	snprintf(b->online, sizeof(b->online), "{\"company\":\"%s\",\"online\":true}", company);
+	snprintf(b->offline, sizeof(b->offline), "{\"company\":\"%s\",\"online\":false}", company);
+	snprintf(b->api_url, sizeof(b->api_url), "http://127.0.0.1:%d", app->cfg.http_port);
 
-	if (MQTTAsync_create(&b->client, url, client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL) != MQTTASYNC_SUCCESS) {
-		log_error("event=mqtt_create_failed url=%s", url);
+	if (MQTTAsync_create(&b->client, app->cfg.mqtt_url, client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL) !=
+	    MQTTASYNC_SUCCESS) {
+		log_error("event=mqtt_create_failed url=%s", app->cfg.mqtt_url);
 		free(b);
 		return NULL;
 	}
-	MQTTAsync_setCallbacks(b->client, b, on_connection_lost, on_message, NULL);
-	MQTTAsync_setConnected(b->client, b, on_connected);
+	queue_init(&b->requests);
+	queue_init(&b->telemetry);
 	pthread_mutex_init(&b->lock, NULL);
 	pthread_cond_init(&b->wake, NULL);
-	if (pthread_create(&b->retry_thread, NULL, retry_loop, b) != 0) {
-		MQTTAsync_destroy(&b->client);
-		free(b);
-		return NULL;
-	}
+	MQTTAsync_setCallbacks(b->client, b, on_connection_lost, on_message, NULL);
+	MQTTAsync_setConnected(b->client, b, on_connected);
+	for (int i = 0; i < HANDLER_THREADS; i++)
+		pthread_create(&b->handlers[i], NULL, handler_loop, b);
+	pthread_create(&b->flusher, NULL, flush_loop, b);
+	pthread_create(&b->retry_thread, NULL, retry_loop, b);
 	return b;
 }
 
@@ -150,25 +747,42 @@ bool mqtt_bridge_connected(struct mqtt_bridge *b)
 	return atomic_load(&b->connected);
 }
 
+json_t *mqtt_bridge_stats(struct mqtt_bridge *b)
+{
+	return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "connected", atomic_load(&b->connected),
+			 "telemetry_received", (json_int_t)atomic_load(&b->telemetry_received), "telemetry_stored",
+			 (json_int_t)atomic_load(&b->telemetry_stored), "telemetry_rejected",
+			 (json_int_t)atomic_load(&b->telemetry_rejected), "telemetry_lag_ms",
+			 (json_int_t)atomic_load(&b->last_lag_ms), "requests_answered",
+			 (json_int_t)atomic_load(&b->requests_answered), "requests_rejected",
+			 (json_int_t)atomic_load(&b->requests_rejected), "shed", (json_int_t)atomic_load(&b->shed));
+}
+
 void mqtt_bridge_stop(struct mqtt_bridge *b)
 {
 	if (b == NULL)
 		return;
 	pthread_mutex_lock(&b->lock);
-	b->stopping = true;
+	atomic_store(&b->stopping, true);
 	pthread_cond_signal(&b->wake);
 	pthread_mutex_unlock(&b->lock);
 	pthread_join(b->retry_thread, NULL);
 
 	if (atomic_load(&b->connected)) {
-		publish_status(b, b->offline);
+		publish(b, b->status_topic, b->offline, 1, true);
 		MQTTAsync_disconnectOptions opts = MQTTAsync_disconnectOptions_initializer;
 		opts.timeout = 1000;
 		MQTTAsync_disconnect(b->client, &opts);
-		/* Give the offline message and the DISCONNECT a moment to leave. */
 		struct timespec pause = { 0, 200 * 1000000L };
 		nanosleep(&pause, NULL);
 	}
+	/* No message arrives any more: drain what is queued, then stop the threads. */
+	wake_all(&b->requests);
+	wake_all(&b->telemetry);
+	for (int i = 0; i < HANDLER_THREADS; i++)
+		pthread_join(b->handlers[i], NULL);
+	pthread_join(b->flusher, NULL);
+	free_items(queue_take_all(&b->requests, 0));
 	MQTTAsync_destroy(&b->client);
 	pthread_mutex_destroy(&b->lock);
 	pthread_cond_destroy(&b->wake);

@@ -71,6 +71,12 @@ static size_t collect(char *ptr, size_t size, size_t nmemb, void *userdata)
 void peer_call(const char *method, const char *base_url, const char *path, const char *token, json_t *body,
 	       long timeout_ms, const char *request_id, struct peer_response *out)
 {
+	peer_call_header(method, base_url, path, token, body, timeout_ms, request_id, NULL, out);
+}
+
+void peer_call_header(const char *method, const char *base_url, const char *path, const char *token, json_t *body,
+		      long timeout_ms, const char *request_id, const char *extra_header, struct peer_response *out)
+{
 	memset(out, 0, sizeof(*out));
 	CURL *curl = thread_handle();
 	if (curl == NULL)
@@ -88,6 +94,8 @@ void peer_call(const char *method, const char *base_url, const char *path, const
 		snprintf(rid, sizeof(rid), "X-Request-Id: %s", request_id);
 		headers = curl_slist_append(headers, rid);
 	}
+	if (extra_header != NULL)
+		headers = curl_slist_append(headers, extra_header);
 	char *payload = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
 	struct buffer received = { NULL, 0 };
 

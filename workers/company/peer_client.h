@@ -27,6 +27,10 @@ void peer_client_cleanup(void);
 void peer_call(const char *method, const char *base_url, const char *path, const char *token, json_t *body,
 	       long timeout_ms, const char *request_id, struct peer_response *out);
 
+/* The same, with one more header line ("Name: value"), or none when NULL. */
+void peer_call_header(const char *method, const char *base_url, const char *path, const char *token, json_t *body,
+		      long timeout_ms, const char *request_id, const char *extra_header, struct peer_response *out);
+
 void peer_response_clear(struct peer_response *r);
 
 #endif
