@@ -7,6 +7,7 @@
 #include "app.h"
 #include "federation.h"
 #include "log.h"
+#include "peer_client.h"
 #include "timeutil.h"
 #include "twopc.h"
 #include "validate.h"
@@ -211,13 +212,55 @@ cleanup:
 	return status;
 }
 
+/*
+ * A trip is kept by its coordinator; any server answers for it by asking its
+ * peers, so a car whose server died can ask another. ?local=1 asks only here.
+ */
 int api_trips_get(struct http_request *req)
 {
 	static const char sql[] = "SELECT trip_json(t) FROM trips t WHERE t.id = $1::uuid";
 	if (!validate_uuid(req->params[0]))
 		return http_reply_error(req, 404, "not_found", "no such trip");
 	const char *params[] = { req->params[0] };
-	return api_reply_query(req, 200, "no such trip (trips are kept by the server that coordinated them)", sql, 1, params);
+	char local[4];
+	int rc = http_query(req, "local", local, sizeof(local));
+	if (rc > 1)
+		return rc;
+
+	PGconn *conn = db_acquire(req->app->db, APP_DB_WAIT_MS);
+	if (conn == NULL)
+		return http_reply_db_unavailable(req);
+	PGresult *res = db_exec(conn, sql, 1, params);
+	int status = 0;
+	if (!db_ok(res, "trip_get"))
+		status = api_reply_db_error(req, conn, res);
+	else if (PQntuples(res) == 1)
+		status = http_reply_text(req, 200, PQgetvalue(res, 0, 0), NULL);
+	PQclear(res);
+	db_release(req->app->db, conn);
+	if (status != 0 || rc == 1)
+		return status != 0 ? status : http_reply_error(req, 404, "not_found", "no such trip coordinated here");
+
+	char path[HTTP_PARAM_MAX + 32];
+	snprintf(path, sizeof(path), HTTP_API_PREFIX "/trips/%s?local=1", req->params[0]);
+	json_t *servers = federation_servers();
+	size_t i;
+	json_t *server;
+	json_array_foreach(servers, i, server) {
+		if (i == 0)
+			continue; /* ourselves */
+		struct peer_response r;
+		peer_call("GET", json_string_value(json_object_get(server, "url")), path, NULL, NULL, 2000, req->request_id, &r);
+		if (r.status == 200 && r.body != NULL) {
+			json_object_set_new(r.body, "coordinator", json_incref(json_object_get(server, "company")));
+			status = http_reply_json(req, 200, json_incref(r.body), NULL);
+			peer_response_clear(&r);
+			break;
+		}
+		peer_response_clear(&r);
+	}
+	json_decref(servers);
+	return status != 0 ? status : http_reply_error(req, 404, "not_found", "no such trip at any live server");
 }
 
 int api_trips_list(struct http_request *req)
