@@ -38,7 +38,13 @@ all: build
 deps:
 	@scripts/install-deps
 
-build: build/evc-worker
+SIM_SRC := $(wildcard workers/simulator/*.c)
+
+build: build/evc-worker build/evc-sim
+
+build/evc-sim: $(SIM_SRC) $(wildcard workers/simulator/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Iworkers/simulator $(CFLAGS) -o $@ $(SIM_SRC) -lpaho-mqtt3as -ljansson -lpthread -lm
 
 build/evc-worker: $(COMMON_SRC) $(WORKER_SRC) $(HEADERS)
 	@mkdir -p $(@D)

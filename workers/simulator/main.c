@@ -1,0 +1,208 @@
+/*
+ * evc-sim: cars and charge points talking MQTT to the federation.
+ *
+ *   evc-sim [--broker URL] [--companies a,b,c] [--cars N] [--seed S]
+ *           [--speedup X] [--duration SECONDS] [--no-stations] [--flap-per-hour P]
+ *
+ * Each car is attached to one company's server (round robin) and drives, plans,
+ * books, charges and finishes trips (car.c). Each station of the network gets
+ * its own connection, announces itself online (retained) with a Last Will that
+ * says offline, and with --flap-per-hour goes offline for a while now and then.
+ * Every 5 s a compact summary is printed. Runs until SIGINT/SIGTERM or --duration.
+ */
+#include "car.h"
+#include "link.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CARS 500
+#define MAX_STATIONS 500
+#define SUMMARY_EVERY 5.0
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static double real_now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+struct station_sim {
+	struct link *link;
+	char topic[160];
+	char company[17];
+	double back_at; /* when an offline station comes back; 0 when online */
+};
+
+/* Asks the federation for every company's stations, failing over across servers. */
+static json_t *fetch_stations(struct world *world, uint64_t seed)
+{
+	char client_id[64];
+	snprintf(client_id, sizeof(client_id), "evc-sim-ctl-%llx", (unsigned long long)(seed & 0xffffff));
+	struct link *l = link_open(world->broker, client_id, NULL, NULL, "evc/v1/+/cars/sim-ctl/resp");
+	json_t *stations = NULL;
+	for (int attempt = 0; l != NULL && stations == NULL && attempt < 30 && !stopping; attempt++) {
+		char topic[96], payload[96];
+		const char *company = world->companies[attempt % world->company_count];
+		snprintf(topic, sizeof(topic), "evc/v1/%s/cars/sim-ctl/req", company);
+		snprintf(payload, sizeof(payload), "{\"type\":\"stations\",\"request_id\":\"boot-%d-%llx\"}", attempt,
+			 (unsigned long long)(seed & 0xffffff));
+		link_publish(l, topic, payload, 1, false);
+		for (int wait = 0; wait < 20 && stations == NULL; wait++) {
+			usleep(100000);
+			json_t *msg = link_take(l);
+			if (msg != NULL && json_integer_value(json_object_get(msg, "status")) == 200)
+				stations = json_incref(json_object_get(json_object_get(msg, "body"), "items"));
+			json_decref(msg);
+		}
+	}
+	link_close(l);
+	return stations;
+}
+
+static void station_publish(struct station_sim *st, bool online, int busy)
+{
+	char payload[128];
+	snprintf(payload, sizeof(payload), "{\"online\":%s,\"occupancy\":%d}", online ? "true" : "false", busy);
+	link_publish(st->link, st->topic, payload, 1, true);
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: evc-sim [--broker URL] [--companies a,b,c] [--cars N] [--seed S] [--speedup X]\n"
+			"               [--duration SECONDS] [--no-stations] [--flap-per-hour P]\n");
+}
+
+int main(int argc, char **argv)
+{
+	static struct world world = { .speedup = 30, .broker = "tcp://127.0.0.1:1883" };
+	static struct car cars[MAX_CARS];
+	static struct station_sim stations[MAX_STATIONS];
+	char companies[160] = "a,b,c";
+	int ncars = 6, nstations = 0;
+	unsigned long long seed = 42;
+	double duration = 0, flap_per_hour = 0;
+	bool with_stations = true;
+
+	static const struct option options[] = {
+		{ "broker", required_argument, NULL, 'b' },    { "companies", required_argument, NULL, 'c' },
+		{ "cars", required_argument, NULL, 'n' },      { "seed", required_argument, NULL, 's' },
+		{ "speedup", required_argument, NULL, 'x' },   { "duration", required_argument, NULL, 'd' },
+		{ "no-stations", no_argument, NULL, 'S' },     { "flap-per-hour", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },            { NULL, 0, NULL, 0 },
+	};
+	int opt;
+	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		switch (opt) {
+		case 'b': world.broker = optarg; break;
+		case 'c': snprintf(companies, sizeof(companies), "%s", optarg); break;
+		case 'n': ncars = atoi(optarg); break;
+		case 's': seed = strtoull(optarg, NULL, 10); break;
+		case 'x': world.speedup = atof(optarg); break;
+		case 'd': duration = atof(optarg); break;
+		case 'S': with_stations = false; break;
+		case 'f': flap_per_hour = atof(optarg); break;
+		default: usage(); return opt == 'h' ? 0 : 2;
+		}
+	}
+	if (ncars < 0 || ncars > MAX_CARS || world.speedup <= 0 || world.speedup > 3600) {
+		usage();
+		return 2;
+	}
+	char *save = NULL;
+	for (char *c = strtok_r(companies, ",", &save); c != NULL && world.company_count < 8; c = strtok_r(NULL, ",", &save))
+		snprintf(world.companies[world.company_count++], sizeof(world.companies[0]), "%s", c);
+	if (world.company_count == 0) {
+		usage();
+		return 2;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	world.stations = fetch_stations(&world, seed);
+	if (world.stations == NULL) {
+		fprintf(stderr, "evc-sim: no server answered the stations request on %s\n", world.broker);
+		return 1;
+	}
+	printf("evc-sim: %zu stations, %d cars, seed %llu, speedup x%.0f, broker %s\n", json_array_size(world.stations),
+	       ncars, seed, world.speedup, world.broker);
+
+	size_t i;
+	json_t *s;
+	json_array_foreach(world.stations, i, s) {
+		if (!with_stations || nstations >= MAX_STATIONS)
+			break;
+		struct station_sim *st = &stations[nstations];
+		const char *id = json_string_value(json_object_get(s, "id"));
+		const char *company = json_string_value(json_object_get(s, "company"));
+		char client_id[96], offline[64];
+		snprintf(st->topic, sizeof(st->topic), "evc/v1/%s/stations/%s/status", company, id);
+		snprintf(st->company, sizeof(st->company), "%s", company);
+		snprintf(client_id, sizeof(client_id), "evc-sim-station-%s", id);
+		snprintf(offline, sizeof(offline), "{\"online\":false}");
+		if ((st->link = link_open(world.broker, client_id, st->topic, offline, NULL)) != NULL)
+			nstations++;
+	}
+	for (int c = 0; c < ncars; c++)
+		if (!car_init(&cars[c], c, seed, &world)) {
+			fprintf(stderr, "evc-sim: cannot create the MQTT client of car %d\n", c + 1);
+			return 1;
+		}
+
+	uint64_t flap_rng = seed | 1;
+	double started = real_now(), last = started, last_summary = 0;
+	bool announced = false;
+	while (!stopping && (duration <= 0 || real_now() - started < duration)) {
+		usleep(1000000);
+		double now = real_now(), dt = now - last;
+		last = now;
+		for (int c = 0; c < ncars; c++)
+			car_tick(&cars[c], &world, now, dt);
+		for (int k = 0; k < nstations; k++) {
+			struct station_sim *st = &stations[k];
+			link_poll(st->link);
+			flap_rng ^= flap_rng << 13, flap_rng ^= flap_rng >> 7, flap_rng ^= flap_rng << 17;
+			double roll = (double)(flap_rng % 1000000) / 1e6;
+			if (!announced || (st->back_at > 0 && now >= st->back_at)) {
+				st->back_at = 0;
+				station_publish(st, true, 0);
+			} else if (st->back_at == 0 && roll < flap_per_hour * dt / 3600.0) {
+				st->back_at = now + 60 + (double)(flap_rng % 120);
+				station_publish(st, false, 0);
+				printf("station %s goes offline for a while\n", st->topic);
+			}
+		}
+		announced = true;
+		if (now - last_summary >= SUMMARY_EVERY) {
+			last_summary = now;
+			printf("--- %.0f s\n", now - started);
+			for (int c = 0; c < ncars; c++) {
+				char line[256];
+				car_describe(&cars[c], &world, line, sizeof(line));
+				printf("%s\n", line);
+			}
+		}
+	}
+
+	for (int c = 0; c < ncars; c++)
+		car_free(&cars[c]);
+	for (int k = 0; k < nstations; k++)
+		link_close(stations[k].link);
+	json_decref(world.stations);
+	printf("evc-sim: stopped\n");
+	return 0;
+}
