@@ -10,6 +10,7 @@
 #include "http.h"
 
 int api_health_get(struct http_request *req);
+int api_docs_openapi(struct http_request *req);
 
 int api_stations_list(struct http_request *req);
 int api_stations_create(struct http_request *req);
@@ -21,6 +22,12 @@ int api_reservations_create(struct http_request *req);
 int api_reservations_list(struct http_request *req);
 int api_reservations_get(struct http_request *req);
 int api_reservations_cancel(struct http_request *req);
+int api_reservations_checkin(struct http_request *req);
+
+int api_waitlist_create(struct http_request *req);
+int api_waitlist_list(struct http_request *req);
+int api_waitlist_get(struct http_request *req);
+int api_waitlist_delete(struct http_request *req);
 
 int api_trips_create(struct http_request *req);
 int api_trips_list(struct http_request *req);
@@ -38,6 +45,10 @@ int api_federation_abort(struct http_request *req);
 int api_federation_decision(struct http_request *req);
 int api_federation_transactions(struct http_request *req);
 int api_network_stations(struct http_request *req);
+int api_network_map(struct http_request *req);
+int api_cars_list(struct http_request *req);
+int api_cars_telemetry(struct http_request *req);
+int api_observer_get(struct http_request *req);
 int api_admin_failpoints(struct http_request *req);
 
 /*

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "timeutil.h"
 #include "validate.h"
+#include "waitlist.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -290,6 +291,7 @@ int api_reservations_cancel(struct http_request *req)
 	} else if (PQntuples(res) == 1) {
 		log_info("event=reservation_cancelled req=%s reservation=%s", req->request_id, req->params[0]);
 		status = http_reply_text(req, 200, PQgetvalue(res, 0, 0), NULL);
+		waitlist_wake(); /* a charger is free: the queue first */
 	} else {
 		PQclear(res);
 		res = db_exec(conn, current_sql, 1, params);
@@ -309,4 +311,18 @@ int api_reservations_cancel(struct http_request *req)
 	PQclear(res);
 	db_release(req->app->db, conn);
 	return status;
+}
+
+/* The car arrived: a checked-in reservation is never expired as a no-show. */
+int api_reservations_checkin(struct http_request *req)
+{
+	static const char sql[] =
+		"UPDATE reservations SET checked_in_at = coalesce(checked_in_at, now()), updated_at = now()"
+		" WHERE id = $1::uuid AND status IN ('held', 'confirmed') AND upper(during) > now()"
+		" RETURNING reservation_json(reservations)";
+	if (!validate_uuid(req->params[0]))
+		return http_reply_error(req, 404, "not_found", "no such reservation");
+	const char *params[] = { req->params[0] };
+	return api_reply_query(req, 200, "no live reservation with that id (unknown, over, cancelled or expired)", sql, 1,
+			       params);
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /*
  * The station's state and its chargers free in this snapshot, lowest first.
@@ -28,38 +29,68 @@ static const char insert_sql[] =
 
 /*
  * A racing insert on the same charger makes ours wait, then fail on the
- * exclusion constraint, or on lock_timeout when the other row belongs to a
- * prepared transaction: either way that charger is taken, try the next.
+ * exclusion constraint: that charger is taken, try the next. Two inserts that
+ * race for one free charger may also wait on each other (each checks the
+ * constraint against the other's new row): PostgreSQL breaks that deadlock by
+ * failing one (40P01), or, when lock_timeout comes first, both time out. So a
+ * deadlock retries the same charger, and a lock timeout retries it once after a
+ * random pause; a second timeout means a transaction really holds it (a
+ * prepared one, say), and the next charger is tried.
  */
-static bool lost_race(const PGresult *res)
+#define SAME_CHARGER_TRIES 3
+
+enum attempt { ATTEMPT_BOOKED, ATTEMPT_TAKEN, ATTEMPT_AGAIN, ATTEMPT_FAILED };
+
+static enum attempt classify(const PGresult *res, int timeouts)
 {
-	return db_sqlstate_is(res, DB_EXCLUSION_VIOLATION) || db_sqlstate_is(res, DB_LOCK_NOT_AVAILABLE);
+	if (db_sqlstate_is(res, DB_EXCLUSION_VIOLATION))
+		return ATTEMPT_TAKEN;
+	if (db_sqlstate_is(res, DB_DEADLOCK_DETECTED))
+		return ATTEMPT_AGAIN;
+	if (db_sqlstate_is(res, DB_LOCK_NOT_AVAILABLE))
+		return timeouts == 0 ? ATTEMPT_AGAIN : ATTEMPT_TAKEN;
+	return ATTEMPT_FAILED;
 }
 
-/* One insert on one charger; in a transaction it is wrapped in a savepoint. */
+static void jitter(void)
+{
+	struct timespec pause = { 0, (long)(10 + rand() % 50) * 1000000L };
+	nanosleep(&pause, NULL);
+}
+
+/* Inserts on one charger; in a transaction each try is wrapped in a savepoint. */
 static enum booking_outcome try_charger(PGconn *conn, const struct booking_window *w, const char *charger,
 					bool in_transaction, PGresult **booked, PGresult **failed)
 {
 	const char *params[] = { w->station_id, charger, w->car_id, w->trip_id, w->start, w->end };
-	if (in_transaction && !db_command(conn, "SAVEPOINT booking"))
-		goto broken;
-	PGresult *res = db_exec(conn, insert_sql, 6, params);
-	if (db_ok(res, "booking_insert")) {
-		if (in_transaction && !db_command(conn, "RELEASE SAVEPOINT booking")) {
-			PQclear(res);
+	int timeouts = 0;
+	for (int attempt = 0; attempt < SAME_CHARGER_TRIES; attempt++) {
+		if (in_transaction && !db_command(conn, "SAVEPOINT booking"))
 			goto broken;
+		PGresult *res = db_exec(conn, insert_sql, 6, params);
+		if (db_ok(res, "booking_insert")) {
+			if (in_transaction && !db_command(conn, "RELEASE SAVEPOINT booking")) {
+				PQclear(res);
+				goto broken;
+			}
+			*booked = res;
+			return BOOKING_OK;
 		}
-		*booked = res;
-		return BOOKING_OK;
+		enum attempt what = classify(res, timeouts);
+		if (what == ATTEMPT_FAILED) {
+			*failed = res;
+			return BOOKING_DB_ERROR;
+		}
+		timeouts += db_sqlstate_is(res, DB_LOCK_NOT_AVAILABLE);
+		PQclear(res);
+		log_debug("event=booking_race station=%s charger=%s outcome=%s", w->station_id, charger,
+			  what == ATTEMPT_TAKEN ? "taken" : "again");
+		if (in_transaction && !db_command(conn, "ROLLBACK TO SAVEPOINT booking"))
+			goto broken;
+		if (what == ATTEMPT_TAKEN)
+			break;
+		jitter();
 	}
-	if (!lost_race(res)) {
-		*failed = res;
-		return BOOKING_DB_ERROR;
-	}
-	PQclear(res);
-	log_debug("event=booking_race station=%s charger=%s", w->station_id, charger);
-	if (in_transaction && !db_command(conn, "ROLLBACK TO SAVEPOINT booking"))
-		goto broken;
 	return BOOKING_NO_CHARGER;
 broken:
 	*failed = PQmakeEmptyPGresult(conn, PGRES_FATAL_ERROR);

@@ -35,6 +35,7 @@ struct config {
 	char docs_dir[PATH_MAX];                   /* EVC_DOCS_DIR, holds openapi.yaml */
 	long max_body_bytes;                       /* EVC_MAX_BODY_BYTES */
 	int lock_timeout_ms;                       /* EVC_LOCK_TIMEOUT_MS */
+	int no_show_grace_minutes;                 /* EVC_NO_SHOW_GRACE_MINUTES */
 	enum log_level log_level;                  /* EVC_LOG_LEVEL */
 };
 

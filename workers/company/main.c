@@ -9,11 +9,13 @@
 #include "failpoint.h"
 #include "federation.h"
 #include "http.h"
+#include "live.h"
 #include "log.h"
 #include "migrate.h"
 #include "mqtt_bridge.h"
 #include "peer_client.h"
 #include "twopc.h"
+#include "waitlist.h"
 
 #include <jansson.h>
 #include <signal.h>
@@ -63,13 +65,15 @@ static int serve(struct app *app)
 	if (app->cfg.mqtt_url[0] != '\0')
 		app->mqtt = mqtt_bridge_start(app);
 	struct mg_context *http = http_start(app);
-	if (http == NULL || !twopc_recovery_start(app)) {
+	if (http == NULL || !twopc_recovery_start(app) || !waitlist_start(app)) {
 		http_stop(http);
 		mqtt_bridge_stop(app->mqtt);
 		federation_stop();
 		db_pool_destroy(app->db);
 		return EXIT_FAILURE;
 	}
+	if (!live_start(app)) /* the dashboard then polls */
+		log_warn("event=live_disabled");
 	log_info("event=started company=%s version=%s", app->cfg.company_id, APP_VERSION);
 
 	int sig = 0;
@@ -82,7 +86,9 @@ static int serve(struct app *app)
 	 * requests finish before mg_stop returns.
 	 */
 	mqtt_bridge_stop(app->mqtt);
+	live_stop();
 	http_stop(http);
+	waitlist_stop();
 	twopc_recovery_stop();
 	federation_stop();
 	db_pool_destroy(app->db);

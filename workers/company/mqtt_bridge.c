@@ -262,6 +262,24 @@ static bool rest_call_for(json_t *req, const char *car, const char *type, const 
 		*body = json_pack("{s:s, s:O}", "car_id", car, "legs", legs);
 		return true;
 	}
+	if (strcmp(type, "waitlist") == 0) {
+		*method = "POST";
+		snprintf(path, path_size, "/api/v1/waitlist");
+		*body = json_deep_copy(req);
+		json_object_del(*body, "type");
+		json_object_del(*body, "request_id");
+		json_object_set_new(*body, "car_id", json_string(car));
+		return true;
+	}
+	if (strcmp(type, "checkin") == 0) {
+		const char *reservation = json_string_value(json_object_get(req, "reservation_id"));
+		if (reservation == NULL || !validate_uuid(reservation))
+			return false;
+		*method = "POST";
+		snprintf(path, path_size, "/api/v1/reservations/%s/checkin", reservation);
+		*body = json_pack("{s:s}", "car_id", car);
+		return true;
+	}
 	if (strcmp(type, "servers") == 0 || strcmp(type, "stations") == 0) {
 		*method = "GET";
 		snprintf(path, path_size, strcmp(type, "servers") == 0 ? "/api/v1/federation/servers" : "/api/v1/network/stations");
@@ -311,7 +329,8 @@ static void handle_request(struct mqtt_bridge *b, const struct item *it)
 	json_t *body = NULL;
 	if (type == NULL || !rest_call_for(req, car, type, &method, path, sizeof(path), &body)) {
 		answer_error(b, car, request_id, type, 400, "invalid_request",
-			     "type must be plan, reserve (with legs), cancel, finish or status (with trip_id), servers or stations");
+			     "type must be plan, reserve (with legs), cancel, finish or status (with trip_id), waitlist, "
+			     "checkin (with reservation_id), servers or stations");
 		goto done;
 	}
 
@@ -745,6 +764,17 @@ struct mqtt_bridge *mqtt_bridge_start(struct app *app)
 bool mqtt_bridge_connected(struct mqtt_bridge *b)
 {
 	return atomic_load(&b->connected);
+}
+
+void mqtt_bridge_notify(struct mqtt_bridge *b, const char *car, const char *leaf, json_t *body)
+{
+	char topic[192];
+	snprintf(topic, sizeof(topic), "%scars/%s/%s", b->prefix, car, leaf);
+	char *text = json_dumps(body, JSON_COMPACT);
+	if (text != NULL)
+		publish(b, topic, text, 1, false);
+	free(text);
+	json_decref(body);
 }
 
 json_t *mqtt_bridge_stats(struct mqtt_bridge *b)

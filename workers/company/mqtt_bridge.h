@@ -28,6 +28,9 @@ struct mqtt_bridge *mqtt_bridge_start(struct app *app);
 
 bool mqtt_bridge_connected(struct mqtt_bridge *bridge);
 
+/* Publishes body (reference stolen) to evc/v1/<company>/cars/<car>/<leaf>, QoS 1. */
+void mqtt_bridge_notify(struct mqtt_bridge *bridge, const char *car, const char *leaf, json_t *body);
+
 /* Counters for health and benchmarks (new reference). */
 json_t *mqtt_bridge_stats(struct mqtt_bridge *bridge);
 

@@ -3,6 +3,7 @@
 
 const struct http_route http_routes[] = {
 	{ "GET", "/health", api_health_get },
+	{ "GET", "/openapi.yaml", api_docs_openapi },
 
 	{ "GET", "/stations", api_stations_list },
 	{ "POST", "/stations", api_stations_create },
@@ -14,6 +15,12 @@ const struct http_route http_routes[] = {
 	{ "GET", "/reservations", api_reservations_list },
 	{ "GET", "/reservations/{id}", api_reservations_get },
 	{ "POST", "/reservations/{id}/cancel", api_reservations_cancel },
+	{ "POST", "/reservations/{id}/checkin", api_reservations_checkin },
+
+	{ "POST", "/waitlist", api_waitlist_create },
+	{ "GET", "/waitlist", api_waitlist_list },
+	{ "GET", "/waitlist/{id}", api_waitlist_get },
+	{ "DELETE", "/waitlist/{id}", api_waitlist_delete },
 
 	{ "POST", "/trips", api_trips_create },
 	{ "GET", "/trips", api_trips_list },
@@ -22,6 +29,10 @@ const struct http_route http_routes[] = {
 	{ "POST", "/trips/{id}/finish", api_trips_finish },
 
 	{ "GET", "/network/stations", api_network_stations },
+	{ "GET", "/network/map", api_network_map },
+	{ "GET", "/cars", api_cars_list },
+	{ "GET", "/cars/{id}/telemetry", api_cars_telemetry },
+	{ "GET", "/federation/overview", api_observer_get },
 	{ "GET", "/federation/servers", api_federation_servers },
 	{ "GET", "/federation/peers", api_federation_peers },
 	{ "POST", "/federation/peers", api_federation_register },
