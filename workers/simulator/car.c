@@ -86,6 +86,25 @@ static void publish_request(struct car *car, const struct world *world)
 	link_publish(car->link, topic, car->request_payload, 1, false);
 }
 
+/*
+ * A message to the company that owns a station (check-in, waitlist), whose
+ * answer the car does not wait for. fields: reference stolen.
+ */
+static void tell_owner(struct car *car, json_t *station, const char *type, json_t *fields)
+{
+	char topic[128], rid[48];
+	snprintf(topic, sizeof(topic), "evc/v1/%s/cars/%s/req", json_string_value(json_object_get(station, "company")) ?: "",
+		 car->id);
+	snprintf(rid, sizeof(rid), "%s-%s-%u", car->id, type, ++car->sequence);
+	json_object_set_new(fields, "type", json_string(type));
+	json_object_set_new(fields, "request_id", json_string(rid));
+	char *text = json_dumps(fields, JSON_COMPACT);
+	if (text != NULL)
+		link_publish(car->link, topic, text, 1, false);
+	free(text);
+	json_decref(fields);
+}
+
 /* Sends a request; fields: reference stolen. */
 static void request(struct car *car, const struct world *world, const char *type, json_t *fields, double now)
 {
@@ -278,9 +297,23 @@ static void next_option_or_give_up(struct car *car, struct world *world, double 
 		car->legs = own_plan(car, world, now + 30 * car->booking_attempts);
 		book(car, world, now);
 	} else {
+		/* Nothing free: queue for the first stop's window, then try again later. */
+		json_t *first = json_array_get(car->options, 0);
+		json_t *legs = first != NULL ? legs_of_option(first) : own_plan(car, world, now);
+		json_t *leg = json_array_get(legs, 0);
+		json_t *station = leg != NULL ? station_by_id(world, json_string_value(json_object_get(leg, "station_id"))) : NULL;
+		if (station != NULL) {
+			char expires[32];
+			rfc3339(now + 1800, expires);
+			tell_owner(car, station, "waitlist",
+				   json_pack("{s:O, s:O, s:O, s:i, s:s}", "station_id", json_object_get(leg, "station_id"),
+					     "start", json_object_get(leg, "start"), "end", json_object_get(leg, "end"),
+					     "flexibility_minutes", 60, "expires_at", expires));
+		}
+		json_decref(legs);
 		car->state = CAR_IDLE;
 		car->idle_until = now + between(car, 20, 60);
-		note(car, "gave up: nothing free on the way to %s", car->destination);
+		note(car, "nothing free on the way to %s: joined the waitlist", car->destination);
 	}
 }
 
@@ -303,6 +336,11 @@ static void on_booked(struct car *car, struct world *world, double now, long sta
 {
 	if (status == 201) {
 		snprintf(car->trip_id, sizeof(car->trip_id), "%s", json_string_value(json_object_get(body, "id")) ?: "");
+		/* The booked legs carry their reservation ids, for the check-in at each station. */
+		if (json_array_size(json_object_get(body, "legs")) == json_array_size(car->legs)) {
+			json_decref(car->legs);
+			car->legs = json_incref(json_object_get(body, "legs"));
+		}
 		car->leg = 0;
 		car->state = CAR_DRIVING;
 		car->trips_booked++;
@@ -401,6 +439,9 @@ void car_tick(struct car *car, struct world *world, double now, double dt)
 			if (station != NULL) {
 				car->state = CAR_CHARGING;
 				note(car, "charging at %s", json_string_value(json_object_get(station, "id")));
+				const char *reservation = json_string_value(json_object_get(leg, "reservation_id"));
+				if (reservation != NULL)
+					tell_owner(car, station, "checkin", json_pack("{s:s}", "reservation_id", reservation));
 			} else if (car->trip_id[0] != '\0') {
 				request(car, world, "finish", json_pack("{s:s}", "trip_id", car->trip_id), now);
 				car->state = CAR_FINISHING;
