@@ -1,5 +1,6 @@
 #include "http.h"
 #include "app.h"
+#include "live.h"
 #include "log.h"
 
 #include <stdarg.h>
@@ -322,6 +323,7 @@ struct mg_context *http_start(struct app *app)
 		return NULL;
 	}
 	mg_set_request_handler(ctx, HTTP_API_PREFIX, dispatch, app);
+	live_register(ctx, app);
 	log_info("event=http_listening listen=%s threads=%s static=%s", ports, threads, app->cfg.static_dir);
 	return ctx;
 }
