@@ -29,9 +29,9 @@ ASAN_ENV := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:log_path=$(CURDIR)/.stac
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$(CURDIR)/.stack-test/logs/ubsan
 
 # Steps of `make test`, in order; files in mk/ add their own (e.g. lint, bench smoke).
-TEST_STEPS := unit system
+TEST_STEPS := unit unit-valgrind system
 
-.PHONY: all deps build asan run up down reset status test unit system clean
+.PHONY: all deps build asan run up down reset status test unit unit-valgrind system clean
 
 all: build
 
@@ -81,6 +81,11 @@ reset:
 
 unit: $(UNIT_BINS) $(ASAN_UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS) $(ASAN_UNIT_BINS); do echo "== $$t"; $$t; done
+
+# The plain unit tests once more under valgrind: no leak, no invalid access.
+unit-valgrind: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== valgrind $$t"; \
+		valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect $$t >/dev/null; done
 
 # System tests run against the sanitized worker: any ASan/UBSan report fails the run.
 system: build/asan/evc-worker

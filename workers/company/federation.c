@@ -22,6 +22,7 @@ struct peer {
 	char url[256];
 	char inbound[FEDERATION_TOKEN_MAX];  /* we issued it; the peer presents it */
 	char outbound[FEDERATION_TOKEN_MAX]; /* the peer issued it; we present it */
+	char refused[FEDERATION_TOKEN_MAX];  /* an outbound token the peer refused: never use it again */
 	bool up;
 	double latency_ms;
 	time_t last_seen;
@@ -139,33 +140,73 @@ static void save_tokens(PGconn *conn, const char *id, const char *url, const cha
 		    4, params);
 }
 
-/* We initiate the handshake with peers whose id sorts after ours. */
+/*
+ * Our current outbound token for the peer as the database has it, when it is
+ * not the refused one: another replica of ours may have run the handshake.
+ */
+static bool token_from_db(PGconn *conn, const struct peer *snapshot, char *token)
+{
+	const char *params[] = { snapshot->id };
+	PGresult *res = db_exec(conn, "SELECT outbound_token FROM peers WHERE id = $1 AND outbound_token IS NOT NULL", 1, params);
+	bool found = db_ok(res, "peer_token") && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), snapshot->refused) != 0;
+	if (found)
+		snprintf(token, FEDERATION_TOKEN_MAX, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return found;
+}
+
+static void use_tokens(const char *id, const char *inbound, const char *outbound)
+{
+	pthread_mutex_lock(&fed.lock);
+	struct peer *p = find_locked(id);
+	if (p != NULL) {
+		if (inbound != NULL)
+			snprintf(p->inbound, sizeof(p->inbound), "%s", inbound);
+		snprintf(p->outbound, sizeof(p->outbound), "%s", outbound);
+	}
+	pthread_mutex_unlock(&fed.lock);
+}
+
+/*
+ * We initiate the handshake with peers whose id sorts after ours. Replicas of
+ * this company share the database: one of them runs the handshake (advisory
+ * lock), the others pick its tokens up from the peers table.
+ */
 static void register_with(PGconn *conn, const struct peer *snapshot)
 {
 	const struct config *cfg = &fed.app->cfg;
-	char issued[FEDERATION_TOKEN_MAX];
+	char issued[FEDERATION_TOKEN_MAX], current[FEDERATION_TOKEN_MAX];
+	const char *lock_params[] = { snapshot->id };
+	if (!db_command(conn, "BEGIN"))
+		return;
+	PGresult *res = db_exec(conn, "SELECT pg_try_advisory_xact_lock(hashtext('evc-handshake-' || $1))", 1, lock_params);
+	bool locked = db_ok(res, "handshake_lock") && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (!locked)
+		goto done; /* a sibling replica is on it */
+	if (token_from_db(conn, snapshot, current)) {
+		use_tokens(snapshot->id, NULL, current);
+		goto done;
+	}
+
 	new_token(issued);
 	json_t *body = json_pack("{s:s, s:s, s:s}", "id", cfg->company_id, "url", cfg->public_url, "token", issued);
 	struct peer_response r;
 	peer_call("POST", snapshot->url, "/api/v1/federation/peers", cfg->federation_secret, body, CALL_TIMEOUT_MS,
 		  NULL, &r);
 	json_decref(body);
-
 	const char *their = json_string_value(json_object_get(r.body, "token"));
 	if (r.status == 201 && their != NULL && strlen(their) < FEDERATION_TOKEN_MAX) {
 		save_tokens(conn, snapshot->id, snapshot->url, issued, their);
-		pthread_mutex_lock(&fed.lock);
-		struct peer *p = find_locked(snapshot->id);
-		if (p != NULL) {
-			snprintf(p->inbound, sizeof(p->inbound), "%s", issued);
-			snprintf(p->outbound, sizeof(p->outbound), "%s", their);
-		}
-		pthread_mutex_unlock(&fed.lock);
+		use_tokens(snapshot->id, issued, their);
 		log_info("event=peer_registered peer=%s", snapshot->id);
 	} else if (r.status != 0) {
 		log_warn("event=peer_registration_refused peer=%s status=%ld", snapshot->id, r.status);
 	}
 	peer_response_clear(&r);
+done:
+	if (!db_command(conn, "COMMIT"))
+		log_warn("event=handshake_commit_failed peer=%s", snapshot->id);
 }
 
 static void heartbeat(PGconn *conn, const struct peer *snapshot)
@@ -364,7 +405,7 @@ bool federation_authenticate(const char *authorization, char *peer_id)
 {
 	const char *token = token_of(authorization);
 	bool found = false;
-	if (token == NULL)
+	if (token == NULL || strlen(token) >= FEDERATION_TOKEN_MAX)
 		return false;
 	pthread_mutex_lock(&fed.lock);
 	for (int i = 0; i < fed.count && !found; i++) {
@@ -374,6 +415,26 @@ bool federation_authenticate(const char *authorization, char *peer_id)
 		}
 	}
 	pthread_mutex_unlock(&fed.lock);
+	if (found)
+		return true;
+
+	/* Not in memory: a sibling replica may have accepted a handshake since. */
+	PGconn *conn = db_acquire(fed.app->db, APP_DB_WAIT_MS);
+	if (conn == NULL)
+		return false;
+	const char *params[] = { token };
+	PGresult *res = db_exec(conn, "SELECT id, url FROM peers WHERE inbound_token = $1", 1, params);
+	if (db_ok(res, "peer_by_token") && PQntuples(res) == 1) {
+		snprintf(peer_id, VALIDATE_COMPANY_MAX + 1, "%s", PQgetvalue(res, 0, 0));
+		pthread_mutex_lock(&fed.lock);
+		struct peer *p = add_locked(PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+		if (p != NULL)
+			snprintf(p->inbound, sizeof(p->inbound), "%s", token);
+		pthread_mutex_unlock(&fed.lock);
+		found = true;
+	}
+	PQclear(res);
+	db_release(fed.app->db, conn);
 	return found;
 }
 
@@ -410,6 +471,7 @@ void federation_credentials_refused(const char *id)
 	struct peer *p = find_locked(id);
 	/* Only the initiator can mend it; the other side waits for the new handshake. */
 	if (p != NULL && strcmp(fed.app->cfg.company_id, p->id) < 0 && p->outbound[0] != '\0') {
+		snprintf(p->refused, sizeof(p->refused), "%s", p->outbound);
 		p->outbound[0] = '\0';
 		log_warn("event=peer_credentials_refused peer=%s action=register_again", id);
 	}

@@ -2,6 +2,7 @@
 #include "app.h"
 #include "log.h"
 #include "peer_client.h"
+#include "telemetry.h"
 #include "timeutil.h"
 #include "validate.h"
 
@@ -411,49 +412,28 @@ static void *handler_loop(void *arg)
 
 /* ---- telemetry ------------------------------------------------------------------- */
 
-static double number(json_t *obj, const char *key, double min, double max, bool *ok)
-{
-	json_t *v = json_object_get(obj, key);
-	double d = json_is_number(v) ? json_number_value(v) : min - 1;
-	if (d < min || d > max)
-		*ok = false;
-	return d;
-}
-
 /*
  * Turns one sample into a COPY line and notes it as the car's latest. False
  * (and counted) when the sample is malformed: telemetry has no one to answer.
  */
 static bool telemetry_line(const struct item *it, char *line, size_t size, json_t *latest, int64_t *sample_ms)
 {
-	json_t *s = json_loads(it->payload, 0, NULL);
-	bool ok = json_is_object(s) && validate_car_id(it->subject);
-	double lat = number(s, "lat", -90, 90, &ok), lon = number(s, "lon", -180, 180, &ok);
-	double soc = number(s, "soc", 0, 1, &ok), speed = number(s, "speed_kmh", 0, 400, &ok);
-	double consumption = number(s, "consumption_kwh_per_100km", 0, 200, &ok);
-	const char *ts_text = json_string_value(json_object_get(s, "ts"));
-	const char *profile = json_string_value(json_object_get(s, "profile"));
-	int64_t ts;
-	if (ts_text == NULL || !timeutil_parse_rfc3339(ts_text, &ts))
-		ok = false;
-	if (ok) {
-		char stamp[TIMEUTIL_RFC3339_LEN];
-		timeutil_format_rfc3339(ts, stamp);
-		snprintf(line, size, "%s\t%s\t%.6f\t%.6f\t%.4f\t%.2f\t%.2f\n", it->subject, stamp, lat, lon, soc, speed,
-			 consumption);
-		*sample_ms = ts * 1000;
-		json_t *prev = json_object_get(latest, it->subject);
-		if (prev == NULL || json_integer_value(json_object_get(prev, "epoch")) <= ts) {
-			bool known_profile = profile != NULL && validate_car_id(profile);
-			json_object_set_new(latest, it->subject,
-					    json_pack("{s:s, s:I, s:s, s:f, s:f, s:f, s:f, s:f, s:s?}", "car_id", it->subject,
-						      "epoch", (json_int_t)ts, "ts", stamp, "lat", lat, "lon", lon, "soc", soc,
-						      "speed_kmh", speed, "consumption", consumption, "profile",
-						      known_profile ? profile : NULL));
-		}
-	}
-	json_decref(s);
-	return ok;
+	struct telemetry_sample t;
+	if (!validate_car_id(it->subject) || !telemetry_parse(it->payload, strlen(it->payload), &t))
+		return false;
+	char stamp[TIMEUTIL_RFC3339_LEN];
+	timeutil_format_rfc3339(t.ts, stamp);
+	snprintf(line, size, "%s\t%s\t%.6f\t%.6f\t%.4f\t%.2f\t%.2f\n", it->subject, stamp, t.lat, t.lon, t.soc,
+		 t.speed_kmh, t.consumption);
+	*sample_ms = t.ts * 1000;
+	json_t *prev = json_object_get(latest, it->subject);
+	if (prev == NULL || json_integer_value(json_object_get(prev, "epoch")) <= t.ts)
+		json_object_set_new(latest, it->subject,
+				    json_pack("{s:s, s:I, s:s, s:f, s:f, s:f, s:f, s:f, s:s?}", "car_id", it->subject, "epoch",
+					      (json_int_t)t.ts, "ts", stamp, "lat", t.lat, "lon", t.lon, "soc", t.soc, "speed_kmh",
+					      t.speed_kmh, "consumption", t.consumption, "profile",
+					      t.profile[0] ? t.profile : NULL));
+	return true;
 }
 
 /* Stores a batch: one COPY for the samples, one statement for the cars' latest state. */
