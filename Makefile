@@ -46,21 +46,39 @@ build/evc-sim: $(SIM_SRC) $(wildcard workers/simulator/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Iworkers/simulator $(CFLAGS) -o $@ $(SIM_SRC) -lpaho-mqtt3as -ljansson -lpthread -lm
 
-build/evc-worker: $(COMMON_SRC) $(WORKER_SRC) $(HEADERS)
-	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(COMMON_SRC) $(WORKER_SRC) $(LDLIBS)
+# Every source is compiled once per flavour into a library the worker, the unit
+# tests and (mk/fuzz.mk) the fuzz targets link against.
+LIB_SRC      := $(COMMON_SRC) $(WORKER_LIB)
+LIB_OBJ      := $(LIB_SRC:%.c=build/obj/%.o)
+ASAN_LIB_OBJ := $(LIB_SRC:%.c=build/asan/obj/%.o)
 
-build/asan/evc-worker: $(COMMON_SRC) $(WORKER_SRC) $(HEADERS)
+build/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(SANITIZE) -o $@ $(COMMON_SRC) $(WORKER_SRC) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-build/tests/%: tests/unit/%.c $(COMMON_SRC) $(WORKER_LIB) $(HEADERS)
+build/asan/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(COMMON_SRC) $(WORKER_LIB) $(LDLIBS) -lcmocka
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(SANITIZE) -c -o $@ $<
 
-build/asan/tests/%: tests/unit/%.c $(COMMON_SRC) $(WORKER_LIB) $(HEADERS)
+build/libevc.a: $(LIB_OBJ)
+	$(AR) rcs $@ $^
+
+build/asan/libevc.a: $(ASAN_LIB_OBJ)
+	$(AR) rcs $@ $^
+
+build/evc-worker: workers/company/main.c build/libevc.a
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< build/libevc.a $(LDLIBS)
+
+build/asan/evc-worker: workers/company/main.c build/asan/libevc.a
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(SANITIZE) -o $@ $< build/asan/libevc.a $(LDLIBS)
+
+build/tests/%: tests/unit/%.c build/libevc.a
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(SANITIZE) -o $@ $< $(COMMON_SRC) $(WORKER_LIB) $(LDLIBS) -lcmocka
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< build/libevc.a $(LDLIBS) -lcmocka
+
+build/asan/tests/%: tests/unit/%.c build/asan/libevc.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(SANITIZE) -o $@ $< build/asan/libevc.a $(LDLIBS) -lcmocka
 
 asan: build/asan/evc-worker $(ASAN_UNIT_BINS)
 
@@ -94,6 +112,7 @@ system: build/asan/evc-worker
 	@$(TEST_STACK) $(ASAN_ENV) scripts/stack up
 	@status=0; \
 	EVC_STACK_DIR=$(CURDIR)/.stack-test $(ASAN_ENV) $(PYTHON) -m pytest -q -p no:cacheprovider tests/system || status=$$?; \
+	EVC_STACK_DIR=$(CURDIR)/.stack-test $(ASAN_ENV) $(MAKE) --no-print-directory test-ui || status=$$?; \
 	$(TEST_STACK) scripts/stack down || status=1; \
 	if ls .stack-test/logs/asan.* .stack-test/logs/ubsan.* >/dev/null 2>&1; then \
 		echo "sanitizer reports:"; cat .stack-test/logs/asan.* .stack-test/logs/ubsan.* 2>/dev/null; status=1; \
@@ -101,7 +120,7 @@ system: build/asan/evc-worker
 	exit $$status
 
 test: deps
-	@$(MAKE) --no-print-directory build asan
+	@$(MAKE) --no-print-directory -j2 build asan
 	@set -e; for step in $(TEST_STEPS); do $(MAKE) --no-print-directory $$step; done
 
 clean:

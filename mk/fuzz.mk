@@ -7,9 +7,18 @@ FUZZ_FLAGS   := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitiz
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_RUNS ?= 200000
 
-build/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(WORKER_LIB) $(HEADERS)
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
+
+build/fuzz/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(@D)
-	clang $(CPPFLAGS) $(FUZZ_FLAGS) -o $@ $< $(COMMON_SRC) $(WORKER_LIB) $(LDLIBS)
+	clang $(CPPFLAGS) $(FUZZ_FLAGS) -c -o $@ $<
+
+build/fuzz/libevc.a: $(FUZZ_LIB_OBJ)
+	$(AR) rcs $@ $^
+
+build/fuzz/%: tests/fuzz/%.c build/fuzz/libevc.a
+	@mkdir -p $(@D)
+	clang $(CPPFLAGS) $(FUZZ_FLAGS) -o $@ $< build/fuzz/libevc.a $(LDLIBS)
 
 # Each target runs on a scratch copy of its seed corpus, so the repository stays as it is.
 define run_fuzz

@@ -8,6 +8,7 @@
 #include "federation.h"
 #include "log.h"
 #include "peer_client.h"
+#include "ratelimit.h"
 #include "timeutil.h"
 #include "twopc.h"
 #include "validate.h"
@@ -147,6 +148,12 @@ int api_trips_create(struct http_request *req)
 	if (!validate_car_id(car_id)) {
 		status = http_reply_error(req, 400, "invalid_field", "field 'car_id' must be 1 to 64 of [A-Za-z0-9_.:-]");
 		goto cleanup;
+	}
+	if (!ratelimit_take(req->app->trip_limit, car_id, (double)timeutil_now())) {
+		json_decref(body);
+		return http_reply_error_headers(req, 429, "too_many_requests", "Retry-After: 1\r\n",
+						"car '%s' asks for trips faster than %d per second; retry later", car_id,
+						req->app->cfg.trip_rate_per_second);
 	}
 	if ((status = read_legs(req, body, &legs, &participants)) != 0)
 		goto cleanup;

@@ -9,6 +9,7 @@
 #include "db.h"
 
 struct mqtt_bridge;
+struct ratelimit;
 
 #define APP_VERSION "0.1.0"
 #define APP_DB_WAIT_MS 5000 /* how long a request waits for a pooled connection */
@@ -18,6 +19,7 @@ struct app {
 	char instance[33]; /* random per process: tells our in-flight trips from a dead process's */
 	struct db_pool *db;
 	struct mqtt_bridge *mqtt;
+	struct ratelimit *trip_limit; /* POST /trips per car */
 };
 
 #endif

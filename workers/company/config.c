@@ -80,6 +80,8 @@ bool config_load(struct config *cfg, char *err, size_t err_size)
 	    !read_long("EVC_MAX_BODY_BYTES", 65536, 1024, 16 * 1024 * 1024, &cfg->max_body_bytes, err, err_size) ||
 	    !read_int("EVC_LOCK_TIMEOUT_MS", 1000, 10, 60000, &cfg->lock_timeout_ms, err, err_size) ||
 	    !read_int("EVC_NO_SHOW_GRACE_MINUTES", 15, 1, 24 * 60, &cfg->no_show_grace_minutes, err, err_size) ||
+	    !read_int("EVC_TRIP_RATE_PER_SECOND", 5, 0, 100000, &cfg->trip_rate_per_second, err, err_size) ||
+	    !read_int("EVC_TRIP_BURST", 20, 1, 100000, &cfg->trip_burst, err, err_size) ||
 	    !read_string("EVC_LOG_LEVEL", "info", false, level, sizeof(level), err, err_size))
 		return false;
 

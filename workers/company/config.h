@@ -36,6 +36,8 @@ struct config {
 	long max_body_bytes;                       /* EVC_MAX_BODY_BYTES */
 	int lock_timeout_ms;                       /* EVC_LOCK_TIMEOUT_MS */
 	int no_show_grace_minutes;                 /* EVC_NO_SHOW_GRACE_MINUTES */
+	int trip_rate_per_second;                  /* EVC_TRIP_RATE_PER_SECOND, per car, 0: off */
+	int trip_burst;                            /* EVC_TRIP_BURST */
 	enum log_level log_level;                  /* EVC_LOG_LEVEL */
 };
 

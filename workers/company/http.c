@@ -134,6 +134,17 @@ int http_reply_error(struct http_request *req, int status, const char *code, con
 	return send_error(req, status, code, NULL, NULL, message);
 }
 
+int http_reply_error_headers(struct http_request *req, int status, const char *code, const char *headers,
+			     const char *fmt, ...)
+{
+	char message[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	return send_error(req, status, code, NULL, headers, message);
+}
+
 int http_reply_error_extra(struct http_request *req, int status, const char *code, json_t *extra,
 			   const char *fmt, ...)
 {

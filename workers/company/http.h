@@ -61,6 +61,10 @@ int http_reply_text(struct http_request *req, int status, const char *json_text,
 int http_reply_error(struct http_request *req, int status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* The error envelope with extra header lines ("Name: value\r\n"...). */
+int http_reply_error_headers(struct http_request *req, int status, const char *code, const char *headers,
+			     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
 /* Error envelope plus the top-level fields of extra (reference stolen), e.g. alternatives. */
 int http_reply_error_extra(struct http_request *req, int status, const char *code, json_t *extra,
 			   const char *fmt, ...) __attribute__((format(printf, 5, 6)));

@@ -14,6 +14,7 @@
 #include "migrate.h"
 #include "mqtt_bridge.h"
 #include "peer_client.h"
+#include "ratelimit.h"
 #include "twopc.h"
 #include "waitlist.h"
 
@@ -54,7 +55,8 @@ static int serve(struct app *app)
 	char app_name[64];
 	snprintf(app_name, sizeof(app_name), "evc-worker-%s", app->cfg.company_id);
 	app->db = db_pool_create(app->cfg.database_url, app_name, options, app->cfg.db_pool_size);
-	if (app->db == NULL)
+	app->trip_limit = ratelimit_create(app->cfg.trip_rate_per_second, app->cfg.trip_burst);
+	if (app->db == NULL || app->trip_limit == NULL)
 		return EXIT_FAILURE;
 
 	mg_init_library(0);
@@ -65,7 +67,7 @@ static int serve(struct app *app)
 	if (app->cfg.mqtt_url[0] != '\0')
 		app->mqtt = mqtt_bridge_start(app);
 	struct mg_context *http = http_start(app);
-	if (http == NULL || !twopc_recovery_start(app) || !waitlist_start(app)) {
+	if (http == NULL || !twopc_instance_claim_slot(app) || !twopc_recovery_start(app) || !waitlist_start(app)) {
 		http_stop(http);
 		mqtt_bridge_stop(app->mqtt);
 		federation_stop();
@@ -93,6 +95,7 @@ static int serve(struct app *app)
 	federation_stop();
 	db_pool_destroy(app->db);
 	peer_client_cleanup();
+	ratelimit_destroy(app->trip_limit);
 	mg_exit_library();
 	log_info("event=stopped");
 	return EXIT_SUCCESS;

@@ -55,15 +55,15 @@ struct mqtt_bridge {
 	atomic_bool auto_reconnects;
 	atomic_bool stopping;
 
-	struct queue requests;  /* requests and station status */
-	struct queue telemetry;
+	struct queue requests;  /* car requests, run in parallel */
+	struct queue telemetry; /* telemetry and station status, one consumer, in order */
 	pthread_t handlers[HANDLER_THREADS];
 	pthread_t flusher;
 	pthread_t retry_thread;
 	pthread_mutex_t lock; /* guards the retry thread's sleep */
 	pthread_cond_t wake;
 
-	atomic_ullong telemetry_received, telemetry_stored, telemetry_rejected, shed;
+	atomic_ullong telemetry_received, telemetry_stored, telemetry_rejected, shed, oversized;
 	atomic_ullong requests_answered, requests_rejected;
 	atomic_llong last_lag_ms;
 };
@@ -196,29 +196,41 @@ static void answer_error(struct mqtt_bridge *b, const char *car, const char *req
 
 /* ---- requests --------------------------------------------------------------------- */
 
-/* Records the request; false when it was seen before (then *stored is its answer, or NULL while it runs). */
+#define CLAIM_ABANDONED "30 seconds" /* a claim older than this, unanswered, died with its worker */
+
+/*
+ * Claims the request; false when it was seen before (then *stored is its
+ * answer, or NULL while another handler runs it). One statement: a racing
+ * duplicate waits on the row and sees the first claim, never a second insert.
+ */
 static bool first_delivery(struct mqtt_bridge *b, const char *key, const char *car, const char *type, json_t **stored,
 			   long *stored_status)
 {
-	static const char sql[] =
-		"WITH ins AS (INSERT INTO mqtt_requests (request_id, car_id, type) VALUES ($1, $2, $3)"
-		"  ON CONFLICT (request_id) DO NOTHING RETURNING 1)"
-		" SELECT (SELECT count(*) FROM ins), status, response FROM mqtt_requests WHERE request_id = $1";
+	static const char
+		sql[] = "INSERT INTO mqtt_requests (request_id, car_id, type, claimed_by) VALUES ($1, $2, $3, $4)"
+		" ON CONFLICT (request_id) DO UPDATE SET claimed_at = now(), claimed_by = $4"
+		" WHERE mqtt_requests.status IS NULL AND (mqtt_requests.claimed_at < now() - interval '" CLAIM_ABANDONED "'"
+		"   OR mqtt_requests.claimed_by IS NULL OR mqtt_requests.claimed_by NOT IN ("
+		"     SELECT instance FROM worker_instances WHERE last_seen > now() - interval '6 seconds'))"
+		" RETURNING true",
+		/* Not claimed (answered, or a live handler runs it): what is stored, if anything. */
+		stored_sql[] = "SELECT status, response FROM mqtt_requests WHERE request_id = $1";
 	*stored = NULL;
 	PGconn *conn = db_acquire(b->app->db, APP_DB_WAIT_MS);
 	if (conn == NULL)
 		return true; /* cannot tell: run it; the trip's Idempotency-Key still guards reserve */
-	const char *params[] = { key, car, type };
-	PGresult *res = db_exec(conn, sql, 3, params);
-	bool first = true;
-	if (db_ok(res, "mqtt_request") && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "0") == 0) {
-		first = false;
-		if (!PQgetisnull(res, 0, 1)) {
-			*stored_status = atol(PQgetvalue(res, 0, 1));
-			*stored = json_loads(PQgetvalue(res, 0, 2), 0, NULL);
-		}
-	}
+	const char *params[] = { key, car, type, b->app->instance };
+	PGresult *res = db_exec(conn, sql, 4, params);
+	bool first = !db_ok(res, "mqtt_request") || PQntuples(res) == 1;
 	PQclear(res);
+	if (!first) {
+		res = db_exec(conn, stored_sql, 1, params);
+		if (db_ok(res, "mqtt_request_stored") && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
+			*stored_status = atol(PQgetvalue(res, 0, 0));
+			*stored = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+		}
+		PQclear(res);
+	}
 	db_release(b->app->db, conn);
 	return first;
 }
@@ -400,10 +412,7 @@ static void *handler_loop(void *arg)
 	struct mqtt_bridge *b = arg;
 	struct item *it;
 	while ((it = queue_take_one(b, &b->requests)) != NULL) {
-		if (it->kind == ITEM_REQUEST)
-			handle_request(b, it);
-		else
-			handle_station(b, it);
+		handle_request(b, it);
 		it->next = NULL;
 		free_items(it);
 	}
@@ -445,6 +454,8 @@ static void store_telemetry(struct mqtt_bridge *b, struct item *batch)
 	int64_t newest_sample = 0;
 	for (struct item *it = batch; it != NULL && copy != NULL; it = it->next) {
 		char line[512];
+		if (it->kind != ITEM_TELEMETRY)
+			continue;
 		int64_t sample_ms = 0;
 		if (!telemetry_line(it, line, sizeof(line), latest, &sample_ms)) {
 			rejected++;
@@ -538,6 +549,9 @@ static void *flush_loop(void *arg)
 		struct item *batch = queue_take_all(&b->telemetry, FLUSH_MS);
 		if (batch != NULL)
 			store_telemetry(b, batch);
+		for (struct item *it = batch; it != NULL; it = it->next)
+			if (it->kind == ITEM_STATION)
+				handle_station(b, it); /* in arrival order: a Last Will then a birth ends online */
 		free_items(batch);
 		if (now_ms() - last_prune > PRUNE_SECONDS * 1000) {
 			prune_telemetry(b);
@@ -603,14 +617,16 @@ static int on_message(void *context, char *topic, int topic_len, MQTTAsync_messa
 		it->kind = kind;
 		it->received = now_ms();
 		snprintf(it->subject, sizeof(it->subject), "%s", subject);
-		if (!queue_push(kind == ITEM_TELEMETRY ? &b->telemetry : &b->requests, it)) {
+		/* Station messages share the telemetry queue: its single consumer keeps their order. */
+		if (!queue_push(kind == ITEM_REQUEST ? &b->requests : &b->telemetry, it)) {
 			atomic_fetch_add(&b->shed, 1);
 			free_items(it);
 		}
 	} else if (it != NULL) {
 		free(it);
 	} else if (ours) {
-		atomic_fetch_add(&b->shed, 1);
+		atomic_fetch_add(&b->oversized, 1);
+		log_warn("event=mqtt_payload_refused subject=%s bytes=%d limit=%d", subject, msg->payloadlen, MAX_PAYLOAD);
 	}
 	MQTTAsync_freeMessage(&msg);
 	MQTTAsync_free(topic);
@@ -717,9 +733,12 @@ struct mqtt_bridge *mqtt_bridge_start(struct app *app)
 	char client_id[64];
 	snprintf(client_id, sizeof(client_id), "evc-worker-%s-%.8s", company, app->instance);
 	snprintf(b->prefix, sizeof(b->prefix), "evc/v1/%s/", company);
-	snprintf(b->status_topic, sizeof(b->status_topic), "evc/v1/%s/server/status", company);
-	snprintf(b->online, sizeof(b->online), "{\"company\":\"%s\",\"online\":true}", company);
-	snprintf(b->offline, sizeof(b->offline), "{\"company\":\"%s\",\"online\":false}", company);
+	/* One topic per process: replicas of a company come and go on their own. */
+	snprintf(b->status_topic, sizeof(b->status_topic), "evc/v1/%s/servers/%s", company, app->instance);
+	snprintf(b->online, sizeof(b->online), "{\"company\":\"%s\",\"instance\":\"%s\",\"online\":true}", company,
+		 app->instance);
+	snprintf(b->offline, sizeof(b->offline), "{\"company\":\"%s\",\"instance\":\"%s\",\"online\":false}",
+		 company, app->instance);
 	snprintf(b->api_url, sizeof(b->api_url), "http://127.0.0.1:%d", app->cfg.http_port);
 
 	if (MQTTAsync_create(&b->client, app->cfg.mqtt_url, client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL) !=
@@ -759,13 +778,14 @@ void mqtt_bridge_notify(struct mqtt_bridge *b, const char *car, const char *leaf
 
 json_t *mqtt_bridge_stats(struct mqtt_bridge *b)
 {
-	return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "connected", atomic_load(&b->connected),
+	return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "connected", atomic_load(&b->connected),
 			 "telemetry_received", (json_int_t)atomic_load(&b->telemetry_received), "telemetry_stored",
 			 (json_int_t)atomic_load(&b->telemetry_stored), "telemetry_rejected",
 			 (json_int_t)atomic_load(&b->telemetry_rejected), "telemetry_lag_ms",
 			 (json_int_t)atomic_load(&b->last_lag_ms), "requests_answered",
 			 (json_int_t)atomic_load(&b->requests_answered), "requests_rejected",
-			 (json_int_t)atomic_load(&b->requests_rejected), "shed", (json_int_t)atomic_load(&b->shed));
+			 (json_int_t)atomic_load(&b->requests_rejected), "shed", (json_int_t)atomic_load(&b->shed), "oversized",
+			 (json_int_t)atomic_load(&b->oversized));
 }
 
 void mqtt_bridge_stop(struct mqtt_bridge *b)

@@ -7,7 +7,7 @@
  *   cars/<car>/req            car -> server, QoS 1, {"type","request_id",...}
  *   cars/<car>/resp           server -> car, QoS 1, {"request_id","type","status","body"}
  *   stations/<station>/status station -> server, retained, Last Will = offline
- *   server/status             this worker, retained, Last Will = offline
+ *   servers/<instance>        this worker process, retained, Last Will = offline
  *
  * Car topics are shared subscriptions ($share/evc-<company>/...), so replicas of
  * one company each handle a message once. The library's callback thread only

@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #define PREPARE_TIMEOUT_MS 5000L
 #define DECIDE_TIMEOUT_MS 5000L
@@ -684,17 +685,17 @@ static struct {
 /* Coordinator: finishes trips whose transaction is decided but not applied everywhere, or orphaned. */
 static void recover_trips(struct app *app)
 {
+	/* A live process finishes its own trips; recovery takes the orphaned and the stuck. */
 	static const char sql[] =
 		"SELECT t.id, t.gid, d.decision, " ORPHAN_SQL " AS orphan"
 		" FROM trips t LEFT JOIN tx_decisions d ON d.gid = t.gid"
 		" WHERE t.status IN ('preparing', 'committing', 'aborting', 'cancelling', 'finishing')"
-		"   AND (t.instance <> $1 OR t.updated_at < now() - interval '" STALE_AFTER "')"
+		"   AND (" ORPHAN_SQL " OR t.updated_at < now() - interval '" STALE_AFTER "')"
 		" ORDER BY t.updated_at LIMIT 100";
 	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
 	if (conn == NULL)
 		return;
-	const char *params[] = { app->instance };
-	PGresult *res = db_exec(conn, sql, 1, params);
+	PGresult *res = db_exec(conn, sql, 0, NULL);
 	if (!db_ok(res, "recover_trips")) {
 		PQclear(res);
 		db_release(app->db, conn);
@@ -782,6 +783,29 @@ bool twopc_instance_beat(struct app *app)
 				" ON CONFLICT (instance) DO UPDATE SET last_seen = now()",
 				1, params);
 	bool ok = db_ok(res, "instance_beat");
+	PQclear(res);
+	db_release(app->db, conn);
+	return ok;
+}
+
+bool twopc_instance_claim_slot(struct app *app)
+{
+	char host[128] = "localhost", slot[200];
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(slot, sizeof(slot), "%s:%d", host, app->cfg.http_port);
+	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
+	if (conn == NULL)
+		return false;
+	/* We bound this port: whoever was registered on it before is gone. */
+	const char *params[] = { app->instance, slot };
+	PGresult *res = db_exec(conn,
+				"WITH gone AS (DELETE FROM worker_instances WHERE slot = $2 AND instance <> $1 RETURNING 1)"
+				" INSERT INTO worker_instances (instance, slot) VALUES ($1, $2)"
+				" ON CONFLICT (instance) DO UPDATE SET slot = EXCLUDED.slot, last_seen = now()",
+				2, params);
+	bool ok = db_ok(res, "instance_slot");
 	PQclear(res);
 	db_release(app->db, conn);
 	return ok;

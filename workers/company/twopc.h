@@ -57,6 +57,12 @@ int twopc_run(struct app *app, const char *trip_id, const char *gid, const char 
  */
 bool twopc_instance_beat(struct app *app);
 
+/*
+ * Once the HTTP port is bound: records host:port as ours and retires the row of
+ * any earlier process on it, whose undecided work is then recovered at once.
+ */
+bool twopc_instance_claim_slot(struct app *app);
+
 /* Starts and stops the recovery thread (both roles). */
 bool twopc_recovery_start(struct app *app) __attribute__((warn_unused_result));
 void twopc_recovery_stop(void);

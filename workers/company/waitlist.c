@@ -96,7 +96,7 @@ static bool serve_city(struct app *app, PGconn *conn, json_t *done)
 		"SELECT g.city FROM waitlist_groups g"
 		" WHERE g.city NOT IN (SELECT json_array_elements_text($1::json))"
 		"   AND EXISTS (SELECT 1 FROM waitlist w WHERE w.city = g.city AND w.status = 'waiting')"
-		" ORDER BY g.city FOR UPDATE SKIP LOCKED LIMIT 1";
+		" ORDER BY g.served_at NULLS FIRST FOR UPDATE SKIP LOCKED LIMIT 1";
 	static const char expire_sql[] =
 		"UPDATE waitlist SET status = 'expired', updated_at = now()"
 		" WHERE city = $1 AND status = 'waiting' AND (expires_at <= now() OR upper(want) + flexibility <= now())"
@@ -109,7 +109,12 @@ static bool serve_city(struct app *app, PGconn *conn, json_t *done)
 	json_t *notes = json_array();
 	bool claimed = false;
 
-	if (!db_command(conn, "BEGIN"))
+	/*
+	 * One snapshot for the whole pass: a charger freed while the queue is being
+	 * walked is not handed to whichever request happens to be next; the free
+	 * wakes the next round, which starts again from the head of the queue.
+	 */
+	if (!db_command(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ"))
 		goto out;
 	char *done_text = json_dumps(done, JSON_COMPACT);
 	const char *claim_params[] = { done_text };
@@ -128,6 +133,9 @@ static bool serve_city(struct app *app, PGconn *conn, json_t *done)
 		json_array_append_new(notes, json_pack("{s:s, s:s}", "car", PQgetvalue(res, i, 0), "json", PQgetvalue(res, i, 1)));
 		log_info("event=waitlist_expired car=%s city=%s", PQgetvalue(res, i, 0), city);
 	}
+	PQclear(res);
+
+	res = db_exec(conn, "UPDATE waitlist_groups SET served_at = now() WHERE city = $1", 1, params);
 	PQclear(res);
 
 	PGresult *queue = db_exec(conn, queue_sql, 1, params);

@@ -90,12 +90,12 @@ static void publish_request(struct car *car, const struct world *world)
  * A message to the company that owns a station (check-in, waitlist), whose
  * answer the car does not wait for. fields: reference stolen.
  */
-static void tell_owner(struct car *car, json_t *station, const char *type, json_t *fields)
+static void tell_owner(struct car *car, const char *world_run_id, json_t *station, const char *type, json_t *fields)
 {
 	char topic[128], rid[48];
 	snprintf(topic, sizeof(topic), "evc/v1/%s/cars/%s/req", json_string_value(json_object_get(station, "company")) ?: "",
 		 car->id);
-	snprintf(rid, sizeof(rid), "%s-%s-%u", car->id, type, ++car->sequence);
+	snprintf(rid, sizeof(rid), "%s-%s-%s-%u", car->id, world_run_id, type, ++car->sequence);
 	json_object_set_new(fields, "type", json_string(type));
 	json_object_set_new(fields, "request_id", json_string(rid));
 	char *text = json_dumps(fields, JSON_COMPACT);
@@ -108,7 +108,7 @@ static void tell_owner(struct car *car, json_t *station, const char *type, json_
 /* Sends a request; fields: reference stolen. */
 static void request(struct car *car, const struct world *world, const char *type, json_t *fields, double now)
 {
-	snprintf(car->request_id, sizeof(car->request_id), "%s-%u", car->id, ++car->sequence);
+	snprintf(car->request_id, sizeof(car->request_id), "%s-%s-%u", car->id, world->run_id, ++car->sequence);
 	snprintf(car->request_type, sizeof(car->request_type), "%s", type);
 	json_object_set_new(fields, "type", json_string(type));
 	json_object_set_new(fields, "request_id", json_string(car->request_id));
@@ -135,8 +135,19 @@ static json_t *answer(struct car *car, struct world *world, double now, long *st
 		}
 		json_decref(msg);
 	}
-	if (car->request_id[0] != '\0' && now - car->request_sent > ANSWER_TIMEOUT) {
-		/* The server is silent: the next company's server carries on (same request id). */
+	if (car->request_id[0] == '\0')
+		return NULL;
+	if (!link_connected(car->link)) {
+		/* Our own link is down: nothing was lost by the server, wait and send again. */
+		car->request_sent = now;
+		car->request_tries = 0;
+	} else if (car->request_tries == 0 || (car->request_tries == 1 && now - car->request_sent > ANSWER_TIMEOUT)) {
+		/* Just reconnected, or one silence: the same server gets the request once more. */
+		car->request_sent = now;
+		car->request_tries++;
+		publish_request(car, world);
+	} else if (now - car->request_sent > ANSWER_TIMEOUT) {
+		/* Still silent: the next company's server carries on (same request id). */
 		car->home = (car->home + 1) % world->company_count;
 		car->failovers++;
 		car->request_sent = now;
@@ -305,7 +316,7 @@ static void next_option_or_give_up(struct car *car, struct world *world, double 
 		if (station != NULL) {
 			char expires[32];
 			rfc3339(now + 1800, expires);
-			tell_owner(car, station, "waitlist",
+			tell_owner(car, world->run_id, station, "waitlist",
 				   json_pack("{s:O, s:O, s:O, s:i, s:s}", "station_id", json_object_get(leg, "station_id"),
 					     "start", json_object_get(leg, "start"), "end", json_object_get(leg, "end"),
 					     "flexibility_minutes", 60, "expires_at", expires));
@@ -441,7 +452,8 @@ void car_tick(struct car *car, struct world *world, double now, double dt)
 				note(car, "charging at %s", json_string_value(json_object_get(station, "id")));
 				const char *reservation = json_string_value(json_object_get(leg, "reservation_id"));
 				if (reservation != NULL)
-					tell_owner(car, station, "checkin", json_pack("{s:s}", "reservation_id", reservation));
+					tell_owner(car, world->run_id, station, "checkin",
+						   json_pack("{s:s}", "reservation_id", reservation));
 			} else if (car->trip_id[0] != '\0') {
 				request(car, world, "finish", json_pack("{s:s}", "trip_id", car->trip_id), now);
 				car->state = CAR_FINISHING;

@@ -25,6 +25,7 @@ struct world {
 	int company_count;
 	double speedup;        /* simulated seconds per real second */
 	const char *broker;
+	char run_id[12];       /* new each run: request ids are never reused across runs */
 };
 
 struct car {

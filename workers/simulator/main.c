@@ -14,6 +14,7 @@
 #include "link.h"
 
 #include <getopt.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,6 +130,9 @@ int main(int argc, char **argv)
 		usage();
 		return 2;
 	}
+	struct timespec boot;
+	clock_gettime(CLOCK_REALTIME, &boot);
+	snprintf(world.run_id, sizeof(world.run_id), "%08lx", (unsigned long)((uint64_t)boot.tv_nsec ^ (uint64_t)boot.tv_sec ^ seed));
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	setvbuf(stdout, NULL, _IOLBF, 0);
