@@ -24,7 +24,7 @@ ASAN_UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 
 # The isolated stack of `make test`: its own state folder and ports.
 TEST_STACK := EVC_STACK_DIR=$(CURDIR)/.stack-test EVC_HTTP_PORT_BASE=18081 \
-	EVC_PG_PORT_BASE=55431 EVC_MQTT_PORT=18831 EVC_WORKER_BIN=$(CURDIR)/build/asan/evc-worker
+	EVC_PG_PORT_BASE=15431 EVC_MQTT_PORT=18831 EVC_WORKER_BIN=$(CURDIR)/build/asan/evc-worker
 ASAN_ENV := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:log_path=$(CURDIR)/.stack-test/logs/asan \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$(CURDIR)/.stack-test/logs/ubsan
 

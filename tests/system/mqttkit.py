@@ -49,6 +49,16 @@ def server_topic(company_id):
     return f"evc/v1/{company_id}/servers/+"
 
 
+def car_password(stack, car):
+    """The password of a demo car (car-001 ...) from the stack's credentials file."""
+    with open(stack["mqtt_credentials_file"], encoding="utf-8") as f:
+        for line in f:
+            user, _, password = line.strip().partition(":")
+            if user == car:
+                return password
+    raise KeyError(car)
+
+
 def on_server_topic(company_id, topic):
     return topic.startswith(f"evc/v1/{company_id}/servers/")
 
@@ -87,7 +97,9 @@ class Message:
 class Client:
     """One MQTT connection with its own network thread; every received message is kept."""
 
-    def __init__(self, stack, tag="systest"):
+    def __init__(self, stack, tag="systest", username=None, password=None):
+        """Logs in as the stack's operator (every topic) unless given a user: the
+        broker takes no anonymous client."""
         self.host, self.port = broker_address(stack)
         self.client_id = f"{tag}-{secrets.token_hex(6)}"
         self.messages = []
@@ -96,6 +108,10 @@ class Client:
         self._connect_rc = None
         self._subacks = {}
         c = mqtt.Client(client_id=self.client_id, clean_session=True)
+        if username is None:
+            username, password = stack.get("mqtt_username"), stack.get("mqtt_password")
+        if username is not None:
+            c.username_pw_set(username, password)
         c.max_inflight_messages_set(1000)
         c.max_queued_messages_set(0)
         c.on_connect = self._on_connect

@@ -10,15 +10,18 @@ Retained messages a test sets are cleared (empty retained payload) at its end.
 
 import json
 import random
+import secrets
 import re
 import subprocess
 import time
 from datetime import datetime, timedelta, timezone
 
+import paho.mqtt.client as mqtt
 import pytest
 
 from conftest import REPO, assert_error, assert_json, assert_status, future_start, run_stack, ts
-from mqttkit import (Client, answers, log_size, log_lines, mqtt_stats, new_car, new_request_id, on_server_topic, req_topic,
+from mqttkit import (Client, answers, car_password, log_size, log_lines, mqtt_stats, new_car, new_request_id,
+                     on_server_topic, req_topic,
                      request, resp_topic, server_topic, station_topic, telemetry_topic, wait_answer, wait_log)
 from tripkit import arm_failpoint, disarm_failpoint, ensure_up, get_trip, reservations_of_trip, route, wait_for
 
@@ -471,7 +474,8 @@ def start_sim(stack, log, cars, seed, duration, companies="a,b,c", speedup=60):
     try:
         return subprocess.Popen([str(SIM_BIN), "--broker", stack["mqtt_url"], "--companies", companies,
                                  "--cars", str(cars), "--seed", str(seed), "--speedup", str(speedup),
-                                 "--duration", str(duration), "--no-stations"],
+                                 "--duration", str(duration), "--no-stations",
+                                 "--credentials", stack["mqtt_credentials_file"]],
                                 stdout=out, stderr=subprocess.STDOUT)
     finally:
         out.close()
@@ -708,3 +712,54 @@ def test_server_last_will_when_worker_is_killed(companies, stack):
                         and m.json().get("online") is True and m.at > killed, timeout=15)
         assert m is not None, f"no birth after the restart: {mq.received(servers)}"
     assert wait_for(lambda: mqtt_stats(a)[0] == "ok", timeout=15)
+
+
+# ---------------------------------------------------------------- 8. access control
+
+def test_broker_refuses_anonymous_and_wrong_passwords(stack):
+    """No one gets on the broker without credentials."""
+    host, port = stack["mqtt_url"].rsplit("/", 1)[1].split(":")
+    for user, password in ((None, None), ("car-001", "wrong"), ("operator", "")):
+        c = mqtt.Client(client_id=f"acl-{secrets.token_hex(4)}", clean_session=True)
+        if user is not None:
+            c.username_pw_set(user, password)
+        got = []
+        c.on_connect = lambda client, userdata, flags, rc: got.append(rc)
+        c.connect(host, int(port), keepalive=10)
+        c.loop_start()
+        deadline = time.monotonic() + 5
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.05)
+        c.loop_stop()
+        c.disconnect()
+        assert got and got[0] != 0, f"the broker let {user!r} in (rc {got})"
+
+
+def test_a_car_reaches_only_its_own_topics(companies, stack, mq):
+    """car-001 may publish its telemetry and requests and read its answers; it may not
+    read car-002's answers nor speak for car-002."""
+    car, other = "car-001", "car-002"
+    with Client(stack, tag="acl", username=car, password=car_password(stack, car)) as me:
+        me.subscribe(resp_topic("a", other))
+        me.subscribe(resp_topic("a", car))
+        # Its own request is answered...
+        rid = new_request_id("acl")
+        me.publish(req_topic("a", car), {"type": "servers", "request_id": rid}, qos=1)
+        mine = me.wait_for(lambda m: m.topic == resp_topic("a", car) and m.json().get("request_id") == rid, timeout=10)
+        assert mine is not None and mine.json().get("status") == 200, mine
+        # ... a request in car-002's name is dropped by the broker, never reaches the worker.
+        forged = new_request_id("forged")
+        me.publish(req_topic("a", other), {"type": "servers", "request_id": forged}, qos=1)
+        mq.subscribe(resp_topic("a", other))
+        answer = mq.wait_for(lambda m: m.topic == resp_topic("a", other) and m.json().get("request_id") == forged,
+                             timeout=3)
+        assert answer is None, f"a request published as car-001 on car-002's topic was answered: {answer}"
+        assert companies["a"].sql_one("SELECT count(*) FROM mqtt_requests WHERE request_id = %s",
+                                      (f"{other}/{forged}",))[0] == 0
+        # ... and car-002's answers are not delivered to car-001.
+        rid2 = new_request_id("peek")
+        mq.publish(req_topic("a", other), {"type": "servers", "request_id": rid2}, qos=1)
+        assert mq.wait_for(lambda m: m.topic == resp_topic("a", other) and m.json().get("request_id") == rid2,
+                           timeout=10) is not None, "the operator's request for car-002 was not answered"
+        leaked = me.wait_for(lambda m: m.topic == resp_topic("a", other), timeout=2)
+        assert leaked is None, f"car-001 received car-002's answer: {leaked}"

@@ -17,6 +17,11 @@
 static const char *const profile_names[] = { "slow", "normal", "fast", "erratic" };
 static const char *const state_names[] = { "idle", "planning", "booking", "driving", "charging", "finishing" };
 
+const char *world_password(const struct world *world, const char *user)
+{
+	return json_string_value(json_object_get(world->credentials, user));
+}
+
 const char *car_profile_name(enum car_profile p)
 {
 	return profile_names[p];
@@ -520,7 +525,8 @@ bool car_init(struct car *car, int index, uint64_t seed, const struct world *wor
 	char client_id[64], filter[96];
 	snprintf(client_id, sizeof(client_id), "evc-sim-%s-%llx", car->id, (unsigned long long)(seed & 0xffffff));
 	snprintf(filter, sizeof(filter), "evc/v1/+/cars/%s/resp", car->id);
-	car->link = link_open(world->broker, client_id, NULL, NULL, filter);
+	const char *password = world_password(world, car->id);
+	car->link = link_open(world->broker, client_id, password != NULL ? car->id : NULL, password, NULL, NULL, filter);
 	return car->link != NULL;
 }
 

@@ -26,7 +26,11 @@ struct world {
 	double speedup;        /* simulated seconds per real second */
 	const char *broker;
 	char run_id[12];       /* new each run: request ids are never reused across runs */
+	json_t *credentials;   /* {"user": "password"} from --credentials, or NULL: anonymous */
 };
+
+/* The password of user in world->credentials, or NULL. */
+const char *world_password(const struct world *world, const char *user);
 
 struct car {
 	char id[32];

@@ -10,7 +10,7 @@
 
 struct link {
 	MQTTAsync client;
-	char *will_topic, *will_payload, *subscribe;
+	char *will_topic, *will_payload, *subscribe, *username, *password;
 	atomic_bool connected, connecting, ever_connected;
 	pthread_mutex_t lock;
 	json_t *inbox[INBOX_MAX];
@@ -77,6 +77,8 @@ static void try_connect(struct link *l)
 	opts.connectTimeout = 3;
 	opts.onFailure = on_failure;
 	opts.context = l;
+	opts.username = l->username;
+	opts.password = l->password;
 	if (l->will_topic != NULL) {
 		will.topicName = l->will_topic;
 		will.message = l->will_payload;
@@ -89,8 +91,8 @@ static void try_connect(struct link *l)
 		atomic_store(&l->connecting, false);
 }
 
-struct link *link_open(const char *url, const char *client_id, const char *will_topic, const char *will_payload,
-		       const char *subscribe)
+struct link *link_open(const char *url, const char *client_id, const char *username, const char *password,
+		       const char *will_topic, const char *will_payload, const char *subscribe)
 {
 	struct link *l = calloc(1, sizeof(*l));
 	if (l == NULL)
@@ -102,6 +104,8 @@ struct link *link_open(const char *url, const char *client_id, const char *will_
 	l->will_topic = dup_or_null(will_topic);
 	l->will_payload = dup_or_null(will_payload);
 	l->subscribe = dup_or_null(subscribe);
+	l->username = dup_or_null(username);
+	l->password = dup_or_null(password);
 	pthread_mutex_init(&l->lock, NULL);
 	MQTTAsync_setCallbacks(l->client, l, on_lost, on_message, NULL);
 	MQTTAsync_setConnected(l->client, l, on_connected);
@@ -164,5 +168,7 @@ void link_close(struct link *l)
 	free(l->will_topic);
 	free(l->will_payload);
 	free(l->subscribe);
+	free(l->username);
+	free(l->password);
 	free(l);
 }

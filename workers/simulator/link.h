@@ -12,11 +12,12 @@
 struct link;
 
 /*
- * Connects in the background. will_topic/will_payload: the Last Will (may be
- * NULL). subscribe: a topic filter to follow (may be NULL). NULL on failure.
+ * Connects in the background. username/password: broker credentials (NULL:
+ * anonymous). will_topic/will_payload: the Last Will (may be NULL). subscribe:
+ * a topic filter to follow (may be NULL). NULL on failure.
  */
-struct link *link_open(const char *url, const char *client_id, const char *will_topic, const char *will_payload,
-		       const char *subscribe);
+struct link *link_open(const char *url, const char *client_id, const char *username, const char *password,
+		       const char *will_topic, const char *will_payload, const char *subscribe);
 
 void link_publish(struct link *l, const char *topic, const char *payload, int qos, bool retained);
 

@@ -3,6 +3,7 @@
  *
  *   evc-sim [--broker URL] [--companies a,b,c] [--cars N] [--seed S]
  *           [--speedup X] [--duration SECONDS] [--no-stations] [--flap-per-hour P]
+ *           [--credentials FILE]   (user:password lines; cars log in as their id)
  *
  * Each car is attached to one company's server (round robin) and drives, plans,
  * books, charges and finishes trips (car.c). Each station of the network gets
@@ -53,7 +54,9 @@ static json_t *fetch_stations(struct world *world, uint64_t seed)
 {
 	char client_id[64];
 	snprintf(client_id, sizeof(client_id), "evc-sim-ctl-%llx", (unsigned long long)(seed & 0xffffff));
-	struct link *l = link_open(world->broker, client_id, NULL, NULL, "evc/v1/+/cars/sim-ctl/resp");
+	const char *password = world_password(world, "sim-ctl");
+	struct link *l = link_open(world->broker, client_id, password != NULL ? "sim-ctl" : NULL, password, NULL, NULL,
+				   "evc/v1/+/cars/sim-ctl/resp");
 	json_t *stations = NULL;
 	for (int attempt = 0; l != NULL && stations == NULL && attempt < 30 && !stopping; attempt++) {
 		char topic[96], payload[96];
@@ -81,10 +84,30 @@ static void station_publish(struct station_sim *st, bool online, int busy)
 	link_publish(st->link, st->topic, payload, 1, true);
 }
 
+/* "user:password" lines into {"user": "password"}; NULL when the file cannot be read. */
+static json_t *load_credentials(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return NULL;
+	json_t *users = json_object();
+	char line[256];
+	while (fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\r\n")] = '\0';
+		char *colon = strchr(line, ':');
+		if (colon == NULL)
+			continue;
+		*colon = '\0';
+		json_object_set_new(users, line, json_string(colon + 1));
+	}
+	fclose(f);
+	return users;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: evc-sim [--broker URL] [--companies a,b,c] [--cars N] [--seed S] [--speedup X]\n"
-			"               [--duration SECONDS] [--no-stations] [--flap-per-hour P]\n");
+			"               [--duration SECONDS] [--no-stations] [--flap-per-hour P] [--credentials FILE]\n");
 }
 
 int main(int argc, char **argv)
@@ -103,7 +126,8 @@ int main(int argc, char **argv)
 		{ "cars", required_argument, NULL, 'n' },      { "seed", required_argument, NULL, 's' },
 		{ "speedup", required_argument, NULL, 'x' },   { "duration", required_argument, NULL, 'd' },
 		{ "no-stations", no_argument, NULL, 'S' },     { "flap-per-hour", required_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },            { NULL, 0, NULL, 0 },
+		{ "credentials", required_argument, NULL, 'C' }, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -116,6 +140,12 @@ int main(int argc, char **argv)
 		case 'd': duration = atof(optarg); break;
 		case 'S': with_stations = false; break;
 		case 'f': flap_per_hour = atof(optarg); break;
+		case 'C':
+			if ((world.credentials = load_credentials(optarg)) == NULL) {
+				fprintf(stderr, "evc-sim: cannot read credentials from %s\n", optarg);
+				return 2;
+			}
+			break;
 		default: usage(); return opt == 'h' ? 0 : 2;
 		}
 	}
@@ -158,7 +188,9 @@ int main(int argc, char **argv)
 		snprintf(st->company, sizeof(st->company), "%s", company);
 		snprintf(client_id, sizeof(client_id), "evc-sim-station-%s", id);
 		snprintf(offline, sizeof(offline), "{\"online\":false}");
-		if ((st->link = link_open(world.broker, client_id, st->topic, offline, NULL)) != NULL)
+		const char *password = world_password(&world, "station-sim");
+		if ((st->link = link_open(world.broker, client_id, password != NULL ? "station-sim" : NULL, password, st->topic,
+					  offline, NULL)) != NULL)
 			nstations++;
 	}
 	for (int c = 0; c < ncars; c++)
@@ -207,6 +239,7 @@ int main(int argc, char **argv)
 	for (int k = 0; k < nstations; k++)
 		link_close(stations[k].link);
 	json_decref(world.stations);
+	json_decref(world.credentials);
 	printf("evc-sim: stopped\n");
 	return 0;
 }
