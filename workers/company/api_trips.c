@@ -150,10 +150,10 @@ int api_trips_create(struct http_request *req)
 		goto cleanup;
 	}
 	if (!ratelimit_take(req->app->trip_limit, car_id, (double)timeutil_now())) {
-		json_decref(body);
-		return http_reply_error_headers(req, 429, "too_many_requests", "Retry-After: 1\r\n",
-						"car '%s' asks for trips faster than %d per second; retry later", car_id,
-						req->app->cfg.trip_rate_per_second);
+		status = http_reply_error_headers(req, 429, "too_many_requests", "Retry-After: 1\r\n",
+						  "car '%s' asks for trips faster than %d per second; retry later", car_id,
+						  req->app->cfg.trip_rate_per_second);
+		goto cleanup;
 	}
 	if ((status = read_legs(req, body, &legs, &participants)) != 0)
 		goto cleanup;

@@ -547,6 +547,8 @@ static void *flush_loop(void *arg)
 	for (;;) {
 		bool stopping = atomic_load(&b->stopping);
 		struct item *batch = queue_take_all(&b->telemetry, FLUSH_MS);
+		/* A small batch: pause, so the next COPY carries more rows. */
+		bool small = batch == NULL || batch->next == NULL;
 		if (batch != NULL)
 			store_telemetry(b, batch);
 		for (struct item *it = batch; it != NULL; it = it->next)
@@ -560,7 +562,7 @@ static void *flush_loop(void *arg)
 		if (stopping)
 			return NULL; /* one last pass after the stop was seen: nothing buffered is lost */
 		struct timespec pause = { 0, FLUSH_MS * 1000000L };
-		if (batch == NULL || batch->next == NULL)
+		if (small)
 			nanosleep(&pause, NULL);
 	}
 }

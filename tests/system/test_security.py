@@ -1,0 +1,55 @@
+"""What protects the federation: rate limits, and secrets that never reach a log."""
+
+import json
+from pathlib import Path
+
+from conftest import assert_error, new_car_id
+from tripkit import fresh_stations, post_trip, route
+
+
+def test_trip_creation_is_rate_limited_per_car(companies):
+    """A car that asks for trips faster than EVC_TRIP_RATE_PER_SECOND (5/s, burst 20)
+    gets 429 with Retry-After; another car is not affected."""
+    a = companies["a"]
+    stations = fresh_stations(companies, ids=("a",), chargers=64)
+    car = new_car_id("flood")
+    statuses = []
+    for i in range(40):
+        legs = route(stations)
+        r, _, _ = post_trip(a, legs, car_id=car)
+        statuses.append(r.status_code)
+        if r.status_code == 429:
+            assert_error(r, 429, {"too_many_requests"})
+            assert r.headers.get("Retry-After") == "1"
+            break
+    assert 429 in statuses, f"40 trips in a row by one car were never limited: {statuses}"
+    assert statuses.count(201) >= 20, f"the burst of 20 was not honoured: {statuses}"
+    # Someone else still gets through at once.
+    r, _, _ = post_trip(a, route(stations), car_id=new_car_id("calm"))
+    assert r.status_code == 201, r.text
+    # Nothing was written for the refused request.
+    refused = a.sql_one("SELECT count(*) FROM trips WHERE car_id = %s", (car,))[0]
+    assert refused == statuses.count(201)
+
+
+def test_no_secret_reaches_a_log(stack, companies):
+    """Admin token, federation secret and tokens, MQTT passwords: none in any log."""
+    state = Path(stack["state_dir"])
+    secrets = {stack["companies"][0]["admin_token"], stack.get("mqtt_password") or "-"}
+    secret_file = state / "federation-secret"
+    if secret_file.exists():
+        secrets.add(secret_file.read_text().strip())
+    creds = stack.get("mqtt_credentials_file")
+    if creds and Path(creds).exists():
+        secrets |= {line.split(":", 1)[1].strip() for line in Path(creds).read_text().splitlines() if ":" in line}
+    for c in companies.values():
+        for row in c.sql("SELECT coalesce(inbound_token, ''), coalesce(outbound_token, '') FROM peers"):
+            secrets |= {t for t in row if t}
+    secrets.discard("")
+    assert len(secrets) > 5, secrets
+    logs = list((state / "logs").glob("*.log"))
+    assert logs, "no log files to check"
+    for log in logs:
+        text = log.read_text(errors="replace")
+        for s in secrets:
+            assert s not in text, f"a secret ({s[:6]}...) appears in {log.name}"
