@@ -35,6 +35,9 @@ int api_trips_get(struct http_request *req);
 int api_trips_cancel(struct http_request *req);
 int api_trips_finish(struct http_request *req);
 
+int api_routes_plan(struct http_request *req);
+int api_availability_batch(struct http_request *req);
+
 int api_federation_ping(struct http_request *req);
 int api_federation_register(struct http_request *req);
 int api_federation_peers(struct http_request *req);

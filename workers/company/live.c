@@ -2,6 +2,7 @@
 #include "app.h"
 #include "federation.h"
 #include "log.h"
+#include "mqtt_bridge.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -158,6 +159,7 @@ static char *build_body(struct app *app)
 		return NULL;
 	json_object_set_new(body, "company", json_string(app->cfg.company_id));
 	json_object_set_new(body, "peers", compact_peers());
+	json_object_set_new(body, "mqtt", json_string(app->mqtt == NULL ? "disabled" : mqtt_bridge_connected(app->mqtt) ? "ok" : "down"));
 	char *text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	return text;

@@ -1,10 +1,10 @@
 /*
  * Live updates for the dashboard: a websocket at /api/v1/live. A broadcaster
  * thread builds a compact snapshot every second (occupancy per station, peers
- * up or down, in-doubt and in-flight counts, change markers of reservations and
- * trips, car positions) and pushes it to every connected client when it
- * changed, and at least every few seconds. A page re-reads the REST API for the
- * details when a marker moves; the socket carries no commands.
+ * up or down, in-doubt and in-flight counts, the MQTT link, change markers of
+ * reservations and trips, car positions) and pushes it to every connected
+ * client when it changed, and at least every few seconds. A page re-reads the
+ * REST API for the details when a marker moves; the socket carries no commands.
  *
  * Each websocket holds one civetweb worker thread for its whole life, so the
  * number of clients is capped (LIVE_MAX_CLIENTS); beyond it the upgrade is

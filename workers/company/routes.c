@@ -28,6 +28,9 @@ const struct http_route http_routes[] = {
 	{ "POST", "/trips/{id}/cancel", api_trips_cancel },
 	{ "POST", "/trips/{id}/finish", api_trips_finish },
 
+	{ "POST", "/routes/plan", api_routes_plan },
+	{ "POST", "/availability/batch", api_availability_batch },
+
 	{ "GET", "/network/stations", api_network_stations },
 	{ "GET", "/network/map", api_network_map },
 	{ "GET", "/cars", api_cars_list },

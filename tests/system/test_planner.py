@@ -1,0 +1,257 @@
+"""Trip planning: POST /routes/plan turns "João Pessoa to Feira de Santana at 60%" into
+options of charging windows at stations of every company, each bookable as it stands
+with POST /trips; POST /availability/batch answers which windows are free.
+
+The plans run on the demo stations (db/seed) and the road network (db/migrations/004).
+Each test departs on a random day months ahead at a random minute, so runs never meet
+each other's bookings; what a test books it cancels.
+"""
+
+from datetime import timedelta
+
+import pytest
+
+from conftest import (assert_error, assert_json, assert_status, future_start, new_car_id, parse_ts,
+                      run_stack, ts)
+from tripkit import ensure_up, federation_ready, new_key, post_trip, wait_for
+
+# A 50 kWh car at 18.5 kWh/100 km charged to 90%: about 200 km between charges, and
+# from 60% about 120 km, short of Recife, so the trip starts at a Paraíba station (a),
+# goes on at Pernambuco and Alagoas ones (b) and ends at Sergipe and Bahia ones (c).
+BATTERY = {"capacity_kwh": 50, "soc": 60, "consumption_kwh_per_100km": 18.5, "target_soc": 90}
+MIN_SOC = 15.0
+PLAN_TIMEOUT = 60
+
+
+def plan_body(origin="João Pessoa", destination="Feira de Santana", departure=None, battery=None,
+              max_options=3, car_id=None):
+    return {"car_id": car_id or new_car_id("plan"), "origin": origin, "destination": destination,
+            "departure": ts(departure or future_start()), "battery": dict(battery or BATTERY),
+            "max_options": max_options}
+
+
+def plan(company, body):
+    return company.post("/routes/plan", json=body, timeout=PLAN_TIMEOUT)
+
+
+def plan_ok(company, body):
+    r = plan(company, body)
+    assert_status(r, 200)
+    return assert_json(r)
+
+
+def overlaps(a_start, a_end, b_start, b_end):
+    return parse_ts(a_start) < parse_ts(b_end) and parse_ts(b_start) < parse_ts(a_end)
+
+
+def assert_option_shape(option, body, max_soc):
+    """A well-formed option: legs in time order, charges within the limits, sums that add up."""
+    legs = option["legs"]
+    assert 1 <= len(legs) <= 8, option
+    departure = parse_ts(body["departure"])
+    previous_end = departure
+    companies = []
+    for leg in legs:
+        for key in ("station_id", "company", "city", "window", "start", "end", "arrive_soc", "depart_soc",
+                    "kwh", "cost"):
+            assert key in leg, (key, leg)
+        assert leg["station_id"].startswith(leg["company"] + "-"), leg
+        assert leg["window"] == {"start": leg["start"], "end": leg["end"]}, leg
+        start, end = parse_ts(leg["start"]), parse_ts(leg["end"])
+        assert start >= previous_end and end > start, (previous_end, leg)
+        assert start.second == 0 and end.second == 0, leg
+        assert leg["arrive_soc"] >= MIN_SOC - 0.05, leg
+        assert leg["arrive_soc"] < leg["depart_soc"] <= max_soc + 0.05, leg
+        assert leg["kwh"] > 0 and leg["cost"] > 0, leg
+        previous_end = end
+        if leg["company"] not in companies:
+            companies.append(leg["company"])
+    assert option["companies"] == companies, option
+    assert parse_ts(option["eta"]) > previous_end, option
+    assert option["arrive_soc"] >= MIN_SOC - 0.05, option
+    assert abs(option["total_cost"] - sum(leg["cost"] for leg in legs)) < 0.02, option
+
+
+def signature(option):
+    return tuple(leg["station_id"] for leg in option["legs"]), tuple(option["via"])
+
+
+def trip_legs(option):
+    """What POST /trips needs of an option: its legs, as they are."""
+    return option["legs"]
+
+
+def book(company, option, car_id):
+    r, _, _ = post_trip(company, trip_legs(option), car_id=car_id)
+    assert_status(r, 201)
+    return assert_json(r)
+
+
+def cancel_trip(company, trip):
+    r = company.post(f"/trips/{trip['id']}/cancel", headers={"Idempotency-Key": new_key("cancel")}, timeout=60)
+    assert r.status_code in (200, 201, 202, 409), r.text[:300]
+
+
+@pytest.fixture
+def all_up(companies):
+    """Every company sees every other up (a worker just started has not heartbeaten yet)."""
+    assert federation_ready(companies, timeout=30), "the federation is not all up"
+    return companies
+
+
+def test_plan_across_three_companies_books_as_it_stands(all_up):
+    companies = all_up
+    a, b = companies["a"], companies["b"]
+    body = plan_body()
+    answer = plan_ok(b, body)  # any company plans for the whole federation
+
+    assert answer["origin"]["name"] == "João Pessoa" and answer["destination"]["name"] == "Feira de Santana"
+    assert answer["battery"]["consumption_source"] == "request"
+    assert answer["companies_left_out"] == [], answer["companies_left_out"]
+    options = answer["options"]
+    assert 1 <= len(options) <= 3, answer
+    etas = [parse_ts(o["eta"]) for o in options]
+    assert etas == sorted(etas), etas
+    assert len({signature(o) for o in options}) == len(options), "options must differ"
+    for option in options:
+        assert_option_shape(option, body, BATTERY["target_soc"])
+        assert set(option["companies"]) == {"a", "b", "c"}, option["companies"]
+        assert option["legs"][0]["company"] == "a" and option["legs"][-1]["company"] == "c", option
+
+    # The first option books as it stands, at company a this time.
+    trip = book(a, options[0], body["car_id"])
+    try:
+        assert trip["status"] == "confirmed", trip
+        assert [leg["station_id"] for leg in trip["legs"]] == [leg["station_id"] for leg in options[0]["legs"]]
+        assert sorted(trip["participants"]) == ["a", "b", "c"], trip
+    finally:
+        cancel_trip(a, trip)
+
+
+def test_a_taken_window_gives_another_window_or_station(all_up):
+    companies = all_up
+    a = companies["a"]
+    body = plan_body()
+    first = plan_ok(a, body)["options"][0]
+    trip = book(a, first, body["car_id"])
+    taken = first["legs"][0]
+    owner = companies[taken["company"]]
+    fillers = []
+    try:
+        # Every other charger of the first leg's station, same window: it is full now.
+        r = owner.get(f"/stations/{taken['station_id']}")
+        assert_status(r, 200)
+        for _ in range(assert_json(r)["chargers"] - 1):
+            fillers.append(owner.book_ok(taken["station_id"], taken["start"], taken["end"])["id"])
+        assert owner.book(taken["station_id"], taken["start"], taken["end"]).status_code == 409
+
+        again = plan_ok(a, plan_body(departure=parse_ts(body["departure"]), car_id=new_car_id("plan")))
+        assert again["options"], again
+        for option in again["options"]:
+            for leg in option["legs"]:
+                assert not (leg["station_id"] == taken["station_id"]
+                            and overlaps(leg["start"], leg["end"], taken["start"], taken["end"])), (
+                    f"the full window {taken} is offered again: {leg}")
+        new_first = again["options"][0]["legs"][0]
+        assert (new_first["station_id"] != taken["station_id"]
+                or parse_ts(new_first["start"]) >= parse_ts(taken["end"])), new_first
+
+        # What is offered instead is free: it books.
+        second = book(a, again["options"][0], new_car_id("plan"))
+        cancel_trip(a, second)
+    finally:
+        for rid in fillers:
+            owner.cancel(rid)
+        cancel_trip(a, trip)
+
+
+def test_a_company_down_is_left_out(all_up):
+    companies = all_up
+    a, c = companies["a"], companies["c"]
+
+    def c_down_at_a():
+        r = a.get("/federation/peers", timeout=5)
+        return any(p["company"] == "c" and p["status"] == "down" for p in r.json()["items"])
+
+    run_stack("stop", "c", "worker")
+    try:
+        assert wait_for(c_down_at_a, timeout=30), "company a never saw c down"
+
+        # A trip that a and b can serve: planned without c's stations, and said so.
+        answer = plan_ok(a, plan_body(destination="Penedo"))
+        assert {"company": "c", "reason": "down"} in answer["companies_left_out"], answer
+        for option in answer["options"]:
+            assert "c" not in option["companies"], option
+            assert_option_shape(option, answer, BATTERY["target_soc"])
+
+        # A trip that needs c: no option, and the answer says c was left out.
+        r = plan(a, plan_body())
+        body = assert_error(r, 422, {"no_route"})
+        assert {"company": "c", "reason": "down"} in body["companies_left_out"], body
+        assert "left out" in body["error"]["message"], body
+    finally:
+        run_stack("start", "c", "worker", check=False)
+        ensure_up(c)
+        federation_ready(companies, timeout=30)
+
+
+def test_no_option_is_a_422_with_the_reason(company):
+    # 20 kWh at 20 kWh/100 km, 80% down to 15%: 65 km between charges, shorter than
+    # the gaps between the demo stations.
+    battery = {"capacity_kwh": 20, "soc": 60, "consumption_kwh_per_100km": 20}
+    r = plan(company, plan_body(battery=battery))
+    body = assert_error(r, 422, {"no_route"})
+    reason = body["reason"]
+    assert reason["gap_km"] > reason["range_km"] == 65, reason
+    assert reason["from"] and reason["to"], reason
+    assert "longest gap" in body["error"]["message"], body
+
+
+@pytest.mark.parametrize("change, code", [
+    ({"origin": "Atlantis"}, "unknown_city"),
+    ({"destination": "joao-pessoa"}, "invalid_field"),
+    ({"battery": {"soc": 60}}, "missing_field"),
+    ({"battery": {"capacity_kwh": 50, "soc": 160}}, "invalid_field"),
+    ({"battery": {"capacity_kwh": 50, "soc": 60, "min_soc": 40, "target_soc": 30}}, "invalid_field"),
+    ({"battery": {"capacity_kwh": 50, "soc": 60, "colour": "red"}}, "invalid_field"),
+    ({"max_options": 0}, "invalid_field"),
+    ({"departure": "tomorrow"}, "invalid_field"),
+    ({"car_id": "no spaces"}, "invalid_field"),
+    ({"speed": 120}, "invalid_field"),
+])
+def test_bad_plans_are_400(company, change, code):
+    body = plan_body(origin="joao-pessoa")
+    body.update(change)
+    assert_error(plan(company, body), 400, {code})
+    company.assert_alive()
+
+
+def test_availability_batch_says_free_and_nearest_free(companies):
+    b = companies["b"]
+    station = b.create_station(chargers=1)["id"]
+    start = future_start()
+    booked = b.book_ok(station, start, start + timedelta(hours=1))
+    try:
+        windows = [
+            {"station_id": station, "start": ts(start + timedelta(minutes=30)), "end": ts(start + timedelta(minutes=50))},
+            {"station_id": station, "start": ts(start + timedelta(hours=2)), "end": ts(start + timedelta(hours=3))},
+            {"station_id": "b-nosuchstation", "start": ts(start), "end": ts(start + timedelta(hours=1))},
+        ]
+        r = b.post("/availability/batch", json={"windows": windows})
+        assert_status(r, 200)
+        got = assert_json(r)
+        assert got["company"] == "b"
+        taken, free, unknown = got["windows"]
+        assert taken["free"] is False and taken["reason"] == "taken", taken
+        # The nearest free window of the same length starts when the booking ends.
+        assert parse_ts(taken["nearest_free"]["start"]) == start + timedelta(hours=1), taken
+        assert parse_ts(taken["nearest_free"]["end"]) == start + timedelta(hours=1, minutes=20), taken
+        assert free["free"] is True and free["nearest_free"] is None, free
+        assert unknown["free"] is False and unknown["reason"] == "unknown_station", unknown
+    finally:
+        b.cancel(booked["id"])
+
+    for bad in ({}, {"windows": []}, {"windows": [{"station_id": station}]},
+                {"windows": [{"station_id": station, "start": ts(start), "end": ts(start)}]},
+                {"windows": [{"station_id": "BAD ID", "start": ts(start), "end": ts(start + timedelta(hours=1))}]}):
+        assert_error(b.post("/availability/batch", json=bad), 400)
