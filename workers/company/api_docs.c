@@ -6,6 +6,7 @@
  */
 #include "api.h"
 #include "app.h"
+#include "fileutil.h"
 #include "log.h"
 
 #include <errno.h>
@@ -17,41 +18,12 @@
 #define SPEC_FILE "openapi.yaml"
 #define SPEC_MAX_BYTES (4L * 1024 * 1024)
 
-/* Reads the whole file into a new buffer (caller frees); NULL with errno set. */
-static char *read_file(const char *path, size_t *len)
-{
-	char *buf = NULL;
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) != 0)
-		goto cleanup;
-	long size = ftell(f);
-	if (size < 0 || size > SPEC_MAX_BYTES || fseek(f, 0, SEEK_SET) != 0) {
-		errno = EFBIG;
-		goto cleanup;
-	}
-	buf = malloc((size_t)size + 1);
-	if (buf == NULL)
-		goto cleanup;
-	if (fread(buf, 1, (size_t)size, f) != (size_t)size) {
-		free(buf);
-		buf = NULL;
-		errno = EIO;
-		goto cleanup;
-	}
-	*len = (size_t)size;
-cleanup:
-	fclose(f);
-	return buf;
-}
-
 int api_docs_openapi(struct http_request *req)
 {
 	char path[PATH_MAX + sizeof(SPEC_FILE) + 1];
 	size_t len = 0;
 	snprintf(path, sizeof(path), "%s/%s", req->app->cfg.docs_dir, SPEC_FILE);
-	char *spec = read_file(path, &len);
+	char *spec = fileutil_read(path, SPEC_MAX_BYTES, &len);
 	if (spec == NULL) {
 		log_warn("event=docs_unreadable req=%s path=\"%s\" error=\"%s\"", req->request_id, path, strerror(errno));
 		return http_reply_error(req, 404, "not_found", "the API description is not installed here (EVC_DOCS_DIR)");

@@ -22,10 +22,8 @@ static json_t *own_transactions(struct http_request *req)
 {
 	static const char sql[] =
 		"SELECT json_build_object("
-		" 'in_flight', (SELECT coalesce(json_agg(json_build_object('trip_id', t.id, 'gid', t.gid, 'phase', t.status,"
-		"   'participants', to_json(t.participants), 'decision', d.decision, 'updated_at', rfc3339(t.updated_at))"
-		"   ORDER BY t.updated_at), '[]'::json) FROM trips t LEFT JOIN tx_decisions d ON d.gid = t.gid"
-		"   WHERE t.status IN ('preparing', 'committing', 'aborting', 'cancelling', 'finishing')),"
+		" 'in_flight', (SELECT coalesce(json_agg(transaction_json(x) ORDER BY x.updated_at), '[]'::json)"
+		"   FROM distributed_transactions x WHERE x.in_flight),"
 		" 'prepared_here', (SELECT coalesce(json_agg(json_build_object('gid', gid, 'prepared', rfc3339(prepared))"
 		"   ORDER BY prepared), '[]'::json) FROM pg_prepared_xacts WHERE database = current_database()))";
 	PGconn *conn = db_acquire(req->app->db, APP_DB_WAIT_MS);

@@ -1,6 +1,7 @@
 #include "federation.h"
 #include "app.h"
 #include "log.h"
+#include "secret.h"
 #include "peer_client.h"
 #include "validate.h"
 
@@ -9,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #define MAX_PEERS 32
@@ -42,11 +42,8 @@ static struct {
 
 static void new_token(char out[FEDERATION_TOKEN_MAX])
 {
-	unsigned char bytes[32];
-	if (getrandom(bytes, sizeof(bytes), 0) != (ssize_t)sizeof(bytes))
+	if (!secret_random_hex(out, (FEDERATION_TOKEN_MAX - 1) / 2))
 		abort(); /* no entropy: never issue a guessable credential */
-	for (size_t i = 0; i < sizeof(bytes); i++)
-		snprintf(out + 2 * i, 3, "%02x", bytes[i]);
 }
 
 /* Caller holds fed.lock. */
@@ -384,16 +381,6 @@ bool federation_peer_up(const char *id)
 	return up;
 }
 
-/* Compares without an early exit, so timing tells nothing about the token. */
-static bool same_secret(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	unsigned char diff = la != lb;
-	for (size_t i = 0; i < la && i < lb; i++)
-		diff |= (unsigned char)(a[i] ^ b[i]);
-	return diff == 0;
-}
-
 static const char *token_of(const char *authorization)
 {
 	if (authorization == NULL || strncmp(authorization, "Token ", 6) != 0 || authorization[6] == '\0')
@@ -409,7 +396,7 @@ bool federation_authenticate(const char *authorization, char *peer_id)
 		return false;
 	pthread_mutex_lock(&fed.lock);
 	for (int i = 0; i < fed.count && !found; i++) {
-		if (fed.peers[i].inbound[0] != '\0' && same_secret(token, fed.peers[i].inbound)) {
+		if (fed.peers[i].inbound[0] != '\0' && secret_equal(token, fed.peers[i].inbound)) {
 			snprintf(peer_id, VALIDATE_COMPANY_MAX + 1, "%s", fed.peers[i].id);
 			found = true;
 		}
@@ -442,7 +429,7 @@ bool federation_is_registration_secret(const char *authorization)
 {
 	const char *token = token_of(authorization);
 	const char *secret = fed.app->cfg.federation_secret;
-	return token != NULL && secret[0] != '\0' && same_secret(token, secret);
+	return token != NULL && secret[0] != '\0' && secret_equal(token, secret);
 }
 
 bool federation_accept_registration(const char *id, const char *url, const char *their_token, char *issued)

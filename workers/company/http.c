@@ -2,12 +2,12 @@
 #include "app.h"
 #include "live.h"
 #include "log.h"
+#include "secret.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 bool http_match(const char *pattern, const char *path, char params[][HTTP_PARAM_MAX], int max_params)
@@ -44,11 +44,8 @@ static void new_request_id(struct http_request *req)
 			return;
 		}
 	}
-	unsigned char bytes[8] = { 0 };
-	if (getrandom(bytes, sizeof(bytes), 0) != (ssize_t)sizeof(bytes))
-		memset(bytes, 0, sizeof(bytes));
-	for (size_t i = 0; i < sizeof(bytes); i++)
-		snprintf(req->request_id + 2 * i, 3, "%02x", bytes[i]);
+	if (!secret_random_hex(req->request_id, 8))
+		snprintf(req->request_id, sizeof(req->request_id), "0000000000000000");
 }
 
 /* Copies text for a log line: printable ASCII only, quotes and backslashes replaced. */
@@ -124,36 +121,44 @@ static int send_error(struct http_request *req, int status, const char *code, js
 	return http_reply_json(req, status, body, headers);
 }
 
-int http_reply_error(struct http_request *req, int status, const char *code, const char *fmt, ...)
+static int send_error_va(struct http_request *req, int status, const char *code, json_t *extra, const char *headers,
+			 const char *fmt, va_list ap) __attribute__((format(printf, 6, 0)));
+
+static int send_error_va(struct http_request *req, int status, const char *code, json_t *extra, const char *headers,
+			 const char *fmt, va_list ap)
 {
 	char message[512];
+	vsnprintf(message, sizeof(message), fmt, ap);
+	return send_error(req, status, code, extra, headers, message);
+}
+
+int http_reply_error(struct http_request *req, int status, const char *code, const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(message, sizeof(message), fmt, ap);
+	int rc = send_error_va(req, status, code, NULL, NULL, fmt, ap);
 	va_end(ap);
-	return send_error(req, status, code, NULL, NULL, message);
+	return rc;
 }
 
 int http_reply_error_headers(struct http_request *req, int status, const char *code, const char *headers,
 			     const char *fmt, ...)
 {
-	char message[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(message, sizeof(message), fmt, ap);
+	int rc = send_error_va(req, status, code, NULL, headers, fmt, ap);
 	va_end(ap);
-	return send_error(req, status, code, NULL, headers, message);
+	return rc;
 }
 
 int http_reply_error_extra(struct http_request *req, int status, const char *code, json_t *extra,
 			   const char *fmt, ...)
 {
-	char message[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(message, sizeof(message), fmt, ap);
+	int rc = send_error_va(req, status, code, extra, NULL, fmt, ap);
 	va_end(ap);
-	return send_error(req, status, code, extra, NULL, message);
+	return rc;
 }
 
 int http_reply_field_error(struct http_request *req, const struct jsonx_error *err)
@@ -222,21 +227,11 @@ int http_query(struct http_request *req, const char *name, char *buf, size_t siz
 	return 1;
 }
 
-/* Compares without an early exit, so timing tells nothing about the token. */
-static bool same_secret(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	unsigned char diff = la != lb;
-	for (size_t i = 0; i < la && i < lb; i++)
-		diff |= (unsigned char)(a[i] ^ b[i]);
-	return diff == 0;
-}
-
 int http_require_admin(struct http_request *req)
 {
 	const char *token = req->app->cfg.admin_token;
 	const char *auth = mg_get_header(req->conn, "Authorization");
-	if (token[0] != '\0' && auth != NULL && strncmp(auth, "Bearer ", 7) == 0 && same_secret(auth + 7, token))
+	if (token[0] != '\0' && auth != NULL && strncmp(auth, "Bearer ", 7) == 0 && secret_equal(auth + 7, token))
 		return 0;
 	return http_reply_error(req, 401, "unauthorized", "this endpoint needs the admin token (Authorization: Bearer ...)");
 }

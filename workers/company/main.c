@@ -15,6 +15,7 @@
 #include "mqtt_bridge.h"
 #include "peer_client.h"
 #include "ratelimit.h"
+#include "secret.h"
 #include "twopc.h"
 #include "waitlist.h"
 
@@ -23,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #define MIGRATE_ATTEMPTS 30 /* one a second: the database may still be starting */
@@ -119,11 +119,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "evc-worker: configuration error: EVC_FAILPOINTS names an unknown fail point\n");
 		return 2;
 	}
-	unsigned char bytes[16];
-	if (getrandom(bytes, sizeof(bytes), 0) != (ssize_t)sizeof(bytes))
+	if (!secret_random_hex(app.instance, (sizeof(app.instance) - 1) / 2))
 		return EXIT_FAILURE;
-	for (size_t i = 0; i < sizeof(bytes); i++)
-		snprintf(app.instance + 2 * i, 3, "%02x", bytes[i]);
 
 	if (argc > 2 || (argc == 2 && strcmp(argv[1], "migrate") != 0)) {
 		fprintf(stderr, "usage: evc-worker [migrate]\n");

@@ -1,5 +1,6 @@
 #include "migrate.h"
 #include "db.h"
+#include "fileutil.h"
 #include "log.h"
 
 #include <dirent.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #define MAX_MIGRATIONS 256
+#define MIGRATION_MAX_BYTES (16 * 1024 * 1024)
 #define MIGRATION_LOCK_KEY "7430001" /* advisory lock: one migrator at a time */
 
 static const char create_table_sql[] =
@@ -29,26 +31,6 @@ static bool is_migration(const char *name)
 	return digits > 0 && name[digits] == '_' && len > 4 && strcmp(name + len - 4, ".sql") == 0;
 }
 
-static char *read_file(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *text = NULL;
-	long size;
-	if (f == NULL)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-	    (text = malloc((size_t)size + 1)) != NULL) {
-		if (fread(text, 1, (size_t)size, f) == (size_t)size) {
-			text[size] = '\0';
-		} else {
-			free(text);
-			text = NULL;
-		}
-	}
-	fclose(f);
-	return text;
-}
-
 /* Applies one file unless already applied; false on failure or a changed file. */
 static bool apply_one(PGconn *conn, const char *dir, const char *name)
 {
@@ -57,7 +39,7 @@ static bool apply_one(PGconn *conn, const char *dir, const char *name)
 	snprintf(version, sizeof(version), "%ld", strtol(name, NULL, 10));
 	bool ok = false;
 	PGresult *res = NULL;
-	char *sql = read_file(path);
+	char *sql = fileutil_read(path, MIGRATION_MAX_BYTES, NULL);
 	if (sql == NULL) {
 		log_error("event=migration_unreadable file=%s", path);
 		return false;
