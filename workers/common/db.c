@@ -154,6 +154,20 @@ PGresult *db_exec(PGconn *conn, const char *sql, int nparams, const char *const 
 	return res;
 }
 
+PGresult *db_exec_relaxed(PGconn *conn, const char *sql, int nparams, const char *const *params)
+{
+	if (PQtransactionStatus(conn) != PQTRANS_IDLE)
+		return db_exec(conn, sql, nparams, params);
+	bool relaxed = db_command(conn, "SET synchronous_commit = off");
+	PGresult *res = db_exec(conn, sql, nparams, params);
+	if (relaxed && !db_command(conn, "RESET synchronous_commit")) {
+		/* A session left relaxed must not serve the next borrower: drop it. */
+		log_warn("event=db_reset_failed action=reconnect");
+		PQreset(conn);
+	}
+	return res;
+}
+
 bool db_ok(const PGresult *res, const char *what)
 {
 	ExecStatusType st = PQresultStatus(res);

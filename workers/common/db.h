@@ -47,6 +47,15 @@ void db_release(struct db_pool *pool, PGconn *conn);
  */
 PGresult *db_exec(PGconn *conn, const char *sql, int nparams, const char *const *params);
 
+/*
+ * The same for a statement outside a transaction whose loss in a crash is
+ * harmless, because recovery derives it again (a trip's phase, a COMMIT
+ * PREPARED that recovery repeats): its commit does not wait for the WAL flush
+ * (synchronous_commit off for this statement only). In a transaction it is
+ * plain db_exec.
+ */
+PGresult *db_exec_relaxed(PGconn *conn, const char *sql, int nparams, const char *const *params);
+
 /* True for PGRES_COMMAND_OK and PGRES_TUPLES_OK. Logs the error otherwise. */
 bool db_ok(const PGresult *res, const char *what);
 

@@ -103,7 +103,12 @@ static void answer_error(struct peer_response *out, long status, const char *cod
 	answer(out, status, json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message));
 }
 
-/* Runs "<command> '<gid>'": gid is validated, and quoted by libpq, since these commands take no parameters. */
+/*
+ * Runs "<command> '<gid>'": gid is validated, and quoted by libpq, since these
+ * commands take no parameters. PREPARE runs in its transaction and is flushed
+ * as usual; COMMIT and ROLLBACK PREPARED are relaxed: should a crash lose one,
+ * the transaction is prepared again after restart and recovery repeats it.
+ */
 static PGresult *gid_command(PGconn *conn, const char *command, const char *gid)
 {
 	char *literal = PQescapeLiteral(conn, gid, strlen(gid));
@@ -112,7 +117,7 @@ static PGresult *gid_command(PGconn *conn, const char *command, const char *gid)
 	char sql[TWOPC_GID_MAX * 2 + 32];
 	snprintf(sql, sizeof(sql), "%s %s", command, literal);
 	PQfreemem(literal);
-	return db_exec(conn, sql, 0, NULL);
+	return db_exec_relaxed(conn, sql, 0, NULL);
 }
 
 /* 1 when the query on gid returns a row, 0 when not, -1 on error. */
@@ -483,11 +488,12 @@ static const char *leg_state(const char *op, const char *decision)
 	return strcmp(op, "reserve") == 0 ? "confirmed" : strcmp(op, "cancel") == 0 ? "cancelled" : "completed";
 }
 
+/* The trip's phase: relaxed, as recovery derives it again from the decision. */
 static void save_trip(PGconn *conn, const char *trip_id, const char *gid, const char *status, json_t *legs)
 {
 	char *legs_text = json_dumps(legs, JSON_COMPACT);
 	const char *params[] = { trip_id, gid, status, legs_text };
-	PGresult *res = db_exec(conn,
+	PGresult *res = db_exec_relaxed(conn,
 				"UPDATE trips SET status = $3, legs = $4::jsonb, updated_at = now() WHERE id = $1::uuid AND gid = $2",
 				4, params);
 	if (!db_ok(res, "save_trip"))
