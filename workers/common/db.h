@@ -41,20 +41,12 @@ PGconn *db_acquire(struct db_pool *pool, int timeout_ms) __attribute__((warn_unu
 void db_release(struct db_pool *pool, PGconn *conn);
 
 /*
- * Runs sql with text parameters (NULL entries are SQL NULLs). When the
- * connection was idle and turns out broken (database restarted), it is reset
- * and the statement retried once. Returns a result to PQclear, never NULL.
+ * Runs sql with text parameters (NULL entries are SQL NULLs), as a statement
+ * the connection prepared once when it has parameters. When the connection was
+ * idle and turns out broken (database restarted), it is reset and the
+ * statement retried once. Returns a result to PQclear, never NULL.
  */
 PGresult *db_exec(PGconn *conn, const char *sql, int nparams, const char *const *params);
-
-/*
- * The same for a statement outside a transaction whose loss in a crash is
- * harmless, because recovery derives it again (a trip's phase, a COMMIT
- * PREPARED that recovery repeats): its commit does not wait for the WAL flush
- * (synchronous_commit off for this statement only). In a transaction it is
- * plain db_exec.
- */
-PGresult *db_exec_relaxed(PGconn *conn, const char *sql, int nparams, const char *const *params);
 
 /* True for PGRES_COMMAND_OK and PGRES_TUPLES_OK. Logs the error otherwise. */
 bool db_ok(const PGresult *res, const char *what);

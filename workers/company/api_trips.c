@@ -162,7 +162,8 @@ int api_trips_create(struct http_request *req)
 		goto cleanup;
 	}
 
-	if ((conn = db_acquire(req->app->db, APP_DB_WAIT_MS)) == NULL) {
+	/* Relaxed: a trip row lost in a crash leaves no decision, and presumed abort covers it. */
+	if ((conn = db_acquire(req->app->db_relaxed, APP_DB_WAIT_MS)) == NULL) {
 		status = http_reply_db_unavailable(req);
 		goto cleanup;
 	}
@@ -170,8 +171,7 @@ int api_trips_create(struct http_request *req)
 	legs_text = json_dumps(legs, JSON_COMPACT);
 	participants_text = json_dumps(participants, JSON_COMPACT);
 	const char *params[] = { trip_id, car_id, key, request_text, legs_text, participants_text, req->app->instance, gid };
-	/* Relaxed: a trip row lost in a crash leaves no decision, and presumed abort covers it. */
-	PGresult *res = db_exec_relaxed(conn, insert_sql, 8, params);
+	PGresult *res = db_exec(conn, insert_sql, 8, params);
 	bool fresh = db_ok(res, "trip_insert") && PQntuples(res) == 1;
 	bool failed = PQresultStatus(res) != PGRES_TUPLES_OK;
 	if (failed)
@@ -183,8 +183,8 @@ int api_trips_create(struct http_request *req)
 		status = replay(req, conn, key, body);
 		goto cleanup;
 	}
-	/* The trip and its participants are durable before any participant is asked. */
-	db_release(req->app->db, conn);
+	/* The trip and its participants are written before any participant is asked. */
+	db_release(req->app->db_relaxed, conn);
 	conn = NULL;
 	log_info("event=trip_requested req=%s trip=%s car=%s legs=%zu participants=%s", req->request_id, trip_id, car_id,
 		 json_array_size(legs), participants_text);
@@ -194,12 +194,12 @@ int api_trips_create(struct http_request *req)
 	char *reply_text = json_dumps(reply, JSON_COMPACT);
 	char status_text[8];
 	snprintf(status_text, sizeof(status_text), "%d", status);
-	if (status != 503 && (conn = db_acquire(req->app->db, APP_DB_WAIT_MS)) != NULL) {
+	if (status != 503 && (conn = db_acquire(req->app->db_relaxed, APP_DB_WAIT_MS)) != NULL) {
 		/* A retry with the same key gets exactly this answer. */
 		const char *save_params[] = { trip_id, status_text, reply_text };
 		/* Relaxed: without it a retry's answer is derived from the trip's phase. */
-		res = db_exec_relaxed(conn, "UPDATE trips SET response_status = $2::int, response_body = $3::jsonb WHERE id = $1::uuid",
-				      3, save_params);
+		res = db_exec(conn, "UPDATE trips SET response_status = $2::int, response_body = $3::jsonb WHERE id = $1::uuid", 3,
+			      save_params);
 		PQclear(res);
 	}
 	free(reply_text);
@@ -210,7 +210,7 @@ int api_trips_create(struct http_request *req)
 
 cleanup:
 	if (conn != NULL)
-		db_release(req->app->db, conn);
+		db_release(req->app->db_relaxed, conn);
 	free(request_text);
 	free(legs_text);
 	free(participants_text);

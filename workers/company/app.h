@@ -18,6 +18,12 @@ struct app {
 	struct config cfg;
 	char instance[33]; /* random per process: tells our in-flight trips from a dead process's */
 	struct db_pool *db;
+	/*
+	 * Connections with synchronous_commit off, for what recovery derives again
+	 * after a crash (a trip's row and phases, COMMIT/ROLLBACK PREPARED): their
+	 * commits do not wait for the WAL flush. Nothing else may use them.
+	 */
+	struct db_pool *db_relaxed;
 	struct mqtt_bridge *mqtt;
 	struct ratelimit *trip_limit; /* POST /trips per car */
 };

@@ -62,7 +62,7 @@ bool config_load(struct config *cfg, char *err, size_t err_size)
 	    !read_string("EVC_COMPANY_NAME", cfg->company_id, false, cfg->company_name, sizeof(cfg->company_name), err, err_size) ||
 	    !read_string("EVC_HTTP_HOST", "127.0.0.1", false, cfg->http_host, sizeof(cfg->http_host), err, err_size) ||
 	    !read_int("EVC_HTTP_PORT", 8081, 1, 65535, &cfg->http_port, err, err_size) ||
-	    !read_int("EVC_HTTP_THREADS", 64, 4, 1024, &cfg->http_threads, err, err_size) ||
+	    !read_int("EVC_HTTP_THREADS", 256, 4, 1024, &cfg->http_threads, err, err_size) ||
 	    !read_string("EVC_DATABASE_URL", NULL, true, cfg->database_url, sizeof(cfg->database_url), err, err_size) ||
 	    !read_int("EVC_DB_POOL_SIZE", 16, 1, 256, &cfg->db_pool_size, err, err_size) ||
 	    !read_string("EVC_MQTT_URL", "", false, cfg->mqtt_url, sizeof(cfg->mqtt_url), err, err_size) ||

@@ -55,8 +55,11 @@ static int serve(struct app *app)
 	char app_name[64];
 	snprintf(app_name, sizeof(app_name), "evc-worker-%s", app->cfg.company_id);
 	app->db = db_pool_create(app->cfg.database_url, app_name, options, app->cfg.db_pool_size);
+	char relaxed_options[128];
+	snprintf(relaxed_options, sizeof(relaxed_options), "%s -c synchronous_commit=off", options);
+	app->db_relaxed = db_pool_create(app->cfg.database_url, app_name, relaxed_options, app->cfg.db_pool_size);
 	app->trip_limit = ratelimit_create(app->cfg.trip_rate_per_second, app->cfg.trip_burst);
-	if (app->db == NULL || app->trip_limit == NULL)
+	if (app->db == NULL || app->db_relaxed == NULL || app->trip_limit == NULL)
 		return EXIT_FAILURE;
 
 	mg_init_library(0);
@@ -94,6 +97,7 @@ static int serve(struct app *app)
 	twopc_recovery_stop();
 	federation_stop();
 	db_pool_destroy(app->db);
+	db_pool_destroy(app->db_relaxed);
 	peer_client_cleanup();
 	ratelimit_destroy(app->trip_limit);
 	mg_exit_library();

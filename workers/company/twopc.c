@@ -105,9 +105,7 @@ static void answer_error(struct peer_response *out, long status, const char *cod
 
 /*
  * Runs "<command> '<gid>'": gid is validated, and quoted by libpq, since these
- * commands take no parameters. PREPARE runs in its transaction and is flushed
- * as usual; COMMIT and ROLLBACK PREPARED are relaxed: should a crash lose one,
- * the transaction is prepared again after restart and recovery repeats it.
+ * commands take no parameters.
  */
 static PGresult *gid_command(PGconn *conn, const char *command, const char *gid)
 {
@@ -117,7 +115,7 @@ static PGresult *gid_command(PGconn *conn, const char *command, const char *gid)
 	char sql[TWOPC_GID_MAX * 2 + 32];
 	snprintf(sql, sizeof(sql), "%s %s", command, literal);
 	PQfreemem(literal);
-	return db_exec_relaxed(conn, sql, 0, NULL);
+	return db_exec(conn, sql, 0, NULL);
 }
 
 /* 1 when the query on gid returns a row, 0 when not, -1 on error. */
@@ -130,7 +128,6 @@ static int gid_exists(PGconn *conn, const char *sql, const char *gid)
 	return rc;
 }
 
-static const char prepared_sql[] = "SELECT 1 FROM pg_prepared_xacts WHERE gid = $1 AND database = current_database()";
 static const char marker_sql[] = "SELECT 1 FROM tx_markers WHERE gid = $1";
 
 /* Alternatives for a leg that cannot be had: other windows here, other stations nearby. */
@@ -249,19 +246,6 @@ void twopc_prepare(struct app *app, json_t *request, const char *request_id, str
 		answer_error(out, 503, "unavailable", "the database is unavailable");
 		return;
 	}
-	int committed = gid_exists(conn, marker_sql, gid);
-	int prepared = committed == 0 ? gid_exists(conn, prepared_sql, gid) : 0;
-	if (committed < 0 || prepared < 0) {
-		answer_error(out, 503, "unavailable", "the database is unavailable");
-		goto done;
-	}
-	if (committed || prepared) {
-		/* A repeated prepare: the vote stands. */
-		answer(out, 200, json_pack("{s:s, s:s, s:[]}", "vote", "yes", "already", committed ? "committed" : "prepared",
-					   "reservations"));
-		goto done;
-	}
-
 	const char *lock_params[] = { PREPARE_LOCK_TIMEOUT };
 	PGresult *res = NULL;
 	if (!db_command(conn, "BEGIN") ||
@@ -272,20 +256,32 @@ void twopc_prepare(struct app *app, json_t *request, const char *request_id, str
 	}
 	PQclear(res);
 
+	/*
+	 * The marker first: a repeated prepare meets the first one's marker, taken
+	 * (committed) or locked by the prepared transaction, and the vote stands.
+	 */
+	const char *marker_params[] = { gid, trip_id, coordinator, op };
+	res = db_exec(conn, "INSERT INTO tx_markers (gid, trip_id, coordinator, op) VALUES ($1, $2::uuid, $3, $4)", 4,
+		      marker_params);
+	bool repeated = db_sqlstate_is(res, DB_UNIQUE_VIOLATION) || db_sqlstate_is(res, DB_LOCK_NOT_AVAILABLE);
+	bool ok = db_ok(res, "marker");
+	PQclear(res);
+	if (repeated) {
+		answer(out, 200, json_pack("{s:s, s:b, s:[]}", "vote", "yes", "already", true, "reservations"));
+		goto done;
+	}
+	if (!ok) {
+		answer_error(out, 503, "unavailable", "the participant could not prepare");
+		goto done;
+	}
+
 	json_t *reservations = json_array();
-	bool ok = strcmp(op, "reserve") == 0 ? book_legs(conn, legs, car_id, trip_id, reservations, out)
-					     : update_legs(conn, op, trip_id, reservations, out);
+	ok = strcmp(op, "reserve") == 0 ? book_legs(conn, legs, car_id, trip_id, reservations, out)
+					: update_legs(conn, op, trip_id, reservations, out);
 	if (ok) {
-		const char *marker_params[] = { gid, trip_id, coordinator, op };
-		res = db_exec(conn, "INSERT INTO tx_markers (gid, trip_id, coordinator, op) VALUES ($1, $2::uuid, $3, $4)", 4,
-			      marker_params);
-		ok = db_ok(res, "marker");
+		res = gid_command(conn, "PREPARE TRANSACTION", gid);
+		ok = db_ok(res, "prepare");
 		PQclear(res);
-		if (ok) {
-			res = gid_command(conn, "PREPARE TRANSACTION", gid);
-			ok = db_ok(res, "prepare");
-			PQclear(res);
-		}
 		if (!ok)
 			answer_error(out, 503, "unavailable", "the participant could not prepare");
 	}
@@ -302,7 +298,11 @@ done:
 	db_release(app->db, conn);
 }
 
-/* Finishes a prepared transaction here (commit or abort), idempotently. */
+/*
+ * Finishes a prepared transaction here (commit or abort), idempotently. On the
+ * relaxed pool: should a crash lose the COMMIT/ROLLBACK PREPARED, the
+ * transaction is prepared again after restart and recovery repeats it.
+ */
 static void finish_prepared(struct app *app, const char *gid, bool commit, struct peer_response *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -310,34 +310,38 @@ static void finish_prepared(struct app *app, const char *gid, bool commit, struc
 		answer_error(out, 400, "invalid_gid", "malformed transaction id");
 		return;
 	}
-	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
+	PGconn *conn = db_acquire(app->db_relaxed, APP_DB_WAIT_MS);
 	if (conn == NULL) {
 		answer_error(out, 503, "unavailable", "the database is unavailable");
 		return;
 	}
 	for (int attempt = 0; attempt < 20 && out->status == 0; attempt++) {
-		int prepared = gid_exists(conn, prepared_sql, gid);
-		if (prepared == 1) {
-			PGresult *res = gid_command(conn, commit ? "COMMIT PREPARED" : "ROLLBACK PREPARED", gid);
-			bool done = db_ok(res, "finish_prepared");
-			bool lost = db_is_connection_error(conn, res) && !db_sqlstate_is(res, DB_UNDEFINED_OBJECT);
-			PQclear(res);
-			if (done) {
-				char coordinator[VALIDATE_COMPANY_MAX + 1], trip[37];
-				if (!twopc_gid_parse(gid, coordinator, sizeof(coordinator), trip))
-					trip[0] = '\0';
-				log_info("event=twopc_%s gid=%s trip=%s", commit ? "committed" : "rolled_back", gid, trip);
-				answer(out, 200, json_pack("{s:s, s:s}", "gid", gid, "state", commit ? "committed" : "aborted"));
-			} else if (lost) {
-				answer_error(out, 503, "unavailable", "the database is unavailable");
-			} else {
-				/* Busy in another session, or finished by it meanwhile: look again. */
-				struct timespec pause = { 0, 50 * 1000000L };
-				nanosleep(&pause, NULL);
-			}
+		/* The common case first: it is prepared. Only a failure needs a closer look. */
+		PGresult *res = gid_command(conn, commit ? "COMMIT PREPARED" : "ROLLBACK PREPARED", gid);
+		bool done = db_ok(res, "finish_prepared");
+		bool missing = db_sqlstate_is(res, DB_UNDEFINED_OBJECT);
+		bool lost = !done && !missing && db_is_connection_error(conn, res);
+		PQclear(res);
+		if (done) {
+			char coordinator[VALIDATE_COMPANY_MAX + 1], trip[37];
+			if (!twopc_gid_parse(gid, coordinator, sizeof(coordinator), trip))
+				trip[0] = '\0';
+			log_info("event=twopc_%s gid=%s trip=%s", commit ? "committed" : "rolled_back", gid, trip);
+			answer(out, 200, json_pack("{s:s, s:s}", "gid", gid, "state", commit ? "committed" : "aborted"));
 			continue;
 		}
-		int committed = prepared == 0 ? gid_exists(conn, marker_sql, gid) : -1;
+		if (lost) {
+			answer_error(out, 503, "unavailable", "the database is unavailable");
+			continue;
+		}
+		if (!missing) {
+			/* Busy in another session: look again in a moment. */
+			struct timespec pause = { 0, 50 * 1000000L };
+			nanosleep(&pause, NULL);
+			continue;
+		}
+		/* Not prepared (any more): the marker tells committed from rolled back or never prepared. */
+		int committed = gid_exists(conn, marker_sql, gid);
 		if (committed < 0)
 			answer_error(out, 503, "unavailable", "the database is unavailable");
 		else if (commit == (committed == 1))
@@ -349,7 +353,7 @@ static void finish_prepared(struct app *app, const char *gid, bool commit, struc
 	}
 	if (out->status == 0)
 		answer_error(out, 503, "unavailable", "the prepared transaction stayed busy");
-	db_release(app->db, conn);
+	db_release(app->db_relaxed, conn);
 }
 
 void twopc_commit(struct app *app, const char *gid, struct peer_response *out)
@@ -489,17 +493,23 @@ static const char *leg_state(const char *op, const char *decision)
 }
 
 /* The trip's phase: relaxed, as recovery derives it again from the decision. */
-static void save_trip(PGconn *conn, const char *trip_id, const char *gid, const char *status, json_t *legs)
+static void save_trip(struct app *app, const char *trip_id, const char *gid, const char *status, json_t *legs)
 {
+	PGconn *conn = db_acquire(app->db_relaxed, APP_DB_WAIT_MS);
+	if (conn == NULL) {
+		log_warn("event=trip_save_failed trip=%s status=%s reason=database", trip_id, status);
+		return;
+	}
 	char *legs_text = json_dumps(legs, JSON_COMPACT);
 	const char *params[] = { trip_id, gid, status, legs_text };
-	PGresult *res = db_exec_relaxed(conn,
+	PGresult *res = db_exec(conn,
 				"UPDATE trips SET status = $3, legs = $4::jsonb, updated_at = now() WHERE id = $1::uuid AND gid = $2",
 				4, params);
 	if (!db_ok(res, "save_trip"))
 		log_warn("event=trip_save_failed trip=%s status=%s", trip_id, status);
 	PQclear(res);
 	free(legs_text);
+	db_release(app->db_relaxed, conn);
 }
 
 /*
@@ -631,7 +641,7 @@ int twopc_run(struct app *app, const char *trip_id, const char *gid, const char 
 		status = 503;
 		goto cleanup;
 	}
-	save_trip(conn, trip_id, gid, phase(op, decision, false), trip.legs);
+	save_trip(app, trip_id, gid, phase(op, decision, false), trip.legs);
 	db_release(app->db, conn);
 	conn = NULL;
 	if (strcmp(decision, "commit") == 0)
@@ -641,7 +651,7 @@ int twopc_run(struct app *app, const char *trip_id, const char *gid, const char 
 			 request_id);
 	conn = db_acquire(app->db, APP_DB_WAIT_MS);
 	if (conn != NULL && all)
-		save_trip(conn, trip_id, gid, phase(op, decision, true), trip.legs);
+		save_trip(app, trip_id, gid, phase(op, decision, true), trip.legs);
 
 	if (strcmp(decision, "commit") == 0) {
 		status = strcmp(op, "reserve") == 0 ? 201 : 200;
@@ -724,7 +734,7 @@ static void recover_trips(struct app *app)
 		log_info("event=twopc_recovering trip=%s gid=%s decision=%s", trip_id, gid, decision);
 		/* Every participant is told: abort is a no-op where nothing was prepared. */
 		if (drive(app, gid, decision, trip.participants, json_array_size(trip.participants), trip.legs, gid))
-			save_trip(conn, trip_id, gid, phase(op, decision, true), trip.legs);
+			save_trip(app, trip_id, gid, phase(op, decision, true), trip.legs);
 		free_trip(&trip);
 	}
 	PQclear(res);
