@@ -256,7 +256,7 @@ class Company:
         return assert_json(r)
 
     def cancel(self, reservation_id):
-        return self.post(f"/reservations/{reservation_id}/cancel")
+        return self.post(f"/reservations/{reservation_id}/cancel", admin=True)
 
 
 def follow(resp, link):

@@ -161,7 +161,7 @@ def test_concurrent_cancel_and_rebook_leave_one_live_reservation(company):
         with requests.Session() as s:
             barrier.wait()
             if i == 0:
-                r = s.post(company.url(f"/reservations/{held['id']}/cancel"), timeout=60)
+                r = s.post(company.url(f"/reservations/{held['id']}/cancel"), headers=company.admin, timeout=60)
             else:
                 r = s.post(company.url("/reservations"), timeout=60,
                            json={"station_id": st["id"], "car_id": new_car_id(f"rebook{i}"),

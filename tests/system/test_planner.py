@@ -88,7 +88,7 @@ def book(company, option, car_id):
 
 
 def cancel_trip(company, trip):
-    r = company.post(f"/trips/{trip['id']}/cancel", headers={"Idempotency-Key": new_key("cancel")}, timeout=60)
+    r = company.post(f"/trips/{trip['id']}/cancel", admin=True, headers={"Idempotency-Key": new_key("cancel")}, timeout=60)
     assert r.status_code in (200, 201, 202, 409), r.text[:300]
 
 

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from conftest import assert_error, new_car_id
+from conftest import assert_error, new_car_id, ts, window
 from tripkit import fresh_stations, post_trip, route
 
 
@@ -53,3 +53,26 @@ def test_no_secret_reaches_a_log(stack, companies):
         text = log.read_text(errors="replace")
         for s in secrets:
             assert s not in text, f"a secret ({s[:6]}...) appears in {log.name}"
+
+
+def test_cancel_finish_and_checkin_need_the_admin_token(companies, company, station):
+    """On REST, cancelling, finishing and checking in are operators' actions (cars do
+    them over MQTT, where the broker knows who they are): without the admin token, 401
+    and nothing changes."""
+    a = companies["a"]
+    start, end = window()
+    r = a.post("/reservations", json={"station_id": station["id"], "car_id": new_car_id("auth"),
+                                      "start": ts(start), "end": ts(end)})
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    for path in (f"/reservations/{rid}/cancel", f"/reservations/{rid}/checkin"):
+        assert_error(a.post(path), 401, {"unauthorized"})
+        assert_error(a.post(path, headers={"Authorization": "Bearer wrong"}), 401, {"unauthorized"})
+    row = a.sql_one("SELECT status, checked_in_at IS NULL FROM reservations WHERE id = %s", (rid,))
+    assert row == ("confirmed", True), row
+    stations = fresh_stations(companies, ids=("a",))
+    r, _, _ = post_trip(a, route(stations))
+    assert r.status_code == 201, r.text
+    for op in ("cancel", "finish"):
+        assert_error(a.post(f"/trips/{r.json()['id']}/{op}"), 401, {"unauthorized"})
+    assert a.get(f"/trips/{r.json()['id']}").json()["status"] == "confirmed"

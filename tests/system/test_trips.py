@@ -251,7 +251,7 @@ def test_cancel_releases_every_leg_and_is_repeatable(companies):
     legs = route(stations)
     trip = book_trip(a, legs)
 
-    r = a.post(f"/trips/{trip['id']}/cancel", timeout=60)
+    r = a.post(f"/trips/{trip['id']}/cancel", admin=True, timeout=60)
     assert_status(r, 200)
     t = assert_json(r)
     assert t["id"] == trip["id"] and t["status"] == "cancelled", t
@@ -262,7 +262,7 @@ def test_cancel_releases_every_leg_and_is_repeatable(companies):
     got = get_trip(a, trip["id"])
     assert got["status"] == "cancelled" and got["phase"] == "cancelled", got
 
-    again = a.post(f"/trips/{trip['id']}/cancel", timeout=60)
+    again = a.post(f"/trips/{trip['id']}/cancel", admin=True, timeout=60)
     assert_status(again, 200)
     assert assert_json(again)["status"] == "cancelled", again.text
 
@@ -270,7 +270,7 @@ def test_cancel_releases_every_leg_and_is_repeatable(companies):
     for cid, sid, lg in zip(COMPANY_IDS, stations, legs):
         companies[cid].book_ok(sid, lg["start"], lg["end"])
     # ... and a cancelled trip cannot be finished.
-    r = a.post(f"/trips/{trip['id']}/finish", timeout=60)
+    r = a.post(f"/trips/{trip['id']}/finish", admin=True, timeout=60)
     assert_error(r, 409)
 
 
@@ -278,7 +278,7 @@ def test_finish_completes_every_leg(companies):
     b = companies["b"]
     legs = route(fresh_stations(companies))
     trip = book_trip(b, legs)
-    r = b.post(f"/trips/{trip['id']}/finish", timeout=60)
+    r = b.post(f"/trips/{trip['id']}/finish", admin=True, timeout=60)
     assert_status(r, 200)
     t = assert_json(r)
     assert t["status"] == "finished", t
@@ -286,16 +286,16 @@ def test_finish_completes_every_leg(companies):
     for cid in COMPANY_IDS:
         assert [row[2] for row in rows[cid]] == ["completed"], f"{cid}: {rows[cid]}"
     assert_nothing_prepared(companies)
-    again = b.post(f"/trips/{trip['id']}/finish", timeout=60)
+    again = b.post(f"/trips/{trip['id']}/finish", admin=True, timeout=60)
     assert_status(again, 200)
-    r = b.post(f"/trips/{trip['id']}/cancel", timeout=60)
+    r = b.post(f"/trips/{trip['id']}/cancel", admin=True, timeout=60)
     assert_error(r, 409)
 
 
 def test_unknown_trip_is_404(companies):
     a = companies["a"]
     assert_error(a.get("/trips/7f0c2a8e-1111-4222-8333-944455556666"), 404)
-    assert_error(a.post("/trips/7f0c2a8e-1111-4222-8333-944455556666/cancel"), 404)
+    assert_error(a.post("/trips/7f0c2a8e-1111-4222-8333-944455556666/cancel", admin=True), 404)
     assert_error(a.get("/trips/not-a-uuid"), 404)
 
 

@@ -277,6 +277,10 @@ int api_reservations_cancel(struct http_request *req)
 	static const char current_sql[] =
 		"SELECT status, trip_id IS NOT NULL, reservation_json(r) FROM reservations r WHERE id = $1::uuid";
 
+	/* Cars cancel over MQTT, where the broker knows who they are; REST is for operators. */
+	int status = http_require_admin(req);
+	if (status != 0)
+		return status;
 	if (!validate_uuid(req->params[0]))
 		return http_reply_error(req, 404, "not_found", "no such reservation");
 	const char *params[] = { req->params[0] };
@@ -284,7 +288,6 @@ int api_reservations_cancel(struct http_request *req)
 	if (conn == NULL)
 		return http_reply_db_unavailable(req);
 
-	int status;
 	PGresult *res = db_exec(conn, cancel_sql, 1, params);
 	if (!db_ok(res, "reservation_cancel")) {
 		status = api_reply_db_error(req, conn, res);
@@ -313,13 +316,16 @@ int api_reservations_cancel(struct http_request *req)
 	return status;
 }
 
-/* The car arrived: a checked-in reservation is never expired as a no-show. */
+/* The car arrived (over MQTT, or an operator): a checked-in reservation is never expired as a no-show. */
 int api_reservations_checkin(struct http_request *req)
 {
 	static const char sql[] =
 		"UPDATE reservations SET checked_in_at = coalesce(checked_in_at, now()), updated_at = now()"
 		" WHERE id = $1::uuid AND status IN ('held', 'confirmed') AND upper(during) > now()"
 		" RETURNING reservation_json(reservations)";
+	int status = http_require_admin(req);
+	if (status != 0)
+		return status;
 	if (!validate_uuid(req->params[0]))
 		return http_reply_error(req, 404, "not_found", "no such reservation");
 	const char *params[] = { req->params[0] };

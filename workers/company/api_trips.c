@@ -297,6 +297,10 @@ static int change_trip(struct http_request *req, const char *op)
 	const char *busy_status = strcmp(op, "cancel") == 0 ? "cancelling" : "finishing";
 	const char *done_status = strcmp(op, "cancel") == 0 ? "cancelled" : "finished";
 	char gid[TWOPC_GID_MAX];
+	/* Cars cancel and finish over MQTT, where the broker knows who they are; REST is for operators. */
+	int auth = http_require_admin(req);
+	if (auth != 0)
+		return auth;
 	if (!validate_uuid(req->params[0]) || !twopc_gid_make(req->app->cfg.company_id, req->params[0], op, gid))
 		return http_reply_error(req, 404, "not_found", "no such trip");
 

@@ -361,10 +361,22 @@ static void handle_request(struct mqtt_bridge *b, const struct item *it)
 	}
 
 	struct peer_response r;
-	/* The trip's Idempotency-Key guards reserve even if mqtt_requests could not be written. */
-	snprintf(idempotency, sizeof(idempotency), "Idempotency-Key: mqtt-%s-%s", car, request_id);
-	peer_call_header(method, b->api_url, path, NULL, body, REQUEST_TIMEOUT_MS, request_id,
-			 strcmp(type, "reserve") == 0 ? idempotency : NULL, &r);
+	/*
+	 * The trip's Idempotency-Key guards reserve even if mqtt_requests could not
+	 * be written. Cancel, finish and check-in are operator actions on REST: the
+	 * broker's ACL already proved the car speaks for itself, so the bridge acts
+	 * with the admin token.
+	 */
+	const char *header = NULL;
+	char admin[200];
+	if (strcmp(type, "reserve") == 0) {
+		snprintf(idempotency, sizeof(idempotency), "Idempotency-Key: mqtt-%s-%s", car, request_id);
+		header = idempotency;
+	} else if (strcmp(type, "cancel") == 0 || strcmp(type, "finish") == 0 || strcmp(type, "checkin") == 0) {
+		snprintf(admin, sizeof(admin), "Authorization: Bearer %s", b->app->cfg.admin_token);
+		header = admin;
+	}
+	peer_call_header(method, b->api_url, path, NULL, body, REQUEST_TIMEOUT_MS, request_id, header, &r);
 	json_decref(body);
 	long status = r.status != 0 ? r.status : 503;
 	json_t *result = r.body != NULL ? json_incref(r.body)
