@@ -97,6 +97,9 @@ int api_federation_prepare(struct http_request *req)
 	if ((status = require_peer(req, peer)) != 0 || (status = http_read_json_object(req, &body)) != 0)
 		return status;
 	const char *coordinator = json_string_value(json_object_get(body, "coordinator"));
+	const char *trip = json_string_value(json_object_get(body, "trip_id"));
+	if (trip != NULL && validate_uuid(trip))
+		snprintf(req->trip_id, sizeof(req->trip_id), "%s", trip);
 	if (coordinator == NULL || strcmp(coordinator, peer) != 0) {
 		json_decref(body);
 		return http_reply_error(req, 403, "forbidden", "a company prepares only the transactions it coordinates");
@@ -116,7 +119,10 @@ static int finish(struct http_request *req, bool commit)
 	if ((status = require_peer(req, peer)) != 0 || (status = http_read_json_object(req, &body)) != 0)
 		return status;
 	const char *gid = json_string_value(json_object_get(body, "gid"));
-	if (gid == NULL || !twopc_gid_parse(gid, coordinator, sizeof(coordinator), trip)) {
+	bool valid = gid != NULL && twopc_gid_parse(gid, coordinator, sizeof(coordinator), trip);
+	if (valid)
+		snprintf(req->trip_id, sizeof(req->trip_id), "%s", trip);
+	if (!valid) {
 		status = http_reply_error(req, 400, "invalid_gid", "field 'gid' must be a transaction id");
 	} else if (strcmp(coordinator, peer) != 0) {
 		status = http_reply_error(req, 403, "forbidden", "only the coordinator decides a transaction");
@@ -151,6 +157,7 @@ int api_federation_decision(struct http_request *req)
 	const char *gid = req->params[0];
 	if (!twopc_gid_parse(gid, coordinator, sizeof(coordinator), trip) || strcmp(coordinator, req->app->cfg.company_id) != 0)
 		return http_reply_error(req, 404, "not_found", "no transaction coordinated here with that id");
+	snprintf(req->trip_id, sizeof(req->trip_id), "%s", trip);
 	const char *decision = twopc_decision(req->app, gid);
 	if (decision == NULL)
 		return http_reply_db_unavailable(req);

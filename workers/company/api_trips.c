@@ -158,6 +158,7 @@ int api_trips_create(struct http_request *req)
 	if ((status = read_legs(req, body, &legs, &participants)) != 0)
 		goto cleanup;
 	if (!new_uuid(trip_id) || !twopc_gid_make(req->app->cfg.company_id, trip_id, "reserve", gid)) {
+		trip_id[0] = '\0';
 		status = http_reply_error(req, 503, "unavailable", "no randomness for ids");
 		goto cleanup;
 	}
@@ -183,6 +184,7 @@ int api_trips_create(struct http_request *req)
 		status = replay(req, conn, key, body);
 		goto cleanup;
 	}
+	snprintf(req->trip_id, sizeof(req->trip_id), "%s", trip_id);
 	/* The trip and its participants are written before any participant is asked. */
 	db_release(req->app->db_relaxed, conn);
 	conn = NULL;
@@ -230,6 +232,7 @@ int api_trips_get(struct http_request *req)
 	static const char sql[] = "SELECT trip_json(t) FROM trips t WHERE t.id = $1::uuid";
 	if (!validate_uuid(req->params[0]))
 		return http_reply_error(req, 404, "not_found", "no such trip");
+	snprintf(req->trip_id, sizeof(req->trip_id), "%.36s", req->params[0]);
 	const char *params[] = { req->params[0] };
 	char local[4];
 	int rc = http_query(req, "local", local, sizeof(local));
@@ -303,6 +306,7 @@ static int change_trip(struct http_request *req, const char *op)
 		return auth;
 	if (!validate_uuid(req->params[0]) || !twopc_gid_make(req->app->cfg.company_id, req->params[0], op, gid))
 		return http_reply_error(req, 404, "not_found", "no such trip");
+	snprintf(req->trip_id, sizeof(req->trip_id), "%.36s", req->params[0]);
 
 	PGconn *conn = db_acquire(req->app->db, APP_DB_WAIT_MS);
 	if (conn == NULL)

@@ -289,8 +289,8 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 
 	char path[200];
 	log_safe(req.info->local_uri, path, sizeof(path));
-	log_info("event=http req=%s method=%s path=\"%s\" status=%d ms=%.2f", req.request_id,
-		 req.info->request_method, path, status, elapsed_ms(&started));
+	log_info("event=http req=%s method=%s path=\"%s\" status=%d ms=%.2f%s%s", req.request_id,
+		 req.info->request_method, path, status, elapsed_ms(&started), req.trip_id[0] ? " trip=" : "", req.trip_id);
 	return status;
 }
 

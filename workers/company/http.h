@@ -28,6 +28,7 @@ struct http_request {
 	const char *path;                             /* below HTTP_API_PREFIX */
 	char params[HTTP_MAX_PARAMS][HTTP_PARAM_MAX]; /* {placeholders} of the route, in order */
 	char request_id[40];
+	char trip_id[37];                             /* set by trip handlers: logged on the request's line */
 };
 
 typedef int (*http_handler_fn)(struct http_request *req);
