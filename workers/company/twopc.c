@@ -128,7 +128,9 @@ static int gid_exists(PGconn *conn, const char *sql, const char *gid)
 	return rc;
 }
 
-static const char marker_sql[] = "SELECT 1 FROM tx_markers WHERE gid = $1";
+/* A committed transaction's marker; an abort's tombstone is not one. */
+static const char marker_sql[] = "SELECT 1 FROM tx_markers WHERE gid = $1 AND op <> 'aborted'";
+static const char tombstone_sql[] = "SELECT 1 FROM tx_markers WHERE gid = $1 AND op = 'aborted'";
 
 /* Alternatives for a leg that cannot be had: other windows here, other stations nearby. */
 static json_t *leg_alternatives(PGconn *conn, const struct booking_window *w)
@@ -267,7 +269,14 @@ void twopc_prepare(struct app *app, json_t *request, const char *request_id, str
 	bool ok = db_ok(res, "marker");
 	PQclear(res);
 	if (repeated) {
-		answer(out, 200, json_pack("{s:s, s:b, s:[]}", "vote", "yes", "already", true, "reservations"));
+		/* The first prepare's marker, or the tombstone of an abort that came first. */
+		int tombstone = db_command(conn, "ROLLBACK") ? gid_exists(conn, tombstone_sql, gid) : -1;
+		if (tombstone < 0)
+			answer_error(out, 503, "unavailable", "the database is unavailable");
+		else if (tombstone == 1)
+			answer_error(out, 409, "aborted", "the coordinator already aborted this transaction");
+		else
+			answer(out, 200, json_pack("{s:s, s:b, s:[]}", "vote", "yes", "already", true, "reservations"));
 		goto done;
 	}
 	if (!ok) {
@@ -340,7 +349,25 @@ static void finish_prepared(struct app *app, const char *gid, bool commit, struc
 			nanosleep(&pause, NULL);
 			continue;
 		}
-		/* Not prepared (any more): the marker tells committed from rolled back or never prepared. */
+		/*
+		 * Not prepared (any more). An abort leaves a tombstone, so a prepare
+		 * still on its way votes no when it arrives; a lock timeout means that
+		 * prepare holds the marker right now: look again.
+		 */
+		if (!commit) {
+			char coordinator[VALIDATE_COMPANY_MAX + 1], trip[37];
+			const char *tomb_params[] = { gid, trip, coordinator };
+			if (!twopc_gid_parse(gid, coordinator, sizeof(coordinator), trip))
+				break;
+			res = db_exec(conn,
+				      "INSERT INTO tx_markers (gid, trip_id, coordinator, op) VALUES ($1, $2::uuid, $3, 'aborted')"
+				      " ON CONFLICT (gid) DO NOTHING",
+				      3, tomb_params);
+			bool busy = db_sqlstate_is(res, DB_LOCK_NOT_AVAILABLE);
+			PQclear(res);
+			if (busy)
+				continue;
+		}
 		int committed = gid_exists(conn, marker_sql, gid);
 		if (committed < 0)
 			answer_error(out, 503, "unavailable", "the database is unavailable");
@@ -841,13 +868,34 @@ static void instance_gone(struct app *app)
 	db_release(app->db, conn);
 }
 
+/*
+ * Markers and tombstones answer repeated commits and aborts of a transaction;
+ * after a week no coordinator asks about it any more.
+ */
+static void prune_markers(struct app *app)
+{
+	PGconn *conn = db_acquire(app->db_relaxed, APP_DB_WAIT_MS);
+	if (conn == NULL)
+		return;
+	PGresult *res = db_exec(conn, "DELETE FROM tx_markers WHERE created_at < now() - interval '7 days'", 0, NULL);
+	if (db_ok(res, "prune_markers") && atoi(PQcmdTuples(res)) > 0)
+		log_info("event=tx_markers_pruned rows=%s", PQcmdTuples(res));
+	PQclear(res);
+	db_release(app->db_relaxed, conn);
+}
+
 static void *recovery_loop(void *arg)
 {
 	struct app *app = arg;
+	time_t last_prune = 0;
 	pthread_mutex_lock(&recovery.lock);
 	while (!recovery.stopping) {
 		pthread_mutex_unlock(&recovery.lock);
 		twopc_instance_beat(app);
+		if (time(NULL) - last_prune >= 3600) {
+			prune_markers(app);
+			last_prune = time(NULL);
+		}
 		recover_trips(app);
 		recover_prepared(app);
 		pthread_mutex_lock(&recovery.lock);
