@@ -97,6 +97,52 @@ broken:
 	return BOOKING_DB_ERROR;
 }
 
+/*
+ * The common case in one statement: the lowest charger free in this
+ * statement's snapshot. Any race (a charger taken meanwhile, or held by a row
+ * no snapshot can see) falls back to trying the free chargers one by one.
+ */
+static const char fast_sql[] =
+	"INSERT INTO reservations (station_id, charger, car_id, trip_id, during)"
+	" SELECT s.id, g.n, $2, $3::uuid, tstzrange($4::timestamptz, $5::timestamptz)"
+	" FROM stations s, generate_series(1, s.chargers) AS g(n)"
+	" WHERE s.id = $1 AND s.status = 'active' AND NOT EXISTS ("
+	"   SELECT 1 FROM reservations r WHERE r.station_id = s.id AND r.charger = g.n"
+	"   AND r.status IN ('held', 'confirmed')"
+	"   AND r.during && tstzrange($4::timestamptz, $5::timestamptz))"
+	" ORDER BY g.n LIMIT 1"
+	" RETURNING id, reservation_json(reservations)";
+
+/* BOOKING_OK with *booked, BOOKING_NO_CHARGER to fall back, or BOOKING_DB_ERROR with *failed. */
+static enum booking_outcome try_fast(PGconn *conn, const struct booking_window *w, bool in_transaction,
+				     PGresult **booked, PGresult **failed)
+{
+	const char *params[] = { w->station_id, w->car_id, w->trip_id, w->start, w->end };
+	if (in_transaction && !db_command(conn, "SAVEPOINT booking"))
+		goto broken;
+	PGresult *res = db_exec(conn, fast_sql, 5, params);
+	if (db_ok(res, "booking_fast") && PQntuples(res) == 1) {
+		if (in_transaction && !db_command(conn, "RELEASE SAVEPOINT booking")) {
+			PQclear(res);
+			goto broken;
+		}
+		*booked = res;
+		return BOOKING_OK;
+	}
+	bool raced = PQresultStatus(res) == PGRES_TUPLES_OK || classify(res, 0) != ATTEMPT_FAILED;
+	if (!raced) {
+		*failed = res;
+		return BOOKING_DB_ERROR;
+	}
+	PQclear(res);
+	if (in_transaction && !db_command(conn, "ROLLBACK TO SAVEPOINT booking"))
+		goto broken;
+	return BOOKING_NO_CHARGER;
+broken:
+	*failed = PQmakeEmptyPGresult(conn, PGRES_FATAL_ERROR);
+	return BOOKING_DB_ERROR;
+}
+
 enum booking_outcome booking_reserve(PGconn *conn, const struct booking_window *w, PGresult **booked,
 				     PGresult **failed)
 {
@@ -104,15 +150,20 @@ enum booking_outcome booking_reserve(PGconn *conn, const struct booking_window *
 	*booked = NULL;
 	*failed = NULL;
 
+	enum booking_outcome outcome = try_fast(conn, w, in_transaction, booked, failed);
+	if (outcome != BOOKING_NO_CHARGER)
+		return outcome;
+
+	/* Nothing inserted: why, and which chargers are free now. */
 	const char *params[] = { w->station_id, w->start, w->end };
 	PGresult *res = db_exec(conn, candidates_sql, 3, params);
 	if (!db_ok(res, "booking_candidates")) {
 		*failed = res;
 		return BOOKING_DB_ERROR;
 	}
-	enum booking_outcome outcome = PQntuples(res) == 0                          ? BOOKING_UNKNOWN_STATION
-				       : strcmp(PQgetvalue(res, 0, 0), "active") != 0 ? BOOKING_STATION_UNAVAILABLE
-										      : BOOKING_NO_CHARGER;
+	outcome = PQntuples(res) == 0                          ? BOOKING_UNKNOWN_STATION
+		  : strcmp(PQgetvalue(res, 0, 0), "active") != 0 ? BOOKING_STATION_UNAVAILABLE
+								 : BOOKING_NO_CHARGER;
 	char free_list[512] = "";
 	if (outcome == BOOKING_NO_CHARGER)
 		snprintf(free_list, sizeof(free_list), "%s", PQgetvalue(res, 0, 1));

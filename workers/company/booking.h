@@ -25,8 +25,8 @@ struct booking_window {
 };
 
 /*
- * Picks the lowest free charger and inserts a confirmed reservation, trying
- * the next free one when a race is lost. Works in autocommit, or inside the
+ * Inserts a confirmed reservation on the lowest free charger, in one statement
+ * when no race is lost, else trying the free chargers in turn. Works in autocommit, or inside the
  * caller's transaction (then each try is wrapped in a savepoint). On BOOKING_OK, *booked is the row (columns id, json; caller
  * PQclears). On BOOKING_DB_ERROR, *failed is the failed result (caller PQclears).
  */
