@@ -220,11 +220,6 @@ const char *planner_road_highway(const struct planner_graph *g, int road)
 	return g->roads[road].highway;
 }
 
-double planner_road_km(const struct planner_graph *g, int road)
-{
-	return g->roads[road].km;
-}
-
 double planner_road_speed(const char *kind)
 {
 	if (kind != NULL && strcmp(kind, "dual") == 0)

@@ -156,7 +156,6 @@ int planner_graph_road_count(const struct planner_graph *g);
 const char *planner_city_id(const struct planner_graph *g, int city);   /* borrowed */
 const char *planner_city_name(const struct planner_graph *g, int city); /* borrowed */
 const char *planner_road_highway(const struct planner_graph *g, int road);
-double planner_road_km(const struct planner_graph *g, int road);
 
 /* Speed of a road kind from the roads table: dual 90, single 80, state 70, else the default. */
 double planner_road_speed(const char *kind);
