@@ -23,9 +23,12 @@ int api_docs_openapi(struct http_request *req)
 	char path[PATH_MAX + sizeof(SPEC_FILE) + 1];
 	size_t len = 0;
 	snprintf(path, sizeof(path), "%s/%s", req->app->cfg.docs_dir, SPEC_FILE);
+	errno = 0;
 	char *spec = fileutil_read(path, SPEC_MAX_BYTES, &len);
 	if (spec == NULL) {
-		log_warn("event=docs_unreadable req=%s path=\"%s\" error=\"%s\"", req->request_id, path, strerror(errno));
+		/* errno stays 0 when the file opened but was too large or short to read. */
+		log_warn("event=docs_unreadable req=%s path=\"%s\" error=\"%s\"", req->request_id, path,
+			 errno != 0 ? strerror(errno) : "larger than the limit, or unreadable");
 		return http_reply_error(req, 404, "not_found", "the API description is not installed here (EVC_DOCS_DIR)");
 	}
 
