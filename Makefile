@@ -8,16 +8,19 @@ PG_BIN   := /usr/lib/postgresql/15/bin
 PYTHON   := /usr/bin/python3
 
 WARNINGS := -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wshadow
-CPPFLAGS += -D_GNU_SOURCE -Iworkers/common -Iworkers/company -I/usr/include/postgresql
+# The worker's parts: core/ (the domain, knows no transport), rest/, mqtt/ and
+# federation/ (adapters over the core), and the process itself at the top.
+WORKER_DIRS := workers/company workers/company/core workers/company/rest workers/company/mqtt workers/company/federation
+CPPFLAGS += -D_GNU_SOURCE -Iworkers/common $(WORKER_DIRS:%=-I%) -I/usr/include/postgresql
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 $(WARNINGS)
 LDLIBS   := -lcivetweb -lpaho-mqtt3as -ljansson -lcurl -lpq -lpthread -lm
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 COMMON_SRC := $(wildcard workers/common/*.c)
-WORKER_SRC := $(wildcard workers/company/*.c)
+WORKER_SRC := $(foreach d,$(WORKER_DIRS),$(wildcard $(d)/*.c))
 WORKER_LIB := $(filter-out workers/company/main.c,$(WORKER_SRC))
-HEADERS    := $(wildcard workers/common/*.h workers/company/*.h)
+HEADERS    := $(wildcard workers/common/*.h) $(foreach d,$(WORKER_DIRS),$(wildcard $(d)/*.h))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=build/tests/%)
 ASAN_UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)

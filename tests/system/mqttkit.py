@@ -3,7 +3,7 @@
 A small blocking wrapper around paho-mqtt 1.6 (Debian's python3-paho-mqtt):
 connect, subscribe and wait for the SUBACK, publish and wait for the PUBACK,
 and wait for messages on a topic. Plus the topic names of the worker's bridge
-(workers/company/mqtt_bridge.h) and a few readers of /health and the logs.
+(workers/company/mqtt/mqtt_bridge.h) and a few readers of /health and the logs.
 """
 
 import json

@@ -1,7 +1,7 @@
 """The inter-company API as a contract, and the containers that run it.
 
 - docs/openapi.yaml describes exactly the routes of the worker's one route table
-  (workers/company/routes.c), method by method, and names their handlers;
+  (workers/company/rest/routes.c), method by method, and names their handlers;
 - static/openapi.json, read by the API page, is the same document;
 - docs/insomnia.json (Insomnia v4) has a request for every route, an environment
   per company, and the three-company trip scenario;
@@ -22,7 +22,7 @@ from conftest import HTTP_TIMEOUT, REPO
 SPEC_PATH = REPO / "docs" / "openapi.yaml"
 SPEC_JSON = REPO / "static" / "openapi.json"
 INSOMNIA = REPO / "docs" / "insomnia.json"
-ROUTES_C = REPO / "workers" / "company" / "routes.c"
+ROUTES_C = REPO / "workers" / "company" / "rest" / "routes.c"
 CONFIG_C = REPO / "workers" / "company" / "config.c"
 COMPOSE = REPO / "docker-compose.yml"
 COMPOSE_COMPANY = REPO / "deploy" / "compose.company.yml"

@@ -1,4 +1,4 @@
-"""System tests of the workers' MQTT side (workers/company/mqtt_bridge.c), against
+"""System tests of the workers' MQTT side (workers/company/mqtt/mqtt_bridge.c), against
 the stack's real Mosquitto and workers.
 
 Topics under evc/v1/<company>/: cars/<car>/telemetry (QoS 0), cars/<car>/req and

@@ -1,4 +1,4 @@
-"""System tests of the waitlist (workers/company/waitlist.c, api_waitlist.c).
+"""System tests of the waitlist (workers/company/core/waitlist.c, rest/api_waitlist.c).
 
 The rule (waitlist.h): per city, requests are served strictly in arrival order;
 a request is served when one of its stations has a free charger for its window
