@@ -48,6 +48,25 @@ static int64_t days_from_civil(int y, int m, int d)
 	return era * 146097 + doe - 719468;
 }
 
+/* The inverse of days_from_civil: the date of the day z days after 1970-01-01. */
+static void civil_from_days(int64_t z, int *y, int *m, int *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153;
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+bool timeutil_in_range(int64_t epoch)
+{
+	return epoch >= TIMEUTIL_MIN_EPOCH && epoch < TIMEUTIL_MAX_EPOCH;
+}
+
 bool timeutil_parse_rfc3339(const char *text, int64_t *epoch)
 {
 	const char *p = text;
@@ -59,7 +78,8 @@ bool timeutil_parse_rfc3339(const char *text, int64_t *epoch)
 	    !expect(&p, ':', ':') || !read_digits(&p, 2, &second))
 		return false;
 
-	if (year < 1970 || month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) ||
+	/* Any year of four digits: the range is checked on the UTC value, after the offset. */
+	if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) ||
 	    hour > 23 || minute > 59 || second > 59)
 		return false;
 
@@ -89,16 +109,31 @@ bool timeutil_parse_rfc3339(const char *text, int64_t *epoch)
 	if (*p != '\0')
 		return false;
 
-	*epoch = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset;
-	return *epoch >= 0;
+	/* At most 9999-12-31 plus a day of offset: far from int64 overflow. */
+	int64_t t = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset;
+	if (!timeutil_in_range(t))
+		return false;
+	*epoch = t;
+	return true;
 }
 
 void timeutil_format_rfc3339(int64_t epoch, char out[TIMEUTIL_RFC3339_LEN])
 {
-	time_t t = (time_t)epoch;
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(out, TIMEUTIL_RFC3339_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	/* Clamped first, so the arithmetic below can neither overflow nor give a fifth year digit. */
+	if (epoch < TIMEUTIL_MIN_EPOCH)
+		epoch = TIMEUTIL_MIN_EPOCH;
+	else if (epoch >= TIMEUTIL_MAX_EPOCH)
+		epoch = TIMEUTIL_MAX_EPOCH - 1;
+
+	int year, month, day;
+	int sec = (int)(epoch % 86400);
+	civil_from_days(epoch / 86400, &year, &month, &day);
+	/*
+	 * Exactly 20 characters for a year 2000..2099. The modulos change nothing within
+	 * the range; they show the compiler the widths, which it cannot derive itself.
+	 */
+	snprintf(out, TIMEUTIL_RFC3339_LEN, "%04u-%02u-%02uT%02d:%02d:%02dZ", (unsigned)year % 10000u,
+		 (unsigned)month % 100u, (unsigned)day % 100u, sec / 3600, sec / 60 % 60, sec % 60);
 }
 
 int64_t timeutil_now(void)
