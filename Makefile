@@ -14,7 +14,7 @@ WORKER_DIRS := workers/company workers/company/core workers/company/rest workers
 CPPFLAGS += -D_GNU_SOURCE -Iworkers/common $(WORKER_DIRS:%=-I%) -I/usr/include/postgresql
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 $(WARNINGS)
-LDLIBS   := -lcivetweb -lpaho-mqtt3as -ljansson -lcurl -lpq -lpthread -lm
+LDLIBS   := -lcivetweb -lpaho-mqtt3as -ljansson -lcurl -lpq -lcrypto -lpthread -lm
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 COMMON_SRC := $(wildcard workers/common/*.c)
