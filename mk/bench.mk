@@ -11,7 +11,7 @@ BENCH_HEADERS := $(addprefix workers/bench/,bench.h load.h telemetry_load.h http
 
 build/evc-bench: $(BENCH_SRC) $(BENCH_HEADERS) $(COMMON_SRC) $(HEADERS)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -Iworkers/bench $(CFLAGS) -o $@ $(BENCH_SRC) $(COMMON_SRC) -lpaho-mqtt3as -ljansson -lcurl -lpq -lpthread -lm
+	$(CC) $(CPPFLAGS) -Iworkers/bench $(CFLAGS) -o $@ $(BENCH_SRC) $(COMMON_SRC) -lpaho-mqtt3as -ljansson -lcurl -lpq -lcrypto -lpthread -lm
 
 bench: deps build build/evc-bench
 	@bench/run

@@ -1,12 +1,12 @@
 /*
  * The dashboard's shell: hash routing between the pages (js/*.js), the header
- * (company, live or polling, admin token), the error banner, and the update
+ * (company, live or polling, the operator's sign-in), the error banner, and the update
  * loop. While the websocket (/api/v1/live) is open, each snapshot goes to the
  * page on screen, which re-reads only what moved; when it is closed, the page
  * re-reads the REST API every 5 s and a reconnect is tried in the background.
  */
 import {
-  store, on, el, setText, getJSON, startLive, POLL_MS, adminToken, setAdminToken, zoneName, toast, companyColor,
+  store, on, el, setText, getJSON, startLive, POLL_MS, loadSession, signIn, signOut, zoneName, toast, companyColor,
 } from './js/core.js';
 import * as overview from './js/overview.js';
 import * as mapPage from './js/map.js';
@@ -195,54 +195,129 @@ async function loadNames() {
   } catch (e) { /* ids stand in for names */ }
 }
 
-// ------------------------------------------------------------ admin token
+// ------------------------------------------------------------ operator sign-in
 
-function renderAdmin() {
-  const on_ = !!adminToken();
-  setText($('admin-label'), on_ ? 'Admin ✓' : 'Admin');
-  $('admin-button').setAttribute('aria-label', on_ ? 'Admin token set: change or forget it' : 'Set the admin token');
+/*
+ * Signed out: "Operator sign-in" opens the dialog, which posts the token to
+ * /session and forgets it at once. Signed in: "Operator ✓" and "Sign out".
+ */
+function renderSession() {
+  const on_ = store.operator;
+  $('operator-badge').hidden = !on_;
+  setText($('session-label'), on_ ? 'Sign out' : 'Operator sign-in');
+  const button = $('session-button');
+  if (on_) button.removeAttribute('aria-haspopup');
+  else button.setAttribute('aria-haspopup', 'dialog');
+  button.setAttribute('aria-label', on_ ? 'Sign out as the operator of ' + (store.companyName || 'this company')
+    : 'Sign in as the operator of ' + (store.companyName || 'this company'));
   document.documentElement.classList.toggle('is-admin', on_);
 }
 
-function setupAdmin() {
-  const dialog = $('admin-dialog');
-  $('admin-button').addEventListener('click', () => {
-    $('admin-token').value = adminToken();
-    if (dialog.showModal) dialog.showModal();
-    else dialog.setAttribute('open', '');
-    $('admin-token').focus();
+function openSignIn() {
+  const dialog = $('signin-dialog');
+  if (store.operator || dialog.open) return;
+  $('signin-token').value = '';
+  setText($('signin-error'), '');
+  $('signin-token').removeAttribute('aria-invalid');
+  if (dialog.showModal) dialog.showModal();
+  else dialog.setAttribute('open', '');
+  $('signin-token').focus();
+}
+
+function closeSignIn() {
+  const dialog = $('signin-dialog');
+  if (dialog.close) dialog.close();
+  else dialog.removeAttribute('open');
+}
+
+async function doSignOut(button) {
+  button.disabled = true;
+  try {
+    await signOut();
+    toast('Signed out. Operator pages need a new sign-in.', 'ok');
+  } catch (e) {
+    toast('Could not sign out: ' + e.message + '.', 'bad');
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function setupSession() {
+  const dialog = $('signin-dialog');
+  const input = $('signin-token');
+  const submit = $('signin-submit');
+  $('session-button').addEventListener('click', (ev) => {
+    if (store.operator) doSignOut(ev.currentTarget);
+    else openSignIn();
   });
+  $('signin-cancel').addEventListener('click', closeSignIn);
   dialog.addEventListener('close', () => {
-    if (dialog.returnValue === 'save') {
-      const t = $('admin-token').value.trim();
-      setAdminToken(t);
-      toast(t ? 'Admin token saved for this tab.' : 'Admin token cleared.');
-    } else if (dialog.returnValue === 'forget') {
-      setAdminToken('');
-      toast('Admin token forgotten.');
-    }
-    $('admin-token').value = '';
-    renderAdmin();
+    input.value = '';
+    setText($('signin-error'), '');
   });
-  on('admin', () => {
-    renderAdmin();
+  $('signin-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    if (submit.disabled) return;
+    const error = $('signin-error');
+    if (!input.value.trim()) {
+      setText(error, 'Give the operator token.');
+      input.setAttribute('aria-invalid', 'true');
+      input.focus();
+      return;
+    }
+    submit.disabled = true;
+    setText(error, '');
+    try {
+      // The token goes to the server once, from the field; nothing keeps it.
+      await signIn(input.value.trim());
+      input.value = '';
+      input.removeAttribute('aria-invalid');
+      closeSignIn();
+      toast('Signed in as the operator of ' + (store.companyName || 'this company') + '.', 'ok');
+    } catch (e) {
+      input.value = '';
+      input.setAttribute('aria-invalid', 'true');
+      setText(error, e.status === 401 ? 'That is not this company\u2019s operator token. Still signed out.'
+        : 'Could not sign in: ' + e.message + (e.status ? ' (HTTP ' + e.status + ')' : '') + '.');
+      input.focus();
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  on('sign-in-request', openSignIn);
+  on('operator', ({ on: signedIn, why }) => {
+    renderSession();
+    if (!signedIn && why === 'expired') toast('The operator session has ended: sign in again.', 'bad');
+    if (current && current.operator) {
+      try {
+        current.operator(signedIn);
+      } catch (e) {
+        console.error(e);
+      }
+    }
     runRefresh();
   });
-  renderAdmin();
+  renderSession();
 }
 
 // ------------------------------------------------------------ start
 
 async function start() {
   setText($('zone'), zoneName());
-  setupAdmin();
+  setupSession();
   renderLiveState(store.liveState);
-  await Promise.all([loadHealth(), loadNames()]);
+  // Whether the operator is signed in, before a page mounts: signed out, the
+  // pages never call what needs the operator (no 401s, no console errors).
+  await Promise.all([loadHealth(), loadNames(), loadSession()]);
+  renderSession();
   window.addEventListener('hashchange', route);
   route();
   startLive();
   schedulePoll();
-  setInterval(loadHealth, 15000);
+  setInterval(() => {
+    loadHealth();
+    loadSession(); // a sign-out in another tab, or the end of the 12 h
+  }, 15000);
 }
 
 start();

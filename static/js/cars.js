@@ -2,10 +2,12 @@
  * Cars: the cars attached to this company, each with its state of charge as a
  * gauge and a sparkline of the last hour (/cars/{id}/telemetry, averaged by
  * the server), its discharge profile, speed and consumption. The live snapshot
- * moves the gauges and extends the sparklines between two reads.
+ * moves the gauges and extends the sparklines between two reads. Positions are
+ * personal data: only the signed-in operator sees this page's content; signed
+ * out, it shows the sign-in state and nothing of any car.
  */
 import {
-  el, svg, setText, getJSON, fmt, ago, plural, store, panel, emptyState, snapshotCars, changed, MINUTE_MS,
+  el, svg, setText, getJSON, fmt, ago, plural, store, panel, emptyState, snapshotCars, changed, signInPrompt, MINUTE_MS,
 } from './core.js';
 
 const MINUTES = 60;
@@ -143,16 +145,42 @@ export function carsPage(root, params, query, ctx) {
     lastHistory = Date.now();
   }
 
+  /* Signed out: no car at all on the page, not even from the live snapshot. */
+  function renderSignedOut() {
+    cars = [];
+    history.clear();
+    cardsById.clear();
+    grid.replaceChildren(el('li', { class: 'car-empty' }, signInPrompt('see its cars, their charge and their positions',
+      { hint: 'A car\u2019s position is personal data: only this company\u2019s operator (or the car itself) may read it.' })));
+    for (const k of [kReporting, kAvg, kLow]) setText(k, '–');
+    document.getElementById('kpi-low').classList.remove('kpi-bad');
+    setText(summary, 'Operator only');
+    ctx.ok('Cars');
+  }
+
   async function refresh() {
+    if (!store.operator) {
+      renderSignedOut();
+      return;
+    }
     try {
       const body = await getJSON('/cars');
       cars = (body.items || []).filter((c) => c.age_seconds === undefined || c.age_seconds < 24 * 3600);
       ctx.ok('Cars');
     } catch (e) {
-      ctx.error('Cars', e);
+      if (!store.operator) renderSignedOut(); // the session ended meanwhile
+      else ctx.error('Cars', e);
+      return;
+    }
+    if (!store.operator) {
+      renderSignedOut();
       return;
     }
     await loadHistory(cars);
+    if (!store.operator) {
+      renderSignedOut();
+      return;
+    }
     render();
   }
 
@@ -164,7 +192,7 @@ export function carsPage(root, params, query, ctx) {
     title: 'Cars',
     refresh,
     snapshot({ snap, prev }) {
-      if (!changed(snap, prev).cars) return;
+      if (!store.operator || !changed(snap, prev).cars) return;
       const live = snapshotCars(snap);
       const known = new Map(cars.map((c) => [c.car_id, c]));
       let fresh = false;

@@ -1,6 +1,6 @@
 /*
  * Shared by every page of the dashboard: DOM and format helpers, the REST
- * client, the admin token, company colours, and the live connection (a
+ * client, the operator's sign-in, company colours, and the live connection (a
  * websocket at /api/v1/live that pushes a snapshot every second or two; when
  * it is closed the pages poll the REST API instead). Plain JS, no dependencies.
  * Every string from the API reaches the page through textContent or
@@ -161,14 +161,16 @@ export class ApiError extends Error {
 /*
  * Calls the API on this origin. Returns {status, body, headers}; throws ApiError
  * on a network failure or a status >= 400 (with the error envelope's message).
+ * No Authorization header is ever added: a signed-in operator is proven by the
+ * session cookie (HttpOnly), which the browser sends with same-origin requests.
+ * A 401 while signed in means that session is over (expired, or the operator
+ * token was changed): the page turns to its signed-out state.
  */
 export async function api(path, opts = {}) {
   const ctrl = new AbortController();
   const stop = setTimeout(() => ctrl.abort(), opts.timeout || TIMEOUT_MS);
   const headers = Object.assign({ Accept: 'application/json' }, opts.headers || {});
   if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
-  const token = adminToken();
-  if (opts.admin && token) headers.Authorization = 'Bearer ' + token;
   let res;
   try {
     res = await fetch(API + path, {
@@ -176,6 +178,7 @@ export async function api(path, opts = {}) {
       headers,
       body: opts.body !== undefined ? JSON.stringify(opts.body) : undefined,
       cache: 'no-store',
+      credentials: 'same-origin',
       signal: ctrl.signal,
     });
   } catch (e) {
@@ -192,6 +195,7 @@ export async function api(path, opts = {}) {
   }
   if (!res.ok) {
     const msg = body && body.error && body.error.message ? body.error.message : 'HTTP ' + res.status;
+    if (res.status === 401 && !opts.session && store.operator) setOperator(false, 'expired');
     throw new ApiError(msg, res.status, body, false);
   }
   return { status: res.status, body, headers: res.headers };
@@ -201,25 +205,62 @@ export async function getJSON(path, opts) {
   return (await api(path, opts)).body;
 }
 
-// ------------------------------------------------------------ admin token
+// ------------------------------------------------------------ operator session
 
-const TOKEN_KEY = 'evc-admin-token';
+/*
+ * The operator signs in once with this company's operator token: POST /session
+ * answers with an HttpOnly, SameSite=Strict cookie, valid 12 h. The page never
+ * keeps the token (not in storage, not in a variable after the call): it only
+ * knows whether it is signed in, from the answers of /session.
+ */
+/* Sets the state, the is-admin class, and tells the pages ('operator' event: {on, why}). */
+function setOperator(on, why) {
+  on = !!on;
+  document.documentElement.classList.toggle('is-admin', on);
+  if (store.operator === on) return;
+  store.operator = on;
+  emit('operator', { on, why: why || (on ? 'signed-in' : 'signed-out') });
+}
 
-export function adminToken() {
+/* GET /session: whether this browser holds a valid operator session. Unchanged on a network error. */
+export async function loadSession() {
   try {
-    return sessionStorage.getItem(TOKEN_KEY) || '';
+    const b = await getJSON('/session', { session: true });
+    setOperator(!!(b && b.operator === true), b && b.operator ? 'signed-in' : 'expired');
+    return store.operator;
   } catch (e) {
-    return '';
+    return store.operator;
   }
 }
 
-export function setAdminToken(token) {
-  try {
-    if (token) sessionStorage.setItem(TOKEN_KEY, token);
-    else sessionStorage.removeItem(TOKEN_KEY);
-  } catch (e) { /* storage disabled: the token lives for this page only */ }
-  document.documentElement.classList.toggle('is-admin', !!token);
-  emit('admin', !!token);
+/* POST /session; throws ApiError (401: not this company's operator token). */
+export async function signIn(token) {
+  const res = await api('/session', { method: 'POST', body: { token }, session: true });
+  setOperator(!!(res.body && res.body.operator), 'signed-in');
+}
+
+/* DELETE /session: the server clears the cookie. */
+export async function signOut() {
+  await api('/session', { method: 'DELETE', session: true });
+  setOperator(false, 'signed-out');
+}
+
+/* Asks the shell to open the sign-in dialog. */
+export function requestSignIn() {
+  emit('sign-in-request');
+}
+
+/*
+ * What a page shows where the operator's data would be, when signed out:
+ * "Sign in as this company's operator to <what>." and a button for the dialog.
+ */
+export function signInPrompt(what, opts = {}) {
+  const button = el('button', { type: 'button', class: opts.compact ? 'btn-small' : 'btn-primary', text: 'Sign in' });
+  button.addEventListener('click', requestSignIn);
+  return el('div', { class: 'empty signin-state' + (opts.compact ? ' signin-compact' : ''), dataset: { needs: 'operator' } },
+    el('p', { class: 'signin-text', text: 'Sign in as this company\u2019s operator to ' + what + '.' }),
+    opts.hint ? el('p', { class: 'muted', text: opts.hint }) : null,
+    el('p', {}, button));
 }
 
 // ------------------------------------------------------------ companies
@@ -256,6 +297,7 @@ export const store = {
   snapshot: null,     // latest live snapshot
   liveState: 'connecting', // connecting | live | polling
   network: null,      // /network/stations items, by id
+  operator: false,    // signed in as this company's operator (GET /session)
 };
 
 const listeners = {};

@@ -7,7 +7,7 @@
  */
 import {
   el, svg, setText, getJSON, fmt, plural, store, keepFocus, loadNetwork, companyColor, companyChip, snapshotPeers,
-  snapshotStations, snapshotCars, changed, panel, ago,
+  snapshotStations, snapshotCars, changed, panel, ago, signInPrompt,
 } from './core.js';
 import { LAND, RIVER, STATES, projector, boundsOf, pathOf } from './geo.js';
 
@@ -47,6 +47,9 @@ export function mapPage(root, params, query, ctx) {
     el('div', { class: 'btn-group', role: 'group', 'aria-label': 'Zoom' }, zoomStations, zoomRegion));
 
   const companiesLegend = el('ul', { class: 'legend-list', id: 'map-companies' });
+  // Cars' positions are the operator's to see: signed out, none is drawn.
+  const carsGate = el('div', { id: 'map-cars-gate' }, signInPrompt('see its cars on the map', { compact: true }));
+  carsGate.hidden = !!store.operator;
   const legendP = panel('Legend', { class: 'map-legend' });
   legendP.body.append(
     el('h3', { class: 'legend-h', text: 'Companies' }), companiesLegend,
@@ -61,6 +64,7 @@ export function mapPage(root, params, query, ctx) {
       el('li', {}, legendCar('soc-high'), '50% and more'),
       el('li', {}, legendCar('soc-mid'), '20–50%'),
       el('li', {}, legendCar('soc-low'), 'below 20%')),
+    carsGate,
     el('h3', { class: 'legend-h', text: 'Roads' }),
     el('ul', { class: 'legend-list' },
       el('li', {}, legendRoad('dual'), 'Dual carriageway'),
@@ -314,7 +318,7 @@ export function mapPage(root, params, query, ctx) {
     }
     const parts = Object.entries(byStatus).map(([k, n]) => n + ' ' + k);
     setText(summary, plural(stations.length, 'station', 'stations') + (parts.length ? ' (' + parts.join(', ') + ')' : '') +
-      ' · ' + plural(cars.length, 'car', 'cars') + ' reporting');
+      (store.operator ? ' · ' + plural(cars.length, 'car', 'cars') + ' reporting' : ' · cars: operator only'));
   }
 
   function applyZoom(which) {
@@ -347,7 +351,7 @@ export function mapPage(root, params, query, ctx) {
   async function refresh() {
     const tasks = [loadNetwork(true), first ? getJSON('/network/map').catch(() => null) : Promise.resolve(netMap)];
     if (!store.snapshot || store.liveState !== 'live') {
-      tasks.push(getJSON('/federation/peers').catch(() => null), getJSON('/cars').catch(() => null));
+      tasks.push(getJSON('/federation/peers').catch(() => null), store.operator ? getJSON('/cars').catch(() => null) : null);
     }
     try {
       const [net, m, peersR, carsR] = await Promise.all(tasks);
@@ -355,6 +359,8 @@ export function mapPage(root, params, query, ctx) {
       netMap = m;
       if (peersR) peers = Object.fromEntries((peersR.items || []).map((p) => [p.company, p.status]));
       if (carsR) cars = carsR.items || [];
+      if (!store.operator) cars = [];
+      carsGate.hidden = store.operator;
       for (const s of stations) if (s.owner_status && !(s.company in peers) && s.company !== store.company) peers[s.company] = s.owner_status;
       ctx.ok('Map');
     } catch (e) {
@@ -374,9 +380,19 @@ export function mapPage(root, params, query, ctx) {
   return {
     title: 'Map',
     refresh,
+    operator(on) {
+      carsGate.hidden = on;
+      if (!on) {
+        cars = [];
+        drawCars();
+      } else if (store.snapshot) {
+        cars = snapshotCars(store.snapshot);
+        drawCars();
+      }
+    },
     snapshot({ snap, prev }) {
       const c = changed(snap, prev);
-      if (c.cars) {
+      if (c.cars && store.operator) {
         cars = snapshotCars(snap);
         drawCars();
       }

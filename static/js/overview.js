@@ -3,11 +3,14 @@
  * use, stations active, reservations and trips today, in-doubt transactions,
  * peers up), a card per station with live occupancy and a 24-hour
  * availability strip, the peers' health, recent trips and the next
- * reservations.
+ * reservations. Bookings and trips are the operator's to see: signed out, their
+ * panels and figures show the sign-in state and the page reads only the
+ * public catalogue.
  */
 import {
   el, setText, getJSON, fmt, iso, localDay, dayTime, ago, timeEl, plural, zoneName, shortId, capitalize,
-  store, pill, panel, keepFocus, emptyState, companyChip, snapshotPeers, snapshotStations, changed, MINUTE_MS, DAY_MS,
+  store, pill, panel, keepFocus, emptyState, companyChip, snapshotPeers, snapshotStations, changed, signInPrompt,
+  MINUTE_MS, DAY_MS,
 } from './core.js';
 
 const RESERVATION_LIMIT = 50;
@@ -290,16 +293,30 @@ export function overviewPage(root, params, query, ctx) {
       : 'Next 24\u00a0h · ' + plural(total, 'reservation', 'reservations')) + ' · times in ' + zoneName());
   }
 
+  function renderSignedOut() {
+    for (const t of [tiles.reservations, tiles.trips]) {
+      setText(t.value, '–');
+      setText(t.sub, 'operator only');
+    }
+    tripsList.replaceChildren(el('li', {}, signInPrompt('see its trips', { compact: true })));
+    tbody.replaceChildren(el('tr', { class: 'empty signin-row' }, el('td', { colspan: '6' },
+      signInPrompt('see the reservations of its stations', { compact: true }))));
+    setText(resSummary, 'Operator only');
+    ctx_ok('Reservations');
+  }
+
   async function load() {
     const nowMs = Date.now();
     const now = Math.floor(nowMs / MINUTE_MS) * MINUTE_MS;
     const from = iso(now), day = iso(now + DAY_MS);
     const midnight = localDay(nowMs);
+    const operator = store.operator; // signed out: never ask for what needs the operator
+    const skip = Promise.resolve(null);
     const [stations, reservations, today, tripsR, peersR, health] = await Promise.allSettled([
       getJSON('/stations'),
-      getJSON('/reservations?from=' + encodeURIComponent(from) + '&to=' + encodeURIComponent(day) + '&limit=' + RESERVATION_LIMIT),
-      getJSON('/reservations?status=confirmed&limit=1&from=' + encodeURIComponent(iso(midnight)) + '&to=' + encodeURIComponent(iso(midnight + DAY_MS))),
-      getJSON('/trips'),
+      operator ? getJSON('/reservations?from=' + encodeURIComponent(from) + '&to=' + encodeURIComponent(day) + '&limit=' + RESERVATION_LIMIT) : skip,
+      operator ? getJSON('/reservations?status=confirmed&limit=1&from=' + encodeURIComponent(iso(midnight)) + '&to=' + encodeURIComponent(iso(midnight + DAY_MS))) : skip,
+      operator ? getJSON('/trips') : skip,
       getJSON('/federation/peers'),
       getJSON('/health'),
     ]);
@@ -326,13 +343,16 @@ export function overviewPage(root, params, query, ctx) {
       renderOccupancy(occ);
       ctx_ok('Stations');
     } else ctx_err('Stations', stations.reason);
-    if (reservations.status === 'fulfilled') renderReservations(reservations.value, nowMs);
-    else ctx_err('Reservations', reservations.reason);
-    if (today.status === 'fulfilled') {
-      setText(tiles.reservations.value, String(today.value.total));
-      setText(tiles.reservations.sub, 'confirmed, starting or running today');
+    if (!operator || !store.operator) renderSignedOut();
+    else {
+      if (reservations.status === 'fulfilled') renderReservations(reservations.value, nowMs);
+      else ctx_err('Reservations', reservations.reason);
+      if (today.status === 'fulfilled') {
+        setText(tiles.reservations.value, String(today.value.total));
+        setText(tiles.reservations.sub, 'confirmed, starting or running today');
+      }
+      if (tripsR.status === 'fulfilled') renderTrips(tripsR.value.items || []);
     }
-    if (tripsR.status === 'fulfilled') renderTrips(tripsR.value.items || []);
     if (health.status === 'fulfilled') {
       selfHealth.database = health.value.database;
       selfHealth.mqtt = health.value.mqtt;

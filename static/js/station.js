@@ -1,14 +1,16 @@
 /*
  * Station page: the station's facts and live occupancy, a 24-hour timeline
  * (Gantt) of reservations per charger with the waitlist's wanted windows under
- * it, and the list of reservations. Selecting a bar shows its details; with the
- * admin token set, a single booking can be cancelled there (a trip's leg is
- * cancelled with its trip). A station of another company shows what the
- * catalogue knows and a link to its owner's dashboard.
+ * it, and the list of reservations. Selecting a bar shows its details; the
+ * signed-in operator can cancel a single booking there (a trip's leg is
+ * cancelled with its trip). Signed out, the page shows the station's public
+ * facts and occupancy, and the sign-in state where the bookings would be. A
+ * station of another company shows what the catalogue knows and a link to its
+ * owner's dashboard.
  */
 import {
   el, setText, getJSON, api, fmt, iso, dayTime, timeEl, plural, shortId, capitalize, store, pill, panel,
-  emptyState, keepFocus, companyChip, companyOf, loadNetwork, snapshotStations, changed, adminToken, toast, HOUR_MS, DAY_MS,
+  emptyState, keepFocus, companyChip, companyOf, loadNetwork, snapshotStations, changed, signInPrompt, toast, HOUR_MS, DAY_MS,
 } from './core.js';
 
 const LIVE = new Set(['held', 'confirmed']);
@@ -38,7 +40,9 @@ export function stationPage(root, params, query, ctx) {
   const gantt = el('div', { class: 'gantt', id: 'gantt' });
   const details = el('aside', { class: 'details', id: 'res-details', 'aria-live': 'polite', 'aria-label': 'Selected reservation' },
     el('p', { class: 'muted', text: 'Select a bar in the timeline (or a row below) to see the reservation and its actions.' }));
-  ganttP.body.append(ganttLegend(), el('div', { class: 'gantt-layout' }, gantt, details));
+  const legend = ganttLegend();
+  const ganttLayout = el('div', { class: 'gantt-layout' }, gantt, details);
+  ganttP.body.append(legend, ganttLayout);
 
   const listP = panel('Reservations');
   const listSummary = el('p', { class: 'summary' });
@@ -251,8 +255,8 @@ export function stationPage(root, params, query, ctx) {
     const actions = el('div', { class: 'actions' });
     const msg = el('p', { class: 'action-msg', role: 'status' });
     if (LIVE.has(r.status)) {
-      if (!adminToken()) {
-        actions.append(el('p', { class: 'muted small', text: 'Set the admin token (top right) to cancel.' }));
+      if (!store.operator) {
+        actions.append(signInPrompt('cancel it', { compact: true }));
       } else if (r.trip_id) {
         const b = el('button', { type: 'button', class: 'btn-danger', text: 'Cancel the whole trip' });
         b.addEventListener('click', () => cancelTrip(r, b, msg));
@@ -271,11 +275,11 @@ export function stationPage(root, params, query, ctx) {
       fmt.time.format(new Date(r.start)) + '–' + fmt.time.format(new Date(r.end)) + '?')) return;
     button.disabled = true;
     try {
-      await api('/reservations/' + encodeURIComponent(r.id) + '/cancel', { method: 'POST', admin: true });
+      await api('/reservations/' + encodeURIComponent(r.id) + '/cancel', { method: 'POST' });
       toast('Reservation of ' + r.car_id + ' cancelled.', 'ok');
       await refresh();
     } catch (e) {
-      setText(msg, 'Could not cancel: ' + e.message);
+      setText(msg, e.status === 401 ? 'Not cancelled: the operator session has ended. Sign in again.' : 'Could not cancel: ' + e.message);
       button.disabled = false;
     }
   }
@@ -284,13 +288,13 @@ export function stationPage(root, params, query, ctx) {
     if (!window.confirm('Cancel trip ' + shortId(r.trip_id) + ' of car ' + r.car_id + ', every leg at every company?')) return;
     button.disabled = true;
     try {
-      await api('/trips/' + encodeURIComponent(r.trip_id) + '/cancel', { method: 'POST', admin: true, timeout: 20000 });
+      await api('/trips/' + encodeURIComponent(r.trip_id) + '/cancel', { method: 'POST', timeout: 20000 });
       toast('Trip ' + shortId(r.trip_id) + ' cancelled.', 'ok');
       await refresh();
     } catch (e) {
       setText(msg, e.status === 404
         ? 'This trip is coordinated by another company: cancel it on that company\u2019s dashboard (see the trip page).'
-        : 'Could not cancel: ' + e.message);
+        : e.status === 401 ? 'Not cancelled: the operator session has ended. Sign in again.' : 'Could not cancel: ' + e.message);
       button.disabled = false;
     }
   }
@@ -343,17 +347,13 @@ export function stationPage(root, params, query, ctx) {
     if (foreign) return;
     if (!body.firstChild) body.append(factsP, ganttP.section, waitP.section, listP.section);
     renderHead();
+    const operator = store.operator; // signed out: the bookings are not asked for
     const [res, wait, avail] = await Promise.allSettled([
-      getJSON('/reservations?station_id=' + encodeURIComponent(id) + '&from=' + encodeURIComponent(iso(nowMs)) + '&limit=500'),
-      getJSON('/waitlist?station_id=' + encodeURIComponent(id) + '&status=waiting'),
+      operator ? getJSON('/reservations?station_id=' + encodeURIComponent(id) + '&from=' + encodeURIComponent(iso(nowMs)) + '&limit=500') : null,
+      operator ? getJSON('/waitlist?station_id=' + encodeURIComponent(id) + '&status=waiting') : null,
       store.snapshot ? Promise.resolve(null) : getJSON('/stations/' + encodeURIComponent(id) + '/availability?from=' +
         encodeURIComponent(iso(nowMs)) + '&to=' + encodeURIComponent(iso(nowMs + 60000))),
     ]);
-    if (res.status === 'fulfilled') {
-      reservations = res.value.items || [];
-      ctx.ok('Reservations');
-    } else ctx.error('Reservations', res.reason);
-    waitlist = wait.status === 'fulfilled' ? (wait.value.items || []) : null; // null: no waitlist on this server
     if (avail.status === 'fulfilled' && avail.value) {
       const seg = avail.value.segments[0];
       setOccupancy(seg ? station.chargers - seg.free : 0, station.chargers);
@@ -361,10 +361,39 @@ export function stationPage(root, params, query, ctx) {
       const o = snapshotStations(store.snapshot)[id];
       if (o) setOccupancy(o.busy, o.chargers);
     }
+    if (!operator || !store.operator) {
+      renderSignedOut();
+      return;
+    }
+    legend.hidden = false;
+    details.hidden = false;
+    ganttLayout.classList.remove('gantt-solo');
+    listP.section.hidden = false;
+    if (res.status === 'fulfilled') {
+      reservations = res.value.items || [];
+      ctx.ok('Reservations');
+    } else ctx.error('Reservations', res.reason);
+    waitlist = wait.status === 'fulfilled' ? (wait.value.items || []) : null; // null: no waitlist on this server
     renderGantt();
     renderList();
     renderWaitlist();
     renderDetails();
+  }
+
+  /* Signed out: the facts and the occupancy stay; no booking, no car id on the page. */
+  function renderSignedOut() {
+    reservations = [];
+    waitlist = null;
+    selected = null;
+    gantt.replaceChildren(signInPrompt('see the reservations of this station and cancel them',
+      { hint: 'Which car booked which charger is for the operator to see; the occupancy above is public.' }));
+    legend.hidden = true;
+    details.hidden = true;
+    ganttLayout.classList.add('gantt-solo');
+    listP.section.hidden = true;
+    renderWaitlist();
+    setText(ganttSummary, 'Operator only');
+    ctx.ok('Reservations');
   }
 
   let loading = null;
@@ -374,7 +403,7 @@ export function stationPage(root, params, query, ctx) {
   }
 
   // The "now" line moves a little every minute.
-  const minuteTimer = setInterval(() => { if (station && !foreign) renderGantt(); }, 60000);
+  const minuteTimer = setInterval(() => { if (station && !foreign && store.operator) renderGantt(); }, 60000);
   // The waitlist is not in the live snapshot: re-read it now and then while live.
   const waitTimer = setInterval(() => { if (store.liveState === 'live' && waitlist !== null) refresh(); }, 15000);
 
@@ -392,7 +421,7 @@ export function stationPage(root, params, query, ctx) {
         }
       }
       const c = changed(snap, prev);
-      if (prev && (c.reservations || c.trips)) {
+      if (prev && store.operator && (c.reservations || c.trips)) {
         clearTimeout(debounce);
         debounce = setTimeout(refresh, 250);
       }

@@ -4,10 +4,12 @@
  * from the page: a form (a planned route, or stations and windows picked by
  * hand), then the options, then POST /trips with an Idempotency-Key. A 409
  * shows which leg failed and its alternatives, each one click from a new try.
+ * All of it is the operator's: signed out, each page shows the sign-in state
+ * and asks the API for nothing that needs the operator.
  */
 import {
   el, setText, getJSON, api, fmt, iso, dayTime, timeEl, plural, shortId, capitalize, store, pill, panel,
-  emptyState, keepFocus, companyChip, companyOf, companyColor, loadNetwork, stationName, snapshotPeers, changed, adminToken,
+  emptyState, keepFocus, companyChip, companyOf, companyColor, loadNetwork, stationName, snapshotPeers, changed, signInPrompt,
   toast, HOUR_MS, MINUTE_MS,
 } from './core.js';
 
@@ -41,11 +43,23 @@ export function tripsPage(root, params, query, ctx) {
   const summary = el('p', { class: 'summary', text: 'Loading trips…' });
   p.head.append(summary);
   const tbody = el('tbody');
-  p.body.append(form, el('div', { class: 'table-wrap' }, el('table', { class: 'table', id: 'trips-table' },
+  const tableWrap = el('div', { class: 'table-wrap' }, el('table', { class: 'table', id: 'trips-table' },
     el('caption', { class: 'visually-hidden', text: 'Trips, newest first' }),
     el('thead', {}, el('tr', {}, ['Trip', 'Car', 'Status', 'Phase', 'Legs', 'First window', 'Created'].map((h) => el('th', { scope: 'col', text: h })))),
-    tbody)));
+    tbody));
+  const gate = el('div', { hidden: true }, signInPrompt('see the trips it coordinates'));
+  p.body.append(form, tableWrap, gate);
   root.append(p.section);
+
+  function showGate(signedOut) {
+    gate.hidden = !signedOut;
+    form.hidden = signedOut;
+    tableWrap.hidden = signedOut;
+    if (signedOut) {
+      tbody.replaceChildren();
+      setText(summary, 'Operator only');
+    }
+  }
 
   form.addEventListener('submit', (e) => {
     e.preventDefault();
@@ -55,14 +69,20 @@ export function tripsPage(root, params, query, ctx) {
 
   async function refresh() {
     const car = (query.get('car') || '').trim();
+    if (!store.operator) {
+      showGate(true);
+      return;
+    }
     let body;
     try {
       [body] = await Promise.all([getJSON('/trips' + (car ? '?car_id=' + encodeURIComponent(car) : '')), loadNetwork().catch(() => null)]);
       ctx.ok('Trips');
     } catch (e) {
-      ctx.error('Trips', e);
+      if (!store.operator) showGate(true);
+      else ctx.error('Trips', e);
       return;
     }
+    showGate(false);
     const items = body.items || [];
     const rows = items.map((t) => {
       const first = (t.legs || [])[0];
@@ -86,7 +106,7 @@ export function tripsPage(root, params, query, ctx) {
     title: 'Trips',
     refresh,
     snapshot({ snap, prev }) {
-      if (prev && changed(snap, prev).trips) {
+      if (prev && store.operator && changed(snap, prev).trips) {
         clearTimeout(debounce);
         debounce = setTimeout(refresh, 250);
       }
@@ -203,30 +223,42 @@ export function tripPage(root, params, query, ctx) {
     if (t.status === 'confirmed') {
       if (t.coordinator && t.coordinator !== store.company) {
         actions.append(el('p', { class: 'muted', text: 'Coordinated by another company: cancel it on that company\u2019s dashboard.' }));
-      } else if (adminToken()) {
+      } else if (store.operator) {
         const b = el('button', { type: 'button', class: 'btn-danger', id: 'cancel-trip', text: 'Cancel this trip' });
         b.addEventListener('click', async () => {
           if (!window.confirm('Cancel every leg of this trip, at every company?')) return;
           b.disabled = true;
           setText(msg, 'Cancelling at every company…');
           try {
-            await api('/trips/' + encodeURIComponent(t.id) + '/cancel', { method: 'POST', admin: true, timeout: 20000 });
+            await api('/trips/' + encodeURIComponent(t.id) + '/cancel', { method: 'POST', timeout: 20000 });
             toast('Trip cancelled at every company.', 'ok');
             await refresh();
           } catch (e) {
-            setText(msg, 'Could not cancel: ' + e.message);
+            setText(msg, e.status === 401 ? 'Not cancelled: the operator session has ended. Sign in again.' : 'Could not cancel: ' + e.message);
             b.disabled = false;
           }
         });
         actions.append(b);
       } else {
-        actions.append(el('p', { class: 'muted small', text: 'Set the admin token (top right) to cancel this trip.' }));
+        actions.append(signInPrompt('cancel this trip', { compact: true }));
       }
     }
     body.replaceChildren(phaseP.section, legsP.section, actions, msg);
   }
 
+  function renderSignedOut() {
+    trip = null;
+    statusSlot.replaceChildren();
+    lede.replaceChildren();
+    body.replaceChildren(signInPrompt('see this trip and cancel it'));
+    ctx.ok('Trip');
+  }
+
   async function refresh() {
+    if (!store.operator) {
+      renderSignedOut();
+      return;
+    }
     try {
       const [t, , pr] = await Promise.all([getJSON('/trips/' + encodeURIComponent(id)), loadNetwork().catch(() => null),
         store.snapshot ? Promise.resolve(null) : getJSON('/federation/peers').catch(() => null)]);
@@ -234,8 +266,13 @@ export function tripPage(root, params, query, ctx) {
       if (pr) peers = Object.fromEntries((pr.items || []).map((p) => [p.company, p.status]));
       ctx.ok('Trip');
     } catch (e) {
+      if (!store.operator) {
+        renderSignedOut();
+        return;
+      }
       if (e.status === 404) {
-        body.replaceChildren(emptyState('No trip ' + id + ' at any live server.', 'Its coordinator may be down, or the id is wrong.'));
+        body.replaceChildren(emptyState('No trip ' + id + ' coordinated by this company.',
+          'A trip is kept by the company that coordinates it: open it on that company\u2019s dashboard, or check the id.'));
         return;
       }
       ctx.error('Trip', e);
@@ -252,9 +289,9 @@ export function tripPage(root, params, query, ctx) {
       const c = changed(snap, prev);
       if (c.peers) {
         peers = Object.fromEntries(snapshotPeers(snap).map((p) => [p.company, p.status]));
-        if (trip) render();
+        if (trip && store.operator) render();
       }
-      if (prev && (c.trips || c.in_flight)) {
+      if (prev && store.operator && (c.trips || c.in_flight)) {
         clearTimeout(debounce);
         debounce = setTimeout(refresh, 250);
       }
@@ -290,7 +327,11 @@ export function bookPage(root, params, query, ctx) {
   const formSec = el('section', { class: 'panel', 'aria-label': 'Trip' });
   const reviewSec = el('section', { class: 'panel', 'aria-label': 'Options', hidden: true });
   const resultSec = el('section', { class: 'panel result', 'aria-label': 'Result', hidden: true, tabindex: '-1' });
-  root.append(steps, formSec, reviewSec, resultSec);
+  // Planning and booking are the operator's (or a car's, over the API): signed out, only this shows.
+  const gateSec = el('section', { class: 'panel', id: 'book-signin', 'aria-label': 'Sign in', hidden: true },
+    signInPrompt('plan and book trips for its cars'));
+  root.append(steps, gateSec, formSec, reviewSec, resultSec);
+  let step = 'form';
 
   // ---------------- form: mode switch
   const modePlan = el('button', { type: 'button', class: 'seg-btn', 'aria-pressed': 'true', id: 'mode-plan', text: 'Plan a route' });
@@ -481,10 +522,14 @@ export function bookPage(root, params, query, ctx) {
     el('p', { class: 'muted', text: 'Free chargers are shown for this company\u2019s stations; the others are checked by their owners when booking.' }),
     reviewList, el('div', { class: 'actions' }, backBtn, bookBtn));
 
-  function showStep(step) {
-    formSec.hidden = step !== 'form';
-    reviewSec.hidden = step !== 'review';
-    resultSec.hidden = step !== 'result';
+  function showStep(next) {
+    step = next;
+    const out = !store.operator;
+    gateSec.hidden = !out;
+    steps.hidden = out;
+    formSec.hidden = out || step !== 'form';
+    reviewSec.hidden = out || step !== 'review';
+    resultSec.hidden = out || step !== 'result';
     steps.querySelectorAll('li').forEach((li) => {
       if (li.dataset.step === step) li.setAttribute('aria-current', 'step');
       else li.removeAttribute('aria-current');
@@ -640,5 +685,9 @@ export function bookPage(root, params, query, ctx) {
   }
   init();
 
-  return { title: 'Book a trip' };
+  showStep('form');
+  return {
+    title: 'Book a trip',
+    operator() { showStep(step); },
+  };
 }

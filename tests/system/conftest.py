@@ -155,8 +155,26 @@ class Company:
             return path
         return self.api_url + path
 
-    def request(self, method, path, admin=False, headers=None, timeout=HTTP_TIMEOUT, **kw):
+    # Car tokens this company issued in this run, by car id: one POST each.
+    _car_tokens = {}
+
+    def car_token(self, car_id):
+        """A bearer token for car_id, issued by this company's operator (cached)."""
+        key = (self.id, car_id)
+        if key not in Company._car_tokens:
+            r = requests.post(self.url(f"/cars/{car_id}/tokens"), headers=self.admin, timeout=HTTP_TIMEOUT)
+            assert r.status_code == 201, f"{self.id} did not issue a token for {car_id}: {r.status_code} {r.text[:300]}"
+            Company._car_tokens[key] = r.json()["token"]
+        return Company._car_tokens[key]
+
+    def as_car(self, car_id):
+        return {"Authorization": f"Bearer {self.car_token(car_id)}"}
+
+    def request(self, method, path, admin=False, car=None, headers=None, timeout=HTTP_TIMEOUT, **kw):
+        """admin: as this company's operator; car: as that car (its token)."""
         h = dict(self.admin) if admin else {}
+        if car is not None:
+            h.update(self.as_car(car))
         h.update(headers or {})
         return requests.request(method, self.url(path), headers=h, timeout=timeout, **kw)
 
@@ -245,9 +263,13 @@ class Company:
         return st
 
     def book(self, station_id, start, end, car_id=None, **kw):
-        body = {"station_id": station_id, "car_id": car_id or new_car_id(),
+        """POST /reservations as the car (its own token) unless kw says otherwise."""
+        car_id = car_id or new_car_id()
+        body = {"station_id": station_id, "car_id": car_id,
                 "start": ts(start) if isinstance(start, datetime) else start,
                 "end": ts(end) if isinstance(end, datetime) else end}
+        if "admin" not in kw and "car" not in kw and "Authorization" not in (kw.get("headers") or {}):
+            kw["car"] = car_id
         return self.post("/reservations", json=body, **kw)
 
     def book_ok(self, station_id, start, end, car_id=None):

@@ -1,7 +1,13 @@
 """Hostile and broken input: every request gets the right 4xx with the error
-envelope, nothing is written, and the worker keeps serving."""
+envelope, nothing is written, and the worker keeps serving.
+
+Booking endpoints need a credential before they look at the input (a public
+caller gets 401 first), so the bad requests here are sent as the car the body
+names, or as this company's operator when the body's car_id itself is the bad
+part (a car naming another car would get 403 instead)."""
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -26,10 +32,13 @@ def good(station_id, /, **over):
     return body
 
 
-def expect_refused(company, method, path, status, codes=None, admin=False, **kw):
-    """Sends one bad request; checks status, envelope, no write, worker alive."""
+def expect_refused(company, method, path, status, codes=None, admin=False, car=None, **kw):
+    """Sends one bad request (as the operator with admin, as that car with car);
+    checks status, envelope, no write, worker alive."""
+    if car is not None:
+        company.car_token(car)  # issued before counting: it writes no station nor reservation
     before = company.counts()
-    r = company.request(method, path, admin=admin, **kw)
+    r = company.request(method, path, admin=admin, car=car, **kw)
     body = assert_error(r, status, codes)
     assert company.counts() == before, f"{method} {path} wrote something although refused"
     company.assert_alive()
@@ -61,7 +70,7 @@ def test_reservation_body_that_is_not_an_object_is_400(target, name, raw):
     company, st = target
     if name == "json_array_of_object":
         raw = json.dumps([good(st["id"])]).encode()
-    expect_refused(company, "POST", "/reservations", 400, data=raw,
+    expect_refused(company, "POST", "/reservations", 400, car=new_car_id("raw"), data=raw,
                    headers={"Content-Type": "application/json"})
 
 
@@ -119,36 +128,56 @@ def _bad_fields(sid):
         ("started_10_min_ago", {"start": ts(past - timedelta(minutes=10)),
                                 "end": ts(past + timedelta(minutes=50))}),
         ("epoch", {"start": "1970-01-01T00:00:00Z", "end": "1970-01-01T01:00:00Z"}),
+        # Time bounds: years 2000..2099, at most EVC_WINDOW_MAX_AHEAD_DAYS (366) ahead.
+        ("year_1999", {"start": "1999-12-31T22:00:00Z", "end": "1999-12-31T23:00:00Z"}),
+        ("year_2100", {"start": "2100-01-01T00:00:00Z", "end": "2100-01-01T01:00:00Z"}),
+        ("beyond_366_days", {"start": ts(past + timedelta(days=367)),
+                             "end": ts(past + timedelta(days=367, hours=1))}),
     ]
 
 
 BAD_FIELD_NAMES = [n for n, _ in _bad_fields("a-x")]
 
 
+def as_booker(body):
+    """Who sends a booking body: the car it names, or the operator when its car_id
+    is not a usable car id (the operator books on behalf of a car)."""
+    car = body.get("car_id")
+    if isinstance(car, str) and re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", car):
+        return {"car": car}
+    return {"admin": True}
+
+
 @pytest.mark.parametrize("name", BAD_FIELD_NAMES)
 def test_reservation_with_bad_field_is_400(target, name):
     company, st = target
     over = dict(_bad_fields(st["id"]))[name]
-    expect_refused(company, "POST", "/reservations", 400, json=good(st["id"], **over))
+    body = good(st["id"], **over)
+    expect_refused(company, "POST", "/reservations", 400, json=body, **as_booker(body))
 
 
 @pytest.mark.parametrize("missing", ["station_id", "car_id", "start", "end"])
 def test_reservation_missing_field_is_400(target, missing):
+    """As the operator every field is required (car_id names the car it books for);
+    as a car, the same holes except car_id (a car may omit it: it books for itself)."""
     company, st = target
     body = good(st["id"])
     del body[missing]
-    expect_refused(company, "POST", "/reservations", 400, json=body)
+    expect_refused(company, "POST", "/reservations", 400, admin=True, json=body)
+    if missing != "car_id":
+        expect_refused(company, "POST", "/reservations", 400, car=body["car_id"], json=body)
 
 
 def test_reservation_with_all_fields_missing_is_400(target):
     company, _ = target
-    expect_refused(company, "POST", "/reservations", 400, json={})
+    expect_refused(company, "POST", "/reservations", 400, admin=True, json={})
+    expect_refused(company, "POST", "/reservations", 400, car=new_car_id(), json={})
 
 
 def test_unknown_fields_are_ignored(target):
     company, st = target
     body = good(st["id"], comment="please", priority=9, nested={"a": [1, 2]})
-    r = company.post("/reservations", json=body)
+    r = company.post("/reservations", json=body, car=body["car_id"])
     assert_status(r, 201)
     res = assert_json(r)
     assert "comment" not in res and "priority" not in res
@@ -173,13 +202,14 @@ def test_unknown_fields_are_ignored(target):
         "very_long", "path", "sql", "empty"])
 def test_reservation_on_odd_station_id_is_400_or_404(target, sid):
     company, _ = target
-    expect_refused(company, "POST", "/reservations", (400, 404), json=good(sid))
+    body = good(sid)
+    expect_refused(company, "POST", "/reservations", (400, 404), json=body, car=body["car_id"])
 
 
 def test_reservation_on_unknown_station_is_404(target):
     company, _ = target
-    expect_refused(company, "POST", "/reservations", 404, "not_found",
-                   json=good(company.new_station_id("ghost")))
+    body = good(company.new_station_id("ghost"))
+    expect_refused(company, "POST", "/reservations", 404, "not_found", json=body, car=body["car_id"])
 
 
 @pytest.mark.parametrize("path", [
@@ -190,8 +220,9 @@ def test_reservation_on_unknown_station_is_404(target):
     "/reservations/%00",
 ], ids=["umlaut", "nul", "rtl", "long", "res_nul"])
 def test_odd_ids_in_paths_are_refused_cleanly(target, path):
+    """As the operator, who may read everything: the refusal is about the id."""
     company, _ = target
-    r = company.get(path)
+    r = company.get(path, admin=True)
     assert_error(r, (400, 404, 414))
     company.assert_alive()
 
@@ -228,7 +259,7 @@ def test_path_traversal_never_leaks_files(target, raw_path):
 def test_1mb_body_is_413(target):
     company, st = target
     body = good(st["id"], padding="x" * (1024 * 1024))
-    expect_refused(company, "POST", "/reservations", 413, "payload_too_large", json=body)
+    expect_refused(company, "POST", "/reservations", 413, "payload_too_large", json=body, car=body["car_id"])
 
 
 def test_body_just_over_64_kib_is_413(target):
@@ -240,14 +271,14 @@ def test_body_just_over_64_kib_is_413(target):
     data = json.dumps(body).encode()
     assert len(data) == 64 * 1024 + 1
     expect_refused(company, "POST", "/reservations", 413, "payload_too_large", data=data,
-                   headers={"Content-Type": "application/json"})
+                   car=body["car_id"], headers={"Content-Type": "application/json"})
 
 
 def test_body_just_under_64_kib_is_served(target):
     company, st = target
     body = good(st["id"])
     body["padding"] = "x" * (60 * 1024)
-    r = company.post("/reservations", json=body)
+    r = company.post("/reservations", json=body, car=body["car_id"])
     assert_status(r, 201)
     assert_status(company.cancel(assert_json(r)["id"]), 200)
 
@@ -260,8 +291,9 @@ def _chunks(data, size=4096):
 def test_chunked_body_is_read_whole(target):
     """A body without Content-Length (chunked) is read to its end and served."""
     company, st = target
-    data = json.dumps(good(st["id"])).encode()
-    r = company.post("/reservations", data=_chunks(data, 7),
+    body = good(st["id"])
+    data = json.dumps(body).encode()
+    r = company.post("/reservations", data=_chunks(data, 7), car=body["car_id"],
                      headers={"Content-Type": "application/json"})
     assert_status(r, 201)
     assert_status(company.cancel(assert_json(r)["id"]), 200)
@@ -270,8 +302,9 @@ def test_chunked_body_is_read_whole(target):
 def test_chunked_body_over_64_kib_is_413(target):
     """Without a Content-Length to refuse up front, the cap still holds."""
     company, st = target
-    data = json.dumps(good(st["id"], padding="x" * (512 * 1024))).encode()
-    expect_refused(company, "POST", "/reservations", 413, "payload_too_large",
+    body = good(st["id"], padding="x" * (512 * 1024))
+    data = json.dumps(body).encode()
+    expect_refused(company, "POST", "/reservations", 413, "payload_too_large", car=body["car_id"],
                    data=_chunks(data), headers={"Content-Type": "application/json"})
 
 
@@ -288,10 +321,12 @@ def test_lying_content_length_is_refused(target):
     company, st = target
     host, port = company.http_url.split("//")[1].split(":")
     path = company.api_url.split(str(company.port), 1)[1] + "/reservations"
-    payload = json.dumps(good(st["id"])).encode()
+    body = good(st["id"])
+    payload = json.dumps(body).encode()
+    auth = company.as_car(body["car_id"])["Authorization"].encode()
     before = company.counts()
     with socket.create_connection((host, int(port)), timeout=30) as s:
-        s.sendall(b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+        s.sendall(b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nAuthorization: " + auth + b"\r\n"
                   b"Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n" + payload)
         s.shutdown(socket.SHUT_WR)
         data = b""
@@ -313,8 +348,10 @@ def test_lying_content_length_is_refused(target):
                                    "application/xml"])
 def test_wrong_content_type_is_tolerated_or_415(target, ctype):
     company, st = target
+    body = good(st["id"])
+    company.car_token(body["car_id"])
     before = company.counts()
-    r = company.post("/reservations", data=json.dumps(good(st["id"])),
+    r = company.post("/reservations", data=json.dumps(body), car=body["car_id"],
                      headers={"Content-Type": ctype})
     if r.status_code == 201:
         assert company.counts()[1] == before[1] + 1
@@ -327,8 +364,9 @@ def test_wrong_content_type_is_tolerated_or_415(target, ctype):
 
 def test_form_encoded_body_is_400_or_415(target):
     company, st = target
-    expect_refused(company, "POST", "/reservations", (400, 415), codes=None,
-                   data=good(st["id"]))
+    body = good(st["id"])
+    expect_refused(company, "POST", "/reservations", (400, 415), codes=None, car=body["car_id"],
+                   data=body)
 
 
 # ---------------------------------------------------------------- stations with bad bodies
@@ -385,8 +423,10 @@ def test_patch_with_bad_body_is_400(target, raw):
     {"to": "2026-13-01T00:00:00Z"},
 ], ids=lambda p: json.dumps(p))
 def test_bad_list_parameters_are_400(target, params):
+    """As the operator, whose list is every reservation, and as a car, whose list is its own."""
     company, _ = target
-    expect_refused(company, "GET", "/reservations", 400, params=params)
+    expect_refused(company, "GET", "/reservations", 400, admin=True, params=params)
+    expect_refused(company, "GET", "/reservations", 400, car=new_car_id("lister"), params=params)
 
 
 @pytest.mark.parametrize("params", [
@@ -396,9 +436,10 @@ def test_bad_list_parameters_are_400(target, params):
     {"car_id": "x' OR '1'='1"},
 ], ids=lambda p: json.dumps(p))
 def test_odd_list_filters_are_400_or_match_nothing(target, params):
-    """Filters the contract does not validate: a 400, or an empty list; never a 5xx."""
+    """Filters the contract does not validate: a 400, or an empty list; never a 5xx.
+    Asked by the operator, who would see every match."""
     company, _ = target
-    r = company.get("/reservations", params=params)
+    r = company.get("/reservations", params=params, admin=True)
     if r.status_code == 200:
         body = assert_json(r)
         assert body["items"] == [] and body["total"] == 0, body
@@ -434,17 +475,22 @@ def test_wrong_method_on_known_route_is_405(target, method, path):
 
 
 def test_worker_survives_a_burst_of_garbage(target):
-    """200 broken requests back to back; the worker still serves a real booking."""
+    """200 broken requests back to back, from a car (so they reach the parser); the
+    worker still serves a real booking."""
     company, st = target
+    car = new_car_id("garbage")
+    headers = dict(company.as_car(car), **{"Content-Type": "application/json"})
     before = company.counts()
     garbage = [b"{", b"[1,2", b"\x00\x01\x02", b'{"station_id":1e999}', b'{"a":' * 50]
     with requests.Session() as s:
         for i in range(200):
             r = s.post(company.url("/reservations"), data=garbage[i % len(garbage)],
-                       headers={"Content-Type": "application/json"}, timeout=30)
-            assert 400 <= r.status_code < 500, (i, r.status_code, r.text[:200])
+                       headers=headers, timeout=30)
+            assert 400 <= r.status_code < 500 and r.status_code not in (401, 403), \
+                (i, r.status_code, r.text[:200])
     assert company.counts() == before
     company.assert_alive()
-    r = company.post("/reservations", json=good(st["id"]))
+    body = good(st["id"], car_id=car)
+    r = company.post("/reservations", json=body, car=car)
     assert_status(r, 201)
     assert_status(company.cancel(assert_json(r)["id"]), 200)

@@ -1,15 +1,22 @@
 """Many clients racing for the same chargers: exactly as many win as there are free
 chargers, every other one gets a clean 409, and the database never holds two live
-reservations of one charger that overlap."""
+reservations of one charger that overlap. Each client is a car booking for itself
+(its own token); one car racing itself still gets no more than its per-car limit."""
 
+import os
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import pytest
 import requests
 
 from conftest import assert_json, future_start, new_car_id, ts, window
+from tripkit import fresh_stations, new_key, route
+
+CAR_MAX_RESERVATIONS = int(os.environ.get("EVC_CAR_MAX_RESERVATIONS", "6"))
+CAR_MAX_TRIPS = int(os.environ.get("EVC_CAR_MAX_TRIPS", "3"))
 
 OVERLAP_CHECK = """
     SELECT count(*)
@@ -24,17 +31,22 @@ OVERLAP_CHECK = """
 """
 
 
-def race(company, bodies):
-    """POSTs every body at once, one thread and one session each. Returns
-    [(status, json or None), ...] in the order of `bodies`."""
+def race(company, bodies, path="/reservations", headers=None):
+    """POSTs every body at once, one thread and one session each, each as the car it
+    names (tokens issued beforehand, so the race is only the booking) plus `headers`
+    (a dict, or a function of the body's index). Returns [(status, json or None), ...]
+    in the order of `bodies`."""
     n = len(bodies)
     barrier = threading.Barrier(n, timeout=60)
+    auth = [company.as_car(body["car_id"]) for body in bodies]
+    extra = [(headers(i) if callable(headers) else headers) or {} for i in range(n)]
 
-    def one(body):
+    def one(i):
+        body = bodies[i]
         with requests.Session() as s:
             barrier.wait()
             try:
-                r = s.post(company.url("/reservations"), json=body, timeout=60)
+                r = s.post(company.url(path), json=body, headers=dict(auth[i], **extra[i]), timeout=60)
             except requests.RequestException as e:
                 return ("error", repr(e))
             try:
@@ -43,7 +55,7 @@ def race(company, bodies):
                 return (r.status_code, r.text[:200])
 
     with ThreadPoolExecutor(max_workers=n) as pool:
-        return list(pool.map(one, bodies))
+        return list(pool.map(one, range(n)))
 
 
 def live_in_window(company, station_id, start, end):
@@ -156,15 +168,17 @@ def test_concurrent_cancel_and_rebook_leave_one_live_reservation(company):
 
     n = 21
     barrier = threading.Barrier(n, timeout=60)
+    cars = [None] + [new_car_id(f"rebook{i}") for i in range(1, n)]
+    auth = [company.admin] + [company.as_car(car) for car in cars[1:]]
 
     def act(i):
         with requests.Session() as s:
             barrier.wait()
             if i == 0:
-                r = s.post(company.url(f"/reservations/{held['id']}/cancel"), headers=company.admin, timeout=60)
+                r = s.post(company.url(f"/reservations/{held['id']}/cancel"), headers=auth[0], timeout=60)
             else:
-                r = s.post(company.url("/reservations"), timeout=60,
-                           json={"station_id": st["id"], "car_id": new_car_id(f"rebook{i}"),
+                r = s.post(company.url("/reservations"), timeout=60, headers=auth[i],
+                           json={"station_id": st["id"], "car_id": cars[i],
                                  "start": ts(start), "end": ts(end)})
             return r.status_code, r.json()
 
@@ -181,3 +195,54 @@ def test_concurrent_cancel_and_rebook_leave_one_live_reservation(company):
     if statuses[201] == 0:
         company.book_ok(st["id"], start, end)
     assert len(live_in_window(company, st["id"], start, end)) == 1
+
+
+def test_one_car_racing_itself_gets_no_more_than_its_reservation_limit(company):
+    """20 bookings of one car at once, on distinct windows of a roomy station: exactly
+    EVC_CAR_MAX_RESERVATIONS (6) win, the rest get 409 car_limit_reached, and the
+    database holds exactly the winners."""
+    if not 0 < CAR_MAX_RESERVATIONS < 20:
+        pytest.skip(f"EVC_CAR_MAX_RESERVATIONS={CAR_MAX_RESERVATIONS}")
+    st = company.create_station(chargers=4)
+    car = new_car_id("greedy")
+    t0 = future_start()
+    bodies = [{"station_id": st["id"], "car_id": car, "start": ts(t0 + timedelta(hours=2 * i)),
+               "end": ts(t0 + timedelta(hours=2 * i + 1))} for i in range(20)]
+    results = race(company, bodies)
+    statuses = summarize(results)
+    assert statuses == Counter({201: CAR_MAX_RESERVATIONS, 409: 20 - CAR_MAX_RESERVATIONS}), \
+        f"{statuses}: {[r for r in results if r[0] not in (201, 409)][:3]}"
+    for status, body in results:
+        if status == 409:
+            assert body["error"]["code"] == "car_limit_reached", body
+    won = {body["id"] for status, body in results if status == 201}
+    rows = company.sql("SELECT id::text FROM reservations WHERE car_id = %s "
+                       "AND status IN ('held', 'confirmed')", (car,))
+    assert {r[0] for r in rows} == won
+    company.assert_alive()
+
+
+def test_one_car_racing_itself_gets_no_more_than_its_trip_limit(companies):
+    """10 trips of one car at once (under the rate limit's burst of 20), each on its
+    own stretch of a roomy station: exactly EVC_CAR_MAX_TRIPS (3) are confirmed, the
+    rest get 409 car_limit_reached, and no refused trip holds a charger."""
+    if not 0 < CAR_MAX_TRIPS < 10:
+        pytest.skip(f"EVC_CAR_MAX_TRIPS={CAR_MAX_TRIPS}")
+    a = companies["a"]
+    stations = fresh_stations(companies, ids=("a",), chargers=4)
+    car = new_car_id("greedy-trips")
+    t0 = future_start()
+    bodies = [{"car_id": car, "legs": route(stations, start=t0 + timedelta(hours=3 * i))} for i in range(10)]
+    results = race(a, bodies, path="/trips", headers=lambda i: {"Idempotency-Key": new_key("greedy")})
+    statuses = summarize(results)
+    assert statuses == Counter({201: CAR_MAX_TRIPS, 409: 10 - CAR_MAX_TRIPS}), \
+        f"{statuses}: {[r for r in results if r[0] not in (201, 409)][:3]}"
+    for status, body in results:
+        if status == 409:
+            assert body["error"]["code"] == "car_limit_reached", body
+    live = a.sql_one("SELECT count(*) FROM trips WHERE car_id = %s "
+                     "AND status IN ('preparing', 'committing', 'confirmed')", (car,))[0]
+    assert live == CAR_MAX_TRIPS
+    held = a.sql_one("SELECT count(*) FROM reservations WHERE car_id = %s "
+                     "AND status IN ('held', 'confirmed')", (car,))[0]
+    assert held == CAR_MAX_TRIPS, "each confirmed one-leg trip holds one charger, a refused one none"

@@ -5,6 +5,9 @@ with POST /trips; POST /availability/batch answers which windows are free.
 The plans run on the demo stations (db/seed) and the road network (db/migrations/004).
 Each test departs on a random day months ahead at a random minute, so runs never meet
 each other's bookings; what a test books it cancels.
+
+Planning needs a credential: a car plans for itself (car_id may be left out: its
+token's car; naming another car is 403), the operator plans for a car it names.
 """
 
 from datetime import timedelta
@@ -30,12 +33,16 @@ def plan_body(origin="João Pessoa", destination="Feira de Santana", departure=N
             "max_options": max_options}
 
 
-def plan(company, body):
-    return company.post("/routes/plan", json=body, timeout=PLAN_TIMEOUT)
+def plan(company, body, **who):
+    """POST /routes/plan as the car the body names (its own token) unless who says otherwise
+    (admin=True, car=..., or headers={} for the public)."""
+    if not who:
+        who = {"car": body["car_id"]}
+    return company.post("/routes/plan", json=body, timeout=PLAN_TIMEOUT, **who)
 
 
-def plan_ok(company, body):
-    r = plan(company, body)
+def plan_ok(company, body, **who):
+    r = plan(company, body, **who)
     assert_status(r, 200)
     return assert_json(r)
 
@@ -219,11 +226,62 @@ def test_no_option_is_a_422_with_the_reason(company):
     ({"car_id": "no spaces"}, "invalid_field"),
     ({"speed": 120}, "invalid_field"),
 ])
-def test_bad_plans_are_400(company, change, code):
+@pytest.mark.parametrize("who", ["car", "operator"])
+def test_bad_plans_are_400(company, change, code, who):
     body = plan_body(origin="joao-pessoa")
+    car = body["car_id"]
     body.update(change)
-    assert_error(plan(company, body), 400, {code})
+    if who == "operator":
+        assert_error(plan(company, body, admin=True), 400, {code})
+    elif "car_id" in change:
+        # A car naming any car but itself is refused before the field is looked at:
+        # the malformed car_id is the operator's case.
+        assert_error(plan(company, body, car=car), 403, {"forbidden"})
+    else:
+        assert_error(plan(company, body, car=car), 400, {code})
     company.assert_alive()
+
+
+def options_seen(answer):
+    """What a plan offers, without its timings: the legs of each option and who was left out."""
+    return ([[(leg["station_id"], leg["start"], leg["end"]) for leg in o["legs"]] for o in answer["options"]],
+            answer["companies_left_out"])
+
+
+def test_who_may_plan(all_up):
+    """A car plans for itself with or without car_id (its token works at every server);
+    the operator plans for the car it names; the answers are the same plan. The public,
+    a bad token, a car naming another car and an operator naming none are refused."""
+    companies = all_up
+    a, b = companies["a"], companies["b"]
+    body = plan_body(destination="Penedo")
+    car = body["car_id"]
+    no_car = {k: v for k, v in body.items() if k != "car_id"}
+
+    assert_error(plan(a, body, headers={}), 401, {"unauthorized"})
+    assert_error(plan(a, no_car, headers={}), 401, {"unauthorized"})
+    assert_error(plan(a, body, headers={"Authorization": "Bearer evc1.not-a-real-token"}), 401)
+    assert_error(plan(a, body, headers={"Authorization": f"Bearer {a.admin_token}x"}), 401)
+    assert_error(plan(a, dict(body, car_id=new_car_id("plan")), car=car), 403, {"forbidden"})
+    assert_error(plan(a, no_car, admin=True), 400, {"missing_field"})
+    a.assert_alive()
+
+    as_car = plan_ok(a, no_car, car=car)
+    assert as_car["car_id"] == car, as_car["car_id"]
+    assert as_car["options"], as_car
+    for option in as_car["options"]:
+        assert_option_shape(option, body, BATTERY["target_soc"])
+    named = plan_ok(a, body, car=car)
+    assert named["car_id"] == car
+    by_operator = plan_ok(a, body, admin=True)
+    assert by_operator["car_id"] == car
+    assert options_seen(named) == options_seen(as_car) == options_seen(by_operator), (
+        as_car["options"], named["options"], by_operator["options"])
+
+    # The car's token from company a is good at company b; b's operator token is not good at a.
+    at_b = plan_ok(b, no_car, headers=a.as_car(car))
+    assert at_b["car_id"] == car and at_b["options"], at_b
+    assert_error(plan(a, body, headers=b.admin), 401)
 
 
 def test_availability_batch_says_free_and_nearest_free(companies):
@@ -237,7 +295,7 @@ def test_availability_batch_says_free_and_nearest_free(companies):
             {"station_id": station, "start": ts(start + timedelta(hours=2)), "end": ts(start + timedelta(hours=3))},
             {"station_id": "b-nosuchstation", "start": ts(start), "end": ts(start + timedelta(hours=1))},
         ]
-        r = b.post("/availability/batch", json={"windows": windows})
+        r = b.post("/availability/batch", json={"windows": windows})  # public: the catalogue
         assert_status(r, 200)
         got = assert_json(r)
         assert got["company"] == "b"
@@ -250,6 +308,10 @@ def test_availability_batch_says_free_and_nearest_free(companies):
         assert unknown["free"] is False and unknown["reason"] == "unknown_station", unknown
     finally:
         b.cancel(booked["id"])
+
+    # A credential that proves nobody is refused even where the public may read.
+    assert_error(b.post("/availability/batch", json={"windows": windows[:1]},
+                        headers={"Authorization": "Bearer evc1.not-a-real-token"}), 401)
 
     for bad in ({}, {"windows": []}, {"windows": [{"station_id": station}]},
                 {"windows": [{"station_id": station, "start": ts(start), "end": ts(start)}]},

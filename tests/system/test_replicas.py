@@ -193,9 +193,10 @@ def test_each_freed_slot_is_granted_once(replica, companies, stack):
     e = s + timedelta(hours=1)
     booked = [a.book_ok(st, s, e) for _ in range(chargers)]
     ids = []
-    for i in range(waiters):  # joined through both, alternately
-        r = (a if i % 2 == 0 else a2).post("/waitlist", json={
-            "car_id": new_car_id("rep"), "station_id": st, "start": ts(s), "end": ts(e),
+    for i in range(waiters):  # joined through both, alternately, each car for itself
+        car = new_car_id("rep")
+        r = (a if i % 2 == 0 else a2).post("/waitlist", car=car, json={
+            "car_id": car, "station_id": st, "start": ts(s), "end": ts(e),
             "expires_at": ts(utcnow() + timedelta(minutes=5))})
         assert_status(r, 201)
         ids.append(assert_json(r)["id"])

@@ -1,7 +1,11 @@
 """Booking charging windows: book, read, list, page, availability, charger
 assignment, alternatives on a full station, cancellation, unavailable and foreign
-stations, and what lands in the database."""
+stations, per-car limits, and what lands in the database.
 
+A car books, reads and lists its own reservations (its token); the operator of
+the company reads and lists them all; the public reads only the catalogue."""
+
+import os
 import re
 import uuid
 from datetime import timedelta
@@ -43,13 +47,17 @@ def test_book_returns_201_with_location_and_can_be_read_back(company, station):
 
     loc = r.headers.get("Location")
     assert loc and loc.rstrip("/").endswith(f"/reservations/{res['id']}"), loc
-    got = requests.get(requests.compat.urljoin(r.url, loc), timeout=30)
+    got = requests.get(requests.compat.urljoin(r.url, loc), headers=company.as_car(car), timeout=30)
     assert_status(got, 200)
     assert assert_json(got) == res
 
-    got = company.get(f"/reservations/{res['id']}")
-    assert_status(got, 200)
-    assert assert_json(got) == res
+    for actor in ({"car": car}, {"admin": True}):
+        got = company.get(f"/reservations/{res['id']}", **actor)
+        assert_status(got, 200)
+        assert assert_json(got) == res
+    # Nobody else reads it: the public needs a credential, another car is told it does not exist.
+    assert_error(company.get(f"/reservations/{res['id']}"), 401, "unauthorized")
+    assert_error(company.get(f"/reservations/{res['id']}", car=new_car_id("other")), 404, "not_found")
 
 
 def test_booking_with_offset_timestamp_is_understood_or_refused(company, station):
@@ -80,19 +88,46 @@ def test_window_of_exactly_24_hours_is_accepted(company, station):
 
 
 def test_get_unknown_reservation_is_404(company):
-    assert_error(company.get(f"/reservations/{uuid.uuid4()}"), 404)
+    assert_error(company.get(f"/reservations/{uuid.uuid4()}", admin=True), 404)
+    assert_error(company.get(f"/reservations/{uuid.uuid4()}", car=new_car_id()), 404)
 
 
 @pytest.mark.parametrize("bad", ["not-a-uuid", "12345", "zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz"])
 def test_get_malformed_reservation_id_is_400_or_404(company, bad):
-    assert_error(company.get(f"/reservations/{bad}"), (400, 404))
+    assert_error(company.get(f"/reservations/{bad}", admin=True), (400, 404))
+    assert_error(company.get(f"/reservations/{bad}", car=new_car_id()), (400, 404))
     company.assert_alive()
+
+
+def test_a_car_books_for_itself_only(company, station):
+    """A car may leave car_id out (it books for itself); naming another car is 403
+    and writes nothing; the operator books on behalf of the car it names."""
+    car, other = new_car_id("self"), new_car_id("other")
+    start, end = window(hours=1)
+    r = company.post("/reservations", car=car,
+                     json={"station_id": station["id"], "start": ts(start), "end": ts(end)})
+    assert_status(r, 201)
+    assert assert_json(r)["car_id"] == car
+
+    before = company.counts()
+    body = {"station_id": station["id"], "car_id": other, "start": ts(start), "end": ts(end)}
+    assert_error(company.post("/reservations", car=car, json=body), 403, "forbidden")
+    assert_error(company.post("/reservations", json=body), 401, "unauthorized")
+    assert_error(company.post("/reservations", json=body, headers={"Authorization": "Bearer wrong"}),
+                 401, "unauthorized")
+    assert company.counts() == before
+    assert company.sql("SELECT 1 FROM reservations WHERE car_id = %s", (other,)) == []
+
+    r = company.post("/reservations", admin=True, json=body)
+    assert_status(r, 201)
+    assert assert_json(r)["car_id"] == other
 
 
 # ---------------------------------------------------------------- listing
 
-def _list(company, **params):
-    r = company.get("/reservations", params=params)
+def _list(company, actor=None, **params):
+    """GET /reservations as actor ({"car": id} or, by default, the operator)."""
+    r = company.get("/reservations", params=params, **(actor or {"admin": True}))
     assert_status(r, 200)
     body = assert_json(r)
     assert set(body) >= {"items", "total", "limit", "offset"}, body
@@ -132,6 +167,21 @@ def test_list_filters_by_car_and_station(company):
     _, none = _list(company, car_id=new_car_id("nobody"))
     assert none["items"] == [] and none["total"] == 0
 
+    # A car's list holds its own reservations only, whatever it filters by.
+    as_x = {"car": car_x}
+    _, own = _list(company, as_x)
+    assert ids(own) == [made["x1"]["id"], made["x3"]["id"], made["x2"]["id"]] and own["total"] == 3
+    _, own_s1 = _list(company, as_x, station_id=s1["id"])
+    assert ids(own_s1) == [made["x1"]["id"], made["x2"]["id"]] and own_s1["total"] == 2
+    r = company.get("/reservations", params={"car_id": car_y}, car=car_x)
+    if r.status_code == 200:
+        assert assert_json(r)["items"] == [] and assert_json(r)["total"] == 0, r.text
+    else:
+        assert_error(r, 404, "not_found")
+    _, y_own = _list(company, {"car": car_y}, station_id=s1["id"])
+    assert ids(y_own) == [made["y1"]["id"]]
+    assert_error(company.get("/reservations"), 401, "unauthorized")
+
 
 def test_list_filters_by_status_and_time_range(company, station):
     car = new_car_id()
@@ -168,7 +218,7 @@ def test_list_pages_with_limit_offset_link_and_total(company):
     url, pages = next_link(r), 1
     while url:
         assert pages < 10, "Link rel=next never ends"
-        r = requests.get(url, timeout=30)
+        r = requests.get(url, headers=company.admin, timeout=30)
         assert_status(r, 200)
         page = assert_json(r)
         assert page["total"] == 5 and r.headers["X-Total-Count"] == "5"
@@ -191,7 +241,16 @@ def test_list_pages_with_limit_offset_link_and_total(company):
     _, biggest = _list(company, station_id=st["id"], limit=500)
     assert biggest["limit"] == 500
 
-    assert_error(company.get("/reservations", params={"limit": 501}), 400)
+    assert_error(company.get("/reservations", params={"limit": 501}, admin=True), 400)
+
+    # The car pages through the same five, its own.
+    r, mine = _list(company, {"car": car}, limit=2, offset=2)
+    assert [i["id"] for i in mine["items"]] == expected[2:4] and mine["total"] == 5
+    nxt = next_link(r)
+    assert nxt, "a car's page has rel=next too"
+    r = requests.get(nxt, headers=company.as_car(car), timeout=30)
+    assert_status(r, 200)
+    assert [i["id"] for i in assert_json(r)["items"]] == expected[4:]
 
 
 # ---------------------------------------------------------------- availability
@@ -334,7 +393,7 @@ def test_cancel_frees_the_window(company):
     assert_status(r, 200)
     cancelled = assert_json(r)
     assert cancelled["id"] == first["id"] and cancelled["status"] == "cancelled"
-    assert assert_json(company.get(f"/reservations/{first['id']}"))["status"] == "cancelled"
+    assert assert_json(company.get(f"/reservations/{first['id']}", admin=True))["status"] == "cancelled"
 
     second = company.book_ok(st["id"], start, end)
     assert second["charger"] == 1 and second["id"] != first["id"]
@@ -418,6 +477,38 @@ def test_station_of_another_company_is_404_naming_the_owner(companies, here, own
     assert names_owner, f"message should name company {o.id!r} ({o.name}): {body['error']['message']!r}"
     assert c.counts() == before
     assert o.sql("SELECT 1 FROM reservations WHERE station_id = %s", (foreign["id"],)) == []
+
+
+# ---------------------------------------------------------------- per-car limit
+
+CAR_MAX_RESERVATIONS = int(os.environ.get("EVC_CAR_MAX_RESERVATIONS", "6"))
+
+
+def test_a_car_holds_at_most_its_limit_of_live_reservations(company):
+    """EVC_CAR_MAX_RESERVATIONS (6) live future single reservations per car here;
+    one more is 409 car_limit_reached, from the car or from the operator on its
+    behalf, and writes nothing. A cancel makes room; another car is not affected."""
+    if CAR_MAX_RESERVATIONS == 0 or CAR_MAX_RESERVATIONS > 20:
+        pytest.skip(f"EVC_CAR_MAX_RESERVATIONS={CAR_MAX_RESERVATIONS}")
+    st = company.create_station(chargers=1)
+    car = new_car_id("limit")
+    base = future_start()
+    h = timedelta(hours=1)
+    made = [company.book_ok(st["id"], base + i * h, base + (i + 1) * h, car)
+            for i in range(CAR_MAX_RESERVATIONS)]
+    more = (base + 50 * h, base + 51 * h)
+    before = company.counts()
+    assert_error(company.book(st["id"], *more, car), 409, "car_limit_reached")
+    assert_error(company.book(st["id"], *more, car, admin=True), 409, "car_limit_reached")
+    assert company.counts() == before
+    company.book_ok(st["id"], *more, new_car_id("other"))
+
+    assert_status(company.cancel(made[0]["id"]), 200)
+    again = company.book_ok(st["id"], base + 60 * h, base + 61 * h, car)
+    assert again["car_id"] == car
+    live = company.sql_one("SELECT count(*) FROM reservations WHERE car_id = %s AND status IN "
+                           "('held', 'confirmed')", (car,))[0]
+    assert live == CAR_MAX_RESERVATIONS
 
 
 # ---------------------------------------------------------------- database

@@ -84,7 +84,10 @@ def test_worker_killed_with_sigkill_restarts_with_data_intact(stack, companies):
         c.wait_healthy(timeout=30)
         assert worker_pid(stack, "c") != old_pid
 
-        got = c.get(f"/reservations/{res['id']}")
+        got = c.get(f"/reservations/{res['id']}", car=res["car_id"])  # its car (token issued before the kill)
+        assert_status(got, 200)
+        assert assert_json(got) == res
+        got = c.get(f"/reservations/{res['id']}", admin=True)
         assert_status(got, 200)
         assert assert_json(got) == res
         assert assert_json(c.get(f"/stations/{st['id']}")) == st
@@ -121,6 +124,8 @@ def test_database_outage_gives_503_then_worker_recovers_by_itself(stack, compani
     o_start = future_start()
     outage_body = {"station_id": st["id"], "car_id": outage_car, "start": ts(o_start),
                    "end": ts(o_start + timedelta(hours=1))}
+    b.car_token(outage_car)  # issued while the database is up: the calls below are credentialed
+    car = res["car_id"]
     try:
         run_stack("stop", "b", "db")
 
@@ -129,10 +134,15 @@ def test_database_outage_gives_503_then_worker_recovers_by_itself(stack, compani
             ("GET /stations/{id}", lambda: b.get(f"/stations/{st['id']}", timeout=t)),
             ("GET availability", lambda: b.get(f"/stations/{st['id']}/availability", timeout=t,
                                                params={"from": ts(start), "to": ts(end)})),
-            ("POST /reservations", lambda: b.post("/reservations", json=outage_body, timeout=t)),
-            ("GET /reservations/{id}", lambda: b.get(f"/reservations/{res['id']}", timeout=t)),
-            ("GET /reservations", lambda: b.get("/reservations", params={"car_id": res["car_id"]},
+            ("POST /reservations", lambda: b.post("/reservations", json=outage_body, car=outage_car, timeout=t)),
+            ("POST /reservations (operator)", lambda: b.post("/reservations", json=outage_body, admin=True,
+                                                             timeout=t)),
+            ("GET /reservations/{id}", lambda: b.get(f"/reservations/{res['id']}", car=car, timeout=t)),
+            ("GET /reservations/{id} (operator)", lambda: b.get(f"/reservations/{res['id']}", admin=True,
+                                                                timeout=t)),
+            ("GET /reservations", lambda: b.get("/reservations", params={"car_id": car}, car=car,
                                                 timeout=t)),
+            ("POST cancel (car)", lambda: b.post(f"/reservations/{res['id']}/cancel", car=car, timeout=t)),
             ("POST cancel", lambda: b.post(f"/reservations/{res['id']}/cancel", admin=True, timeout=t)),
         ]
         for _round in range(2):
@@ -171,7 +181,7 @@ def test_database_outage_gives_503_then_worker_recovers_by_itself(stack, compani
 
         # Nothing was written during the outage; what was there before is intact.
         assert b.counts() == counts
-        got = assert_json(b.get(f"/reservations/{res['id']}"))
+        got = assert_json(b.get(f"/reservations/{res['id']}", car=car))
         assert got == res
         assert b.sql("SELECT 1 FROM reservations WHERE car_id = %s", (outage_car,)) == []
 
@@ -208,7 +218,7 @@ def test_sigterm_stops_the_worker_cleanly_and_it_starts_again(stack, companies):
 
         run_stack("start", "a", "worker")
         a.wait_healthy(timeout=30)
-        assert assert_json(a.get(f"/reservations/{res['id']}")) == res
+        assert assert_json(a.get(f"/reservations/{res['id']}", car=res["car_id"])) == res
         assert a.counts() == counts
         assert a.sql("SELECT version::text, checksum, applied_at FROM schema_migrations "
                      "ORDER BY version") == migrations, "a restart must not re-apply migrations"

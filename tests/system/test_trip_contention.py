@@ -162,14 +162,18 @@ def test_two_cars_racing_for_one_route_exactly_one_wins(companies, stack):
         sessions = [requests.Session() for _ in range(2)]
         for i, s in enumerate(sessions):
             s.get(companies[coordinators[i]].api_url + "/health", timeout=30)
+        # Each car books for itself: its token is issued before the race starts.
+        cars = [new_car_id(f"race{i}") for i in range(2)]
+        auth = [companies[coordinators[i]].as_car(cars[i]) for i in range(2)]
 
         def race(i):
-            body = {"car_id": new_car_id(f"race{i}"), "legs": legs}
+            body = {"car_id": cars[i], "legs": legs}
             url = companies[coordinators[i]].api_url + "/trips"
             barrier.wait(timeout=30)
             started = time.monotonic()
             try:
-                r = sessions[i].post(url, json=body, headers={"Idempotency-Key": new_key("race")}, timeout=60)
+                r = sessions[i].post(url, json=body, headers={"Idempotency-Key": new_key("race"), **auth[i]},
+                                     timeout=60)
                 results[i] = (r, time.monotonic() - started)
             except requests.RequestException as e:
                 results[i] = (e, time.monotonic() - started)

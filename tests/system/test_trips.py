@@ -6,8 +6,10 @@ Each test makes its own stations (1 charger, so a second booking of a window is
 refused) and picks windows months ahead at random minutes.
 """
 
+import secrets
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -90,15 +92,23 @@ def test_three_company_trip_is_confirmed_in_every_database(companies, stack, coo
     assert r.headers.get("Location", "").endswith(f"/trips/{trip['id']}"), r.headers
     assert_confirmed_everywhere(companies, trip, legs)
 
-    again = get_trip(companies[coordinator], trip["id"])
+    again = get_trip(companies[coordinator], trip["id"])  # its operator
     assert again["status"] == "confirmed" and again["phase"] == "confirmed", again
     assert [lg["reservation_id"] for lg in again["legs"]] == [lg["reservation_id"] for lg in trip["legs"]]
     assert all(lg["state"] == "confirmed" for lg in again["legs"]), again
+    for cid in COMPANY_IDS:  # its car, at any server
+        seen = get_trip(companies[cid], trip["id"], car=car)
+        assert seen["id"] == trip["id"] and seen["status"] == "confirmed", (cid, seen)
 
-    listed = companies[coordinator].get("/trips", params={"car_id": car})
-    assert_status(listed, 200)
-    items = assert_json(listed)["items"]
-    assert [t["id"] for t in items] == [trip["id"]], items
+    assert_error(companies[coordinator].get("/trips", params={"car_id": car}), 401)
+    for who in ({"car": car}, {"admin": True}):
+        listed = companies[coordinator].get("/trips", params={"car_id": car}, **who)
+        assert_status(listed, 200)
+        items = assert_json(listed)["items"]
+        assert [t["id"] for t in items] == [trip["id"]], (who, items)
+    own = companies[coordinator].get("/trips", car=car)  # a car's list is its own trips
+    assert_status(own, 200)
+    assert [t["id"] for t in assert_json(own)["items"]] == [trip["id"]], own.text[:500]
 
     row = trip_row(companies[coordinator], trip_id=trip["id"])
     assert row and row["status"] == "confirmed" and row["idempotency_key"] == key, row
@@ -143,7 +153,7 @@ def test_retry_with_same_key_replays_the_same_trip(companies):
         assert replay["status"] == "confirmed", replay
         assert again.headers.get("Idempotent-Replayed") == "true", dict(again.headers)
 
-    assert a.sql_one("SELECT count(*) FROM trips WHERE idempotency_key = %s", (key,))[0] == 1
+    assert a.sql_one("SELECT count(*) FROM trips WHERE idempotency_key = %s AND car_id = %s", (key, car))[0] == 1
     # Still exactly one reservation per leg: the retry booked nothing.
     assert_confirmed_everywhere(companies, trip, legs)
 
@@ -152,15 +162,17 @@ def test_same_key_with_another_body_is_422_and_books_nothing(companies):
     a = companies["a"]
     stations = fresh_stations(companies)
     legs = route(stations)
+    car = new_car_id("trip")
     key = new_key()
-    first, _, _ = post_trip(a, legs, key=key)
+    first, _, _ = post_trip(a, legs, car_id=car, key=key)
     assert_status(first, 201)
     trip = assert_json(first)
 
     other_legs = route(stations)  # other windows
-    r, _, _ = post_trip(a, other_legs, key=key)
+    r, _, _ = post_trip(a, other_legs, car_id=car, key=key)
     assert_error(r, 422)
-    r, _, _ = post_trip(a, legs, car_id=new_car_id("other"), key=key)
+    # The operator booking on behalf of the same car uses the same car's keys.
+    r, _, _ = post_trip(a, other_legs, car_id=car, key=key, headers=a.admin)
     assert_error(r, 422)
 
     assert a.sql_one("SELECT count(*) FROM trips WHERE idempotency_key = %s", (key,))[0] == 1
@@ -169,6 +181,45 @@ def test_same_key_with_another_body_is_422_and_books_nothing(companies):
         n = companies[cid].sql_one(
             "SELECT count(*) FROM reservations WHERE station_id = %s AND status IN ('held', 'confirmed')", (sid,))[0]
         assert n == 1, f"{sid}: {n} live reservations, expected only the first trip's"
+
+
+def test_same_key_from_another_car_is_another_trip(companies):
+    """An Idempotency-Key is the car's own: another car's request with the same key is
+    a trip of its own, never a replay of the first car's."""
+    a = companies["a"]
+    stations = fresh_stations(companies)  # 1 charger each
+    legs = route(stations)
+    first_car, second_car, third_car = new_car_id("k1"), new_car_id("k2"), new_car_id("k3")
+    key = new_key()
+    trip = book_trip(a, legs, car_id=first_car, key=key)
+
+    # The same body from another car: its own trip, refused because the windows are taken.
+    r, _, _ = post_trip(a, legs, car_id=second_car, key=key)
+    body = assert_error(r, 409, {"no_charger_free"})
+    assert body.get("trip_id") and body["trip_id"] != trip["id"], body
+    assert r.headers.get("Idempotent-Replayed") != "true", dict(r.headers)
+    # Another body from a third car: a new trip, confirmed.
+    other_legs = route(stations)
+    r, _, _ = post_trip(a, other_legs, car_id=third_car, key=key)
+    assert_status(r, 201)
+    third = assert_json(r)
+    assert third["id"] != trip["id"] and third["car_id"] == third_car, third
+    assert r.headers.get("Idempotent-Replayed") != "true", dict(r.headers)
+    # A car naming another car in the body is refused, whatever the key: nothing written.
+    before = a.sql_one("SELECT count(*) FROM trips")[0]
+    r, _, _ = post_trip(a, route(stations), car_id=first_car, key=new_key(), headers=a.as_car(second_car))
+    assert_error(r, 403, "forbidden")
+    assert a.sql_one("SELECT count(*) FROM trips")[0] == before
+
+    rows = a.sql("SELECT car_id, status FROM trips WHERE idempotency_key = %s ORDER BY car_id", (key,))
+    assert sorted(rows) == sorted([(first_car, "confirmed"), (second_car, "aborted"), (third_car, "confirmed")]), rows
+    # The first car's retry still replays its own trip.
+    again, _, _ = post_trip(a, legs, car_id=first_car, key=key)
+    assert_status(again, 201)
+    assert assert_json(again)["id"] == trip["id"] and again.headers.get("Idempotent-Replayed") == "true"
+    assert_confirmed_everywhere(companies, get_trip(a, trip["id"]), legs)
+    assert_confirmed_everywhere(companies, get_trip(a, third["id"]), other_legs)
+    assert_nothing_held(companies, body["trip_id"])
 
 
 def test_replay_of_a_refused_trip_gives_the_same_409(companies):
@@ -294,9 +345,15 @@ def test_finish_completes_every_leg(companies):
 
 def test_unknown_trip_is_404(companies):
     a = companies["a"]
-    assert_error(a.get("/trips/7f0c2a8e-1111-4222-8333-944455556666"), 404)
-    assert_error(a.post("/trips/7f0c2a8e-1111-4222-8333-944455556666/cancel", admin=True), 404)
-    assert_error(a.get("/trips/not-a-uuid"), 404)
+    unknown = "7f0c2a8e-1111-4222-8333-944455556666"
+    # Without a credential the question is not even asked.
+    assert_error(a.get(f"/trips/{unknown}"), 401, "unauthorized")
+    assert_error(a.post(f"/trips/{unknown}/cancel"), 401, "unauthorized")
+    for who in ({"car": new_car_id("nobody")}, {"admin": True}):
+        assert_error(a.get(f"/trips/{unknown}", **who), 404)
+        assert_error(a.post(f"/trips/{unknown}/cancel", timeout=60, **who), 404)
+        assert_error(a.post(f"/trips/{unknown}/finish", timeout=60, **who), 404)
+        assert_error(a.get("/trips/not-a-uuid", **who), 404)
 
 
 # ---------------------------------------------------------------- refused requests
@@ -308,7 +365,8 @@ def test_bad_or_missing_idempotency_key_is_400(companies, key):
     legs = route(fresh_stations(companies, ids=("a",)))
     headers = {} if key is None else {"Idempotency-Key": key}
     before = a.sql_one("SELECT count(*) FROM trips")[0]
-    r = a.post("/trips", json={"car_id": new_car_id(), "legs": legs}, headers=headers)
+    car = new_car_id()
+    r = a.post("/trips", json={"car_id": car, "legs": legs}, headers=headers, car=car)
     assert_error(r, 400)
     assert a.sql_one("SELECT count(*) FROM trips")[0] == before
 
@@ -351,18 +409,35 @@ FEDERATION_CALLS = [
 ]
 
 
-@pytest.mark.parametrize("auth", [None, "Token 0123456789abcdef0123456789abcdef", "Bearer admin", "Token "],
-                         ids=["none", "wrong-token", "admin-bearer", "empty-token"])
+# (credential, status): nobody proven is 401; a known actor that is not a peer is 403.
+FEDERATION_AUTH = [
+    (None, 401),
+    ("Token 0123456789abcdef0123456789abcdef", 401),
+    ("Token ", 401),
+    ("Bearer evc1.nonsense", 401),
+    ("other-operator", 401),   # a's operator token proves nobody at b
+    ("operator", 403),         # b's own operator
+    ("car", 403),              # a car with a valid token
+]
+
+
+@pytest.mark.parametrize("auth,status", FEDERATION_AUTH,
+                         ids=["none", "wrong-token", "empty-token", "bad-bearer", "other-operator", "operator-bearer",
+                              "car-bearer"])
 @pytest.mark.parametrize("method,path,body", FEDERATION_CALLS, ids=[c[1].split("/")[2] for c in FEDERATION_CALLS])
-def test_federation_endpoints_need_the_peer_token(companies, method, path, body, auth):
+def test_federation_endpoints_need_the_peer_token(companies, method, path, body, auth, status):
     b = companies["b"]
     headers = {}
-    if auth == "Bearer admin":
-        headers["Authorization"] = f"Bearer {b.admin_token}"
+    if auth == "operator":
+        headers = b.admin
+    elif auth == "other-operator":
+        headers = companies["a"].admin
+    elif auth == "car":
+        headers = b.as_car(new_car_id("fed"))
     elif auth is not None:
         headers["Authorization"] = auth
     r = b.request(method, path, json=body, headers=headers)
-    assert_error(r, 401)
+    assert_error(r, status, "unauthorized" if status == 401 else "forbidden")
     assert not any(prepared(companies).values())
 
 
@@ -406,3 +481,171 @@ def test_peer_down_gives_503_fast_and_holds_nothing(companies, stack):
     r3, _, _ = post_trip(a, legs3)
     assert_status(r3, 201)
     assert_confirmed_everywhere(companies, assert_json(r3), legs3)
+
+
+# ---------------------------------------------------------------- who may act on a trip
+
+def coordinator_token(caller, callee):
+    """The peer token `caller` presents to `callee` (as test_twopc_protocol.py gets it)."""
+    return caller.sql_one("SELECT outbound_token FROM peers WHERE id = %s", (callee.id,))[0]
+
+
+def worker_setting(stack, cid, name, default):
+    """A setting of the running worker (its environment), or the worker's default."""
+    try:
+        pid = int((Path(stack["state_dir"]) / "run" / f"worker-{cid}.pid").read_text().strip())
+        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return default
+    for item in env:
+        k, _, v = item.decode(errors="replace").partition("=")
+        if k == name and v.strip():
+            return int(v)
+    return default
+
+
+def test_another_car_can_neither_read_nor_cancel_nor_finish_a_trip(companies):
+    """Car B asks about car A's trip at its coordinator (a) and at a server that does not
+    coordinate it (c): 404 every time, as if the trip did not exist; nothing changes."""
+    a = companies["a"]
+    legs = route(fresh_stations(companies))
+    owner, other = new_car_id("own"), new_car_id("other")
+    trip = book_trip(a, legs, car_id=owner)
+    for cid in ("a", "c"):
+        srv = companies[cid]
+        assert_error(srv.get(f"/trips/{trip['id']}", car=other), 404)
+        assert_error(srv.post(f"/trips/{trip['id']}/cancel", car=other, timeout=60), 404)
+        assert_error(srv.post(f"/trips/{trip['id']}/finish", car=other, timeout=60), 404)
+        # Nor without a credential.
+        assert_error(srv.post(f"/trips/{trip['id']}/cancel", timeout=60), 401, "unauthorized")
+        assert_error(srv.post(f"/trips/{trip['id']}/finish", timeout=60), 401, "unauthorized")
+        # B's own list does not show it.
+        listed = srv.get("/trips", car=other)
+        assert_status(listed, 200)
+        assert trip["id"] not in [t["id"] for t in assert_json(listed)["items"]], listed.text[:500]
+    # An operator answers only for the trips its company coordinates: c's does not know it.
+    c = companies["c"]
+    assert_error(c.get(f"/trips/{trip['id']}", admin=True), 404)
+    assert_error(c.post(f"/trips/{trip['id']}/cancel", admin=True, timeout=60), 404)
+    assert_error(c.post(f"/trips/{trip['id']}/finish", admin=True, timeout=60), 404)
+
+    assert_nothing_prepared(companies, within=5)
+    got = get_trip(a, trip["id"])
+    assert_confirmed_everywhere(companies, got, legs)
+    assert [lg["reservation_id"] for lg in got["legs"]] == [lg["reservation_id"] for lg in trip["legs"]]
+    # The owner still sees it, at either server.
+    for cid in ("a", "c"):
+        assert get_trip(companies[cid], trip["id"], car=owner)["status"] == "confirmed"
+
+
+@pytest.mark.parametrize("op,via,final,leg_status", [("cancel", "c", "cancelled", "cancelled"),
+                                                      ("finish", "b", "finished", "completed")])
+def test_a_car_changes_its_trip_at_a_server_that_does_not_coordinate_it(companies, op, via, final, leg_status):
+    """The trip is coordinated by a; the car sends its cancel (finish) to another server,
+    which forwards it to a: every leg in every database changes, nothing is left prepared."""
+    a, srv = companies["a"], companies[via]
+    stations = fresh_stations(companies)
+    legs = route(stations)
+    car = new_car_id("fwd")
+    trip = book_trip(a, legs, car_id=car)
+    assert srv.sql_one("SELECT count(*) FROM trips WHERE id = %s::uuid", (trip["id"],))[0] == 0
+
+    r = srv.post(f"/trips/{trip['id']}/{op}", car=car, timeout=90)
+    assert_status(r, 200)
+    t = assert_json(r)
+    assert t["id"] == trip["id"] and t["status"] == final, t
+    rows = reservations_of_trip(companies, trip["id"])
+    for cid in COMPANY_IDS:
+        assert [row[2] for row in rows[cid]] == [leg_status], f"{cid}: {rows[cid]}"
+    assert_nothing_prepared(companies, within=5)
+    got = get_trip(a, trip["id"])
+    assert got["status"] == final and got["phase"] == final, got
+    assert trip_row(a, trip_id=trip["id"])["status"] == final
+    # The forwarding server keeps no trip of its own.
+    assert srv.sql_one("SELECT count(*) FROM trips WHERE id = %s::uuid", (trip["id"],))[0] == 0
+    # Repeated through the same server: the same answer, nothing more changes.
+    again = srv.post(f"/trips/{trip['id']}/{op}", car=car, timeout=90)
+    assert_status(again, 200)
+    assert assert_json(again)["status"] == final, again.text
+    assert reservations_of_trip(companies, trip["id"]) == rows
+    if op == "cancel":
+        # The windows are free again.
+        for cid, sid, lg in zip(COMPANY_IDS, stations, legs):
+            companies[cid].book_ok(sid, lg["start"], lg["end"])
+
+
+@pytest.mark.parametrize("op", ["cancel", "finish"])
+def test_a_peer_cannot_change_legs_another_company_booked(companies, op):
+    """a booked the trip's legs; c (a real peer, with its own peer token) asks b to
+    prepare a cancel (finish) of them: 403, and the legs stay confirmed."""
+    a, b, c = companies["a"], companies["b"], companies["c"]
+    legs = route(fresh_stations(companies))
+    trip = book_trip(a, legs)
+    hexid = trip["id"].replace("-", "")
+    headers = {"Authorization": f"Token {coordinator_token(c, b)}"}
+    b_legs = [dict(index=i, station_id=lg["station_id"], start=lg["start"], end=lg["end"])
+              for i, lg in enumerate(legs) if lg["station_id"].startswith("b-")]
+    gids = []
+    # As itself (the coordinator named is c, which did not book the legs) ...
+    gid = f"evc_c_{hexid}_{op[0]}{secrets.token_hex(4)}"
+    gids.append(gid)
+    r = b.post("/federation/prepare", headers=headers, json={
+        "gid": gid, "trip_id": trip["id"], "coordinator": "c", "op": op, "car_id": trip["car_id"], "legs": b_legs})
+    assert_error(r, 403, "forbidden")
+    # ... or posing as a, the real coordinator.
+    gid = f"evc_a_{hexid}_{op[0]}{secrets.token_hex(4)}"
+    gids.append(gid)
+    r = b.post("/federation/prepare", headers=headers, json={
+        "gid": gid, "trip_id": trip["id"], "coordinator": "a", "op": op, "car_id": trip["car_id"], "legs": b_legs})
+    assert_error(r, 403, "forbidden")
+
+    assert b.sql_one("SELECT count(*) FROM pg_prepared_xacts WHERE gid = ANY(%s)", (gids,))[0] == 0
+    assert b.sql_one("SELECT count(*) FROM tx_markers WHERE gid = ANY(%s)", (gids,))[0] == 0
+    assert_nothing_prepared(companies, within=5)
+    assert_confirmed_everywhere(companies, get_trip(a, trip["id"]), legs)
+
+
+def test_car_trip_limit_refuses_one_more_live_trip_and_books_nothing(companies, stack):
+    """With the default EVC_CAR_MAX_TRIPS=3, a car's 4th live future trip coordinated at
+    one company is 409 car_limit_reached and books nothing; the limit is per coordinator,
+    and a cancelled trip no longer counts."""
+    limit = worker_setting(stack, "a", "EVC_CAR_MAX_TRIPS", 3)
+    if limit == 0 or limit > 20:
+        pytest.skip(f"the stack runs with EVC_CAR_MAX_TRIPS={limit}")
+    a, b = companies["a"], companies["b"]
+    stations = fresh_stations(companies)
+    car = new_car_id("limit")
+    start = future_start(max_days=200)
+    plans = [route(stations, start=start + timedelta(days=i)) for i in range(limit + 2)]
+    trips = [book_trip(a, plans[i], car_id=car) for i in range(limit)]
+
+    extra = plans[limit]
+    r, key, _ = post_trip(a, extra, car_id=car)
+    assert_error(r, 409, "car_limit_reached")
+    assert trip_row(a, key=key, car_id=car) is None
+    assert a.sql_one("SELECT count(*) FROM trips WHERE car_id = %s", (car,))[0] == limit
+
+    def extra_windows_live():
+        n = 0
+        for cid, sid, lg in zip(COMPANY_IDS, stations, extra):
+            n += companies[cid].sql_one(
+                "SELECT count(*) FROM reservations WHERE station_id = %s AND status IN ('held', 'confirmed')"
+                " AND during && tstzrange(%s::timestamptz, %s::timestamptz)", (sid, lg["start"], lg["end"]))[0]
+        return n
+
+    assert extra_windows_live() == 0
+    live_of_car = sum(c.sql_one("SELECT count(*) FROM reservations WHERE car_id = %s"
+                                " AND status IN ('held', 'confirmed')", (car,))[0] for c in companies.values())
+    assert live_of_car == 3 * limit, live_of_car
+    assert_nothing_prepared(companies, within=5)
+
+    # Another coordinator counts its own trips: the same car books there.
+    at_b = book_trip(b, plans[limit + 1], car_id=car)
+    assert at_b["status"] == "confirmed", at_b
+    # Once one of its trips at a is cancelled, the refused request goes through (it left nothing behind).
+    r = a.post(f"/trips/{trips[0]['id']}/cancel", car=car, timeout=60)
+    assert_status(r, 200)
+    r, _, _ = post_trip(a, extra, car_id=car, key=key)
+    assert_status(r, 201)
+    assert r.headers.get("Idempotent-Replayed") != "true", dict(r.headers)
+    assert_confirmed_everywhere(companies, assert_json(r), extra)

@@ -8,6 +8,11 @@ before an older one that fits. The consumer runs every second and at once after 
 cancel; it also expires requests past their deadline and confirmed reservations
 not checked in within the no-show grace (EVC_NO_SHOW_GRACE_MINUTES, default 15).
 
+Who may act (core/policy.c): a car joins, reads and withdraws its own requests only
+(another car's is a 404, as if it did not exist) and its list shows only its own;
+the operator of the company reads and withdraws every request and joins on behalf
+of a car it names; the public gets 401.
+
 Every test makes stations in a city of its own (so it has a queue of its own) and
 books windows days ahead at random offsets.
 """
@@ -69,8 +74,9 @@ def join_body(car=None, station_id=None, city=None, start=None, end=None, flex=N
 
 
 def join_ok(company, **kw):
+    """Joins as the car itself (its own token)."""
     body = join_body(**kw)
-    r = company.post("/waitlist", json=body)
+    r = company.post("/waitlist", json=body, car=body["car_id"])
     assert_status(r, 201)
     w = assert_json(r)
     assert isinstance(w.get("id"), str), w
@@ -80,8 +86,9 @@ def join_ok(company, **kw):
     return w
 
 
-def get_wl(company, wid):
-    r = company.get(f"/waitlist/{wid}")
+def get_wl(company, wid, car=None):
+    """The request as its car sees it (car=), else as the company's operator."""
+    r = company.get(f"/waitlist/{wid}", **({"car": car} if car else {"admin": True}))
     assert_status(r, 200)
     return assert_json(r)
 
@@ -136,7 +143,7 @@ def check_granted(company, w, station_id=None, start=None, end=None):
         assert gs == start, f"granted_start {w['granted_start']}, expected {ts(start)}: {w}"
     if end is not None:
         assert ge == end, f"granted_end {w['granted_end']}, expected {ts(end)}: {w}"
-    r = company.get(f"/reservations/{w['reservation_id']}")
+    r = company.get(f"/reservations/{w['reservation_id']}", car=w["car_id"])  # the car sees its own reservation
     assert_status(r, 200)
     res = assert_json(r)
     assert res["status"] == "confirmed", res
@@ -187,7 +194,7 @@ def test_fifo_under_concurrent_frees(company, stack):
     assert len({r["id"] for r in first}) == 2, first
 
     # The list shows the queue, waiting only, in arrival order.
-    r = a.get("/waitlist", params={"station_id": st, "status": "waiting"})
+    r = a.get("/waitlist", params={"station_id": st, "status": "waiting"}, admin=True)
     assert_status(r, 200)
     assert [w["id"] for w in assert_json(r)["items"]] == ids[2:], r.text[:1000]
 
@@ -370,7 +377,7 @@ def test_city_request_takes_any_station_of_the_city(company, stack):
     time.sleep(ROUND)
     assert get_wl(a, w["id"])["status"] == "waiting"
     # Listed under either station of the city.
-    r = a.get("/waitlist", params={"station_id": st1})
+    r = a.get("/waitlist", params={"station_id": st1}, admin=True)
     assert_status(r, 200)
     assert w["id"] in [x["id"] for x in assert_json(r)["items"]], r.text[:500]
     cancel_ok(a, r2["id"])
@@ -495,6 +502,14 @@ def test_requests_survive_kill_and_are_served_in_order(companies, stack):
 
 # ---------------------------------------------------------------- 5. withdraw and validation
 
+def wl_status(company, wid):
+    """The request's status as the database has it (to prove a refusal wrote nothing)."""
+    return company.sql_one("SELECT status FROM waitlist WHERE id = %s::uuid", (wid,))[0]
+
+
+UNKNOWN_WL = "00000000-0000-4000-8000-000000000000"
+
+
 def test_withdraw(company, stack):
     a = company
     st = a.create_station(chargers=1, city=new_city())["id"]
@@ -503,15 +518,26 @@ def test_withdraw(company, stack):
     taken = a.book_ok(st, s, e)
     gone = join_ok(a, station_id=st, start=s, end=e)
     stays = join_ok(a, station_id=st, start=s, end=e)
+    other = new_car_id("wlo")
 
-    r = a.request("DELETE", f"/waitlist/{gone['id']}")
+    # Refused: nobody, and another car (answered as if the request did not exist).
+    assert_error(a.request("DELETE", f"/waitlist/{gone['id']}"), 401, "unauthorized")
+    assert_error(a.request("DELETE", f"/waitlist/{gone['id']}", car=other), 404, "not_found")
+    assert wl_status(a, gone["id"]) == "waiting", "a refused withdraw changed the request"
+    assert get_wl(a, gone["id"])["position"] == 1
+
+    # The car withdraws its own.
+    r = a.request("DELETE", f"/waitlist/{gone['id']}", car=gone["car_id"])
     assert_status(r, 200)
     body = assert_json(r)
     assert body["id"] == gone["id"] and body["status"] == "withdrawn" and body["position"] is None, body
+    assert wl_status(a, gone["id"]) == "withdrawn"
     assert get_wl(a, stays["id"])["position"] == 1
-    r = a.request("DELETE", f"/waitlist/{gone['id']}")
-    assert_status(r, 200)
-    assert assert_json(r)["status"] == "withdrawn"
+    # Again, by the car and by the operator: the same answer.
+    for who in ({"car": gone["car_id"]}, {"admin": True}):
+        r = a.request("DELETE", f"/waitlist/{gone['id']}", **who)
+        assert_status(r, 200)
+        assert assert_json(r)["status"] == "withdrawn"
 
     cancel_ok(a, taken["id"])
     wait_statuses(a, [stays["id"]], "granted")
@@ -521,10 +547,118 @@ def test_withdraw(company, stack):
     assert now[stays["id"]]["status"] == "granted", diag(stack, a, list(now))
     assert a.sql_one("SELECT count(*) FROM reservations WHERE car_id = %s", (gone["car_id"],))[0] == 0
 
-    r = a.request("DELETE", "/waitlist/00000000-0000-4000-8000-000000000000")
-    assert_error(r, 404)
-    assert_error(a.get("/waitlist/00000000-0000-4000-8000-000000000000"), 404)
-    assert_error(a.get("/waitlist/not-a-uuid"), 404)
+    for who in ({"admin": True}, {"car": gone["car_id"]}):
+        assert_error(a.request("DELETE", f"/waitlist/{UNKNOWN_WL}", **who), 404)
+        assert_error(a.get(f"/waitlist/{UNKNOWN_WL}", **who), 404)
+        assert_error(a.get("/waitlist/not-a-uuid", **who), 404)
+
+
+def test_operator_withdraws_any_request(company):
+    a = company
+    st = a.create_station(chargers=1, city=new_city())["id"]
+    s = future_start()
+    e = s + timedelta(hours=1)
+    a.book_ok(st, s, e)
+    w = join_ok(a, station_id=st, start=s, end=e)
+    r = a.request("DELETE", f"/waitlist/{w['id']}", admin=True)
+    assert_status(r, 200)
+    body = assert_json(r)
+    assert body["id"] == w["id"] and body["status"] == "withdrawn" and body["car_id"] == w["car_id"], body
+    assert wl_status(a, w["id"]) == "withdrawn"
+    assert get_wl(a, w["id"], car=w["car_id"])["status"] == "withdrawn"  # the car sees it withdrawn
+
+
+def test_requests_belong_to_their_car(company):
+    """Car B can neither read nor withdraw car A's request (404, as if unknown), a car's
+    list shows only its own requests, and the public may not join, read nor withdraw."""
+    a = company
+    city = new_city()
+    st = a.create_station(chargers=1, city=city)["id"]
+    s = future_start()
+    e = s + timedelta(hours=1)
+    a.book_ok(st, s, e)
+    car_a, car_b = new_car_id("wla"), new_car_id("wlb")
+    a1 = join_ok(a, car=car_a, station_id=st, start=s, end=e)
+    a2 = join_ok(a, car=car_a, city=city, start=s, end=e)
+    b1 = join_ok(a, car=car_b, station_id=st, start=s, end=e)
+    assert [w["status"] for w in (a1, a2, b1)] == ["waiting"] * 3, (a1, a2, b1)
+
+    # Car B and car A's request.
+    assert_error(a.get(f"/waitlist/{a1['id']}", car=car_b), 404, "not_found")
+    assert_error(a.request("DELETE", f"/waitlist/{a1['id']}", car=car_b), 404, "not_found")
+    assert wl_status(a, a1["id"]) == "waiting", "car B's withdraw changed car A's request"
+    # Each car reads its own.
+    assert get_wl(a, a1["id"], car=car_a)["car_id"] == car_a
+    assert get_wl(a, b1["id"], car=car_b)["car_id"] == car_b
+
+    # The public: no join, no read, no withdraw, no list; nothing written.
+    before = a.sql_one("SELECT count(*) FROM waitlist WHERE car_id = %s", (car_a,))[0]
+    assert_error(a.post("/waitlist", json=join_body(car=car_a, station_id=st, start=s, end=e)), 401, "unauthorized")
+    assert_error(a.post("/waitlist", json={k: v for k, v in join_body(station_id=st, start=s, end=e).items()
+                                          if k != "car_id"}), 401, "unauthorized")
+    assert a.sql_one("SELECT count(*) FROM waitlist WHERE car_id = %s", (car_a,))[0] == before == 2
+    assert_error(a.request("DELETE", f"/waitlist/{a1['id']}"), 401, "unauthorized")
+    assert wl_status(a, a1["id"]) == "waiting", "the public's withdraw changed the request"
+    assert_error(a.get(f"/waitlist/{a1['id']}"), 401, "unauthorized")
+    assert_error(a.get("/waitlist", params={"station_id": st}), 401, "unauthorized")
+    # A credential that proves nobody is 401 too.
+    bad = {"headers": {"Authorization": "Bearer evc1.not-a-real-token"}}
+    assert_error(a.post("/waitlist", json=join_body(car=car_a, station_id=st, start=s, end=e), **bad), 401)
+    assert_error(a.request("DELETE", f"/waitlist/{a1['id']}", **bad), 401)
+    assert wl_status(a, a1["id"]) == "waiting"
+
+    # A car's list shows only its own requests, with or without a filter.
+    for params in ({}, {"station_id": st}, {"station_id": st, "status": "waiting"}):
+        r = a.get("/waitlist", params=params, car=car_a)
+        assert_status(r, 200)
+        got = [w["id"] for w in assert_json(r)["items"]]
+        assert got == [a1["id"], a2["id"]], (params, r.text[:1000])
+        r = a.get("/waitlist", params=params, car=car_b)
+        assert_status(r, 200)
+        assert [w["id"] for w in assert_json(r)["items"]] == [b1["id"]], (params, r.text[:1000])
+    # The operator's list shows all three, in arrival order.
+    r = a.get("/waitlist", params={"station_id": st}, admin=True)
+    assert_status(r, 200)
+    assert [w["id"] for w in assert_json(r)["items"]] == [a1["id"], a2["id"], b1["id"]], r.text[:1000]
+    # Car B's withdrawing its own leaves car A's alone.
+    r = a.request("DELETE", f"/waitlist/{b1['id']}", car=car_b)
+    assert_status(r, 200)
+    assert assert_json(r)["status"] == "withdrawn"
+    assert [wl_status(a, w["id"]) for w in (a1, a2, b1)] == ["waiting", "waiting", "withdrawn"]
+
+
+def test_join_as_car_or_operator(company):
+    """A car joins for itself (car_id may be left out; naming another car is 403); the
+    operator joins on behalf of a car it must name."""
+    a = company
+    st = a.create_station(chargers=1, city=new_city())["id"]
+    s = future_start()
+    e = s + timedelta(hours=1)
+    a.book_ok(st, s, e)
+    car, other = new_car_id("wlc"), new_car_id("wlx")
+    body = join_body(car=car, station_id=st, start=s, end=e)
+    no_car = {k: v for k, v in body.items() if k != "car_id"}
+
+    assert_error(a.post("/waitlist", json=dict(body, car_id=other), car=car), 403, "forbidden")
+    assert_error(a.post("/waitlist", json=no_car, admin=True), 400)
+    assert a.sql_one("SELECT count(*) FROM waitlist WHERE car_id = ANY(%s)", ([car, other],))[0] == 0
+
+    r = a.post("/waitlist", json=no_car, car=car)
+    assert_status(r, 201)
+    mine = assert_json(r)
+    _joined.append(mine["id"])
+    assert mine["car_id"] == car and mine["status"] == "waiting", mine
+
+    r = a.post("/waitlist", json=dict(body, car_id=other), admin=True)
+    assert_status(r, 201)
+    theirs = assert_json(r)
+    _joined.append(theirs["id"])
+    assert theirs["car_id"] == other and theirs["status"] == "waiting", theirs
+    # The car the operator named owns it.
+    assert get_wl(a, theirs["id"], car=other)["id"] == theirs["id"]
+    assert_error(a.get(f"/waitlist/{theirs['id']}", car=car), 404, "not_found")
+    assert a.sql("SELECT car_id FROM waitlist WHERE id = ANY(%s::uuid[]) ORDER BY seq",
+                 ([mine["id"], theirs["id"]],)) == [(car,), (other,)]
 
 
 def test_validation(companies):
@@ -534,32 +668,46 @@ def test_validation(companies):
     s = future_start()
     e = s + timedelta(hours=1)
     good = join_body(station_id=st, start=s, end=e)
+    car = good["car_id"]
 
-    for field in ("car_id", "start", "end", "expires_at"):
-        body = dict(good)
-        del body[field]
-        assert_error(a.post("/waitlist", json=body), 400)
-    assert_error(a.post("/waitlist", json={k: v for k, v in good.items() if k != "station_id"}), 400)  # neither
-    assert_error(a.post("/waitlist", json=dict(good, city=city)), 400)  # both
-    assert_error(a.post("/waitlist", json=dict(good, start=ts(e), end=ts(s))), 400)  # end before start
-    assert_error(a.post("/waitlist", json=dict(good, end=ts(s))), 400)  # empty window
-    assert_error(a.post("/waitlist", json=dict(good, expires_at=ts(utcnow() - timedelta(minutes=1)))), 400)
-    past = utcnow() - timedelta(hours=3)
-    assert_error(a.post("/waitlist", json=dict(good, start=ts(past), end=ts(past + timedelta(hours=1)))), 400)
-    assert_error(a.post("/waitlist", json=dict(good, start="tomorrow")), 400)
-    assert_error(a.post("/waitlist", json=dict(good, car_id="no spaces allowed")), 400)
-    assert_error(a.post("/waitlist", json=dict(good, flexibility_minutes=-5)), 400)
-    assert_error(a.post("/waitlist", json=dict(good, flexibility_minutes=13 * 60)), 400)
-    assert_error(a.post("/waitlist", json=dict(good, flexibility_minutes="60")), 400)
-    assert_error(a.post("/waitlist", data="{not json", headers={"Content-Type": "application/json"}), 400)
+    # The operator must name the car; a car may leave car_id out (its own), so that
+    # case is the operator's. The operator is the one to send a malformed car_id too:
+    # a car naming any other car is refused before the field is looked at (403).
+    assert_error(a.post("/waitlist", json={k: v for k, v in good.items() if k != "car_id"}, admin=True), 400)
+    assert_error(a.post("/waitlist", json=dict(good, car_id="no spaces allowed"), admin=True), 400)
+    assert_error(a.post("/waitlist", json=dict(good, car_id="no spaces allowed"), car=car), 403, "forbidden")
 
+    far = utcnow().replace(microsecond=0) + timedelta(days=400)
     b_station = b.create_station(chargers=1, city=city)["id"]
-    assert_error(a.post("/waitlist", json=dict(good, station_id=b_station)), 404)  # another company's
-    assert_error(a.post("/waitlist", json=dict(good, station_id=a.new_station_id())), 404)  # unknown
-    assert_error(a.post("/waitlist", json={k: v for k, v in dict(good, city=new_city()).items()
-                                          if k != "station_id"}), 404)  # no station of ours there
+    past = utcnow() - timedelta(hours=3)
+    for who in ({"car": car}, {"admin": True}):  # the same checks for both who may join
+        for field in ("start", "end", "expires_at"):
+            body = dict(good)
+            del body[field]
+            assert_error(a.post("/waitlist", json=body, **who), 400)
+        assert_error(a.post("/waitlist", json={k: v for k, v in good.items() if k != "station_id"}, **who), 400)  # neither
+        assert_error(a.post("/waitlist", json=dict(good, city=city), **who), 400)  # both
+        assert_error(a.post("/waitlist", json=dict(good, start=ts(e), end=ts(s)), **who), 400)  # end before start
+        assert_error(a.post("/waitlist", json=dict(good, end=ts(s)), **who), 400)  # empty window
+        assert_error(a.post("/waitlist", json=dict(good, expires_at=ts(utcnow() - timedelta(minutes=1))), **who), 400)
+        assert_error(a.post("/waitlist", json=dict(good, start=ts(past), end=ts(past + timedelta(hours=1))), **who), 400)
+        assert_error(a.post("/waitlist", json=dict(good, end=ts(s + timedelta(hours=25))), **who), 400)  # over 24 h
+        assert_error(a.post("/waitlist", json=dict(good, start=ts(far), end=ts(far + timedelta(hours=1))), **who),
+                     400)  # over 366 days ahead
+        assert_error(a.post("/waitlist", json=dict(good, start="2100-01-01T10:00:00Z", end="2100-01-01T11:00:00Z"),
+                            **who), 400)  # beyond 2099
+        assert_error(a.post("/waitlist", json=dict(good, start="tomorrow"), **who), 400)
+        assert_error(a.post("/waitlist", json=dict(good, flexibility_minutes=-5), **who), 400)
+        assert_error(a.post("/waitlist", json=dict(good, flexibility_minutes=13 * 60), **who), 400)
+        assert_error(a.post("/waitlist", json=dict(good, flexibility_minutes="60"), **who), 400)
+        assert_error(a.post("/waitlist", data="{not json", headers={"Content-Type": "application/json"}, **who), 400)
 
-    stored = a.sql_one("SELECT count(*) FROM waitlist WHERE car_id = %s", (good["car_id"],))[0]
+        assert_error(a.post("/waitlist", json=dict(good, station_id=b_station), **who), 404)  # another company's
+        assert_error(a.post("/waitlist", json=dict(good, station_id=a.new_station_id()), **who), 404)  # unknown
+        assert_error(a.post("/waitlist", json={k: v for k, v in dict(good, city=new_city()).items()
+                                              if k != "station_id"}, **who), 404)  # no station of ours there
+
+    stored = a.sql_one("SELECT count(*) FROM waitlist WHERE car_id IN (%s, 'no spaces allowed')", (car,))[0]
     assert stored == 0, "a refused request was stored"
     # The good body itself is taken (the station is free: granted at once or soon).
     assert join_ok(a, station_id=st, start=s, end=e)["status"] in ("waiting", "granted")

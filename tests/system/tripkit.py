@@ -53,6 +53,8 @@ def post_trip(company, legs, car_id=None, key=None, timeout=TRIP_TIMEOUT, header
     key = key or new_key()
     body = {"car_id": car_id or new_car_id("trip"), "legs": legs}
     h = {"Idempotency-Key": key}
+    if "Authorization" not in (headers or {}):
+        h.update(company.as_car(body["car_id"]))  # the car books for itself
     h.update(headers or {})
     r = company.post("/trips", json=body, headers=h, timeout=timeout)
     return r, key, body
@@ -65,8 +67,9 @@ def book_trip(company, legs, car_id=None, key=None):
     return assert_json(r)
 
 
-def get_trip(company, trip_id, timeout=HTTP_TIMEOUT):
-    r = company.get(f"/trips/{trip_id}", timeout=timeout)
+def get_trip(company, trip_id, timeout=HTTP_TIMEOUT, car=None):
+    """The trip as its car sees it (any server), or as the company's operator (its coordinator)."""
+    r = company.get(f"/trips/{trip_id}", timeout=timeout, **({"car": car} if car else {"admin": True}))
     assert_status(r, 200)
     return assert_json(r)
 
@@ -117,17 +120,21 @@ def nothing_prepared(companies):
     return not any(prepared(companies).values())
 
 
-def trip_row(company, trip_id=None, key=None):
-    """The coordinator's trips row (as a dict) by id or Idempotency-Key, or None."""
+def trip_row(company, trip_id=None, key=None, car_id=None):
+    """The coordinator's trips row (as a dict) by id or Idempotency-Key, or None.
+    A key is unique per car: give car_id too when another car may have used the same key."""
     if trip_id is not None:
-        where, param = "id = %s::uuid", str(trip_id)
+        where, params = "id = %s::uuid", (str(trip_id),)
+    elif car_id is not None:
+        where, params = "idempotency_key = %s AND car_id = %s", (key, car_id)
     else:
-        where, param = "idempotency_key = %s", key
+        where, params = "idempotency_key = %s", (key,)
     rows = company.sql(
         "SELECT id::text, idempotency_key, status, gid, participants, legs, response_status, instance"
-        f" FROM trips WHERE {where}", (param,))
+        f" FROM trips WHERE {where}", params)
     if not rows:
         return None
+    assert len(rows) == 1, f"{len(rows)} trips rows for key {key!r}: give the car_id too"
     r = rows[0]
     return {"id": r[0], "idempotency_key": r[1], "status": r[2], "gid": r[3], "participants": r[4],
             "legs": r[5], "response_status": r[6], "instance": r[7]}

@@ -1,21 +1,26 @@
 // The dashboard in a real browser (Debian's Chromium, headless), against a
 // running stack: every page loads without console errors at laptop and phone
-// widths; a trip booked through the form shows on the station's timeline; a
-// 409 offers alternatives that book; an admin cancels from the timeline; a
-// stopped peer turns red within 10 s; without the websocket the page polls.
-// Screenshots land in tests/ui/artifacts/. Needs EVC_STACK_DIR (make test-ui).
+// widths, signed in as the operator and signed out (public pages work, the
+// operator's pages show the sign-in state); the operator signs in through the
+// dialog (a wrong token leaves the page signed out; the session is an HttpOnly
+// cookie, the token is stored nowhere); a trip booked through the form shows on
+// the station's timeline; a 409 offers alternatives that book; the operator
+// cancels from the timeline; a stopped peer turns red within 10 s; without the
+// websocket the page polls. Screenshots land in tests/ui/artifacts/. Needs
+// EVC_STACK_DIR (make test-ui).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import {
-  stack, launch, newPage, screenshot, until, rest, iso, recifeLocal, stackCommand, randomId, DESKTOP, PHONE,
+  stack, launch, newPage, screenshot, until, rest, iso, recifeLocal, stackCommand, randomId, operator, asCar, signIn, signOut,
+  DESKTOP, PHONE,
 } from './helpers.mjs';
 
 const S = stack();
 const A = S.byId.a || S.companies[0];
 const PEER = S.companies.find((c) => c.id !== A.id && c.id === 'c') || S.companies[S.companies.length - 1];
 const B_STATION = S.byId.b ? 'b-rec-01' : null;
-const ADMIN = { Authorization: 'Bearer ' + A.admin_token };
+const ADMIN = operator(A); // REST setup as this company's operator
 const MIN = 60 * 1000;
 const HOUR = 60 * MIN;
 const RUN = randomId(5);
@@ -62,7 +67,10 @@ before(async () => {
   const start = Math.ceil((Date.now() + 3 * HOUR) / (5 * MIN)) * 5 * MIN + Math.floor(Math.random() * 60) * 5 * MIN;
   const legs = [{ station_id: made.station, start: iso(start), end: iso(start + 40 * MIN) }];
   if (B_STATION) legs.push({ station_id: B_STATION, start: iso(start + 3 * HOUR), end: iso(start + 3 * HOUR + 30 * MIN) });
-  const r = await rest(A.http_url, 'POST', '/trips', { car_id: 'ui-rest-' + RUN, legs }, { 'Idempotency-Key': 'ui-' + RUN + '-seed' });
+  // Booked by the car itself, with a token its company's operator issued for it.
+  const car = 'ui-rest-' + RUN;
+  const r = await rest(A.http_url, 'POST', '/trips', { car_id: car, legs },
+    Object.assign({ 'Idempotency-Key': 'ui-' + RUN + '-seed' }, await asCar(A, car)));
   assert.equal(r.status, 201, 'seed trip: ' + JSON.stringify(r.body));
   made.trip = r.body.id;
 });
@@ -86,6 +94,8 @@ for (const [label, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
   test('every page loads without console errors (' + label + ')', async () => {
     const page = await newPage(browser, viewport);
     try {
+      await page.goto(A.http_url + '/#/');
+      await signIn(page, A.admin_token);
       for (const [name, hash, ready] of PAGES) {
         await page.goto(A.http_url + '/' + (typeof hash === 'function' ? hash() : hash));
         await page.locator(ready).first().waitFor({ state: 'visible', timeout: 15000 });
@@ -108,6 +118,144 @@ for (const [label, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
     }
   });
 }
+
+/* Signed out: what each page shows instead of the operator's data (or its public content). */
+const SIGNED_OUT = [
+  ['overview', '#/', ['#stations .station-card', '#reservations [data-needs="operator"]']],
+  ['map', '#/map', ['#map-svg .st-link', '#map-cars-gate [data-needs="operator"]']],
+  ['station', () => '#/station/' + made.station, ['#station-occupancy', '#gantt [data-needs="operator"]']],
+  ['trips', '#/trips', ['[data-needs="operator"]']],
+  ['trip', () => '#/trip/' + made.trip, ['.trip-body [data-needs="operator"]']],
+  ['book', '#/trips/new', ['#book-signin [data-needs="operator"]']],
+  ['federation', '#/federation', ['.company-card[data-status="up"]:not([data-company="' + A.id + '"])']],
+  ['cars', '#/cars', ['#car-grid [data-needs="operator"]']],
+];
+
+for (const [label, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
+  test('signed out, public pages work and the operator\'s pages ask to sign in (' + label + ')', async () => {
+    const page = await newPage(browser, viewport);
+    const needsCredential = [];
+    page.on('response', (res) => { if (res.status() === 401) needsCredential.push(res.request().method() + ' ' + res.url()); });
+    try {
+      for (const [name, hash, readies] of SIGNED_OUT) {
+        await page.goto(A.http_url + '/' + (typeof hash === 'function' ? hash() : hash));
+        for (const ready of readies) await page.locator(ready).first().waitFor({ state: 'visible', timeout: 15000 });
+        await page.waitForTimeout(700); // the live snapshot lands: it must not bring the operator's data back
+        await screenshot(page, name + '-signed-out-' + label);
+        assert.deepEqual(page.errors, [], name + ' page, signed out: console errors');
+        assert.equal(await page.locator('#operator-badge').isVisible(), false);
+        if (['trips', 'trip', 'book', 'cars'].includes(name)) {
+          assert.match(await page.locator('[data-needs="operator"] .signin-text').first().textContent(),
+            /^Sign in as this company’s operator to /, name + ' page: the sign-in state');
+        }
+        if (name === 'book') assert.equal(await page.locator('#plan').isVisible(), false, 'no booking form signed out');
+        if (name === 'map' || name === 'cars') {
+          assert.equal(await page.locator('#map-svg .car, #car-grid .car-card').count(), 0, name + ': no car shown signed out');
+        }
+        if (viewport === PHONE) {
+          const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+          assert.ok(overflow <= 1, name + ' page scrolls sideways by ' + overflow + ' px at 375 px, signed out');
+        }
+      }
+      assert.deepEqual(needsCredential, [], 'signed out, the pages asked for what needs a credential');
+    } finally {
+      await page.context().close();
+    }
+  });
+}
+
+test('a wrong token leaves the page signed out; after sign-out the cars page shows no car', async () => {
+  const page = await newPage(browser);
+  try {
+    await page.goto(A.http_url + '/#/cars');
+    await page.locator('#car-grid [data-needs="operator"]').waitFor();
+    // A wrong token: the dialog says so and stays open; nothing is signed in.
+    await page.click('#session-button');
+    await page.locator('#signin-dialog[open]').waitFor();
+    await page.fill('#signin-token', 'not-the-token-' + RUN);
+    await page.click('#signin-submit');
+    await until(page, () => /not this company’s operator token/.test(document.querySelector('#signin-error').textContent),
+      null, 10000, 'the sign-in error');
+    await screenshot(page, 'signin-wrong-token');
+    assert.equal(await page.locator('#signin-dialog').isVisible(), true, 'the dialog stays open');
+    assert.equal(await page.inputValue('#signin-token'), '', 'the wrong token is not left in the field');
+    await page.click('#signin-cancel');
+    assert.equal(await page.locator('#operator-badge').isVisible(), false);
+    assert.equal(await page.evaluate(() => document.documentElement.classList.contains('is-admin')), false);
+    const session = await page.evaluate(() => fetch('/api/v1/session').then((r) => r.json()));
+    assert.equal(session.operator, false, 'the server sees no operator either');
+    assert.equal(await page.locator('#car-grid .car-card').count(), 0);
+    // Only the refused sign-in itself may have logged an error.
+    assert.deepEqual(page.errors.filter((e) => !/status of 401/.test(e)), []);
+    page.errors.length = 0;
+
+    // The right token: the cars appear, with their positions.
+    await signIn(page, A.admin_token);
+    assert.equal(await page.locator('#operator-badge').textContent(), 'Operator ✓');
+    await page.locator('#car-grid .car-card .spark-line').first().waitFor();
+    assert.ok(await page.locator('#car-grid .car-card').count() > 0);
+
+    // Signed out: the sign-in state, and no car, no position, not even from the live snapshot.
+    await signOut(page);
+    await page.locator('#car-grid [data-needs="operator"]').waitFor();
+    await page.waitForTimeout(2500); // a snapshot or two
+    assert.equal(await page.locator('#car-grid .car-card').count(), 0, 'no car card after sign-out');
+    const text = await page.locator('#main').textContent();
+    assert.doesNotMatch(text, /-?\d{1,2}\.\d{3}, -?\d{1,3}\.\d{3}/, 'no position on the page after sign-out');
+    assert.doesNotMatch(text, /ui-car-\d/, 'no car id on the page after sign-out');
+    assert.match(await page.locator('#car-grid .signin-text').textContent(), /^Sign in as this company’s operator to see its cars/);
+    await screenshot(page, 'cars-signed-out');
+    const after = await page.evaluate(() => fetch('/api/v1/cars').then((r) => r.status));
+    assert.equal(after, 401, 'GET /cars after sign-out');
+    // The map too: no car dot.
+    await page.goto(A.http_url + '/#/map');
+    await page.locator('#map-svg .st-link').first().waitFor();
+    await page.waitForTimeout(1500);
+    assert.equal(await page.locator('#map-svg .car').count(), 0, 'no car on the map after sign-out');
+    assert.deepEqual(page.errors.filter((e) => !/status of 401/.test(e)), []);
+  } finally {
+    await page.context().close();
+  }
+});
+
+test('the session is an HttpOnly cookie and the token is stored nowhere', async () => {
+  const page = await newPage(browser);
+  try {
+    await page.goto(A.http_url + '/#/');
+    await signIn(page, A.admin_token);
+    const seen = await page.evaluate((token) => {
+      const all = (st) => Object.keys(st).map((k) => k + '=' + st.getItem(k)).join('\n');
+      return {
+        cookie: document.cookie,
+        local: all(localStorage),
+        session: all(sessionStorage),
+        inDom: document.documentElement.outerHTML.includes(token),
+        fields: [...document.querySelectorAll('input')].some((i) => i.value.includes(token)),
+      };
+    }, A.admin_token);
+    assert.doesNotMatch(seen.cookie, /evc_session/, 'document.cookie shows the session cookie');
+    assert.ok(!seen.local.includes(A.admin_token), 'the token is in localStorage');
+    assert.ok(!seen.session.includes(A.admin_token), 'the token is in sessionStorage');
+    assert.equal(seen.inDom, false, 'the token is in the page');
+    assert.equal(seen.fields, false, 'the token is left in a field');
+    // The browser does hold the session: HttpOnly, SameSite=Strict, and no token in it.
+    const cookies = await page.context().cookies(A.http_url);
+    const c = cookies.find((x) => x.name === 'evc_session_' + A.id);
+    assert.ok(c, 'the evc_session_' + A.id + ' cookie is set');
+    assert.equal(c.httpOnly, true);
+    assert.equal(c.sameSite, 'Strict');
+    assert.ok(!c.value.includes(A.admin_token), 'the cookie holds the token itself');
+    // And the page's requests carry no Authorization header: the cookie is the credential.
+    const auth = [];
+    page.on('request', (req) => { if (req.headers().authorization) auth.push(req.url()); });
+    await page.goto(A.http_url + '/#/cars');
+    await page.locator('#car-grid .car-card').first().waitFor();
+    assert.deepEqual(auth, [], 'requests with an Authorization header');
+    assert.deepEqual(page.errors, []);
+  } finally {
+    await page.context().close();
+  }
+});
 
 test('the main pages are usable with the keyboard alone', async () => {
   const page = await newPage(browser);
@@ -137,6 +285,7 @@ test('a trip booked through the form shows on the station timeline', async () =>
   const car = 'ui-' + RUN + '-t';
   try {
     await page.goto(A.http_url + '/#/trips/new');
+    await signIn(page, A.admin_token);
     await page.locator('#leg-station-0 option[value="' + made.station + '"]').waitFor({ state: 'attached' });
     await page.click('#mode-manual');
     const start = Math.ceil((Date.now() + 2 * HOUR) / (5 * MIN)) * 5 * MIN + Math.floor(Math.random() * 24) * 5 * MIN;
@@ -185,6 +334,7 @@ test('a route planned on the page books as it stands', async (t) => {
   const page = await newPage(browser);
   try {
     await page.goto(A.http_url + '/#/trips/new');
+    await signIn(page, A.admin_token);
     await page.locator('#plan-origin option[value="João Pessoa"]').waitFor({ state: 'attached' });
     await page.fill('#book-car', 'ui-' + RUN + '-plan');
     await page.selectOption('#plan-origin', 'João Pessoa');
@@ -219,10 +369,11 @@ test('a 409 shows its alternatives, and one of them books', async () => {
     // The station's only charger is taken for the window the form will ask for.
     const start = Math.ceil((Date.now() + 5 * HOUR) / (5 * MIN)) * 5 * MIN;
     const r = await rest(A.http_url, 'POST', '/reservations', { station_id: made.full, car_id: 'ui-blocker-' + RUN,
-      start: iso(start), end: iso(start + 40 * MIN) });
+      start: iso(start), end: iso(start + 40 * MIN) }, ADMIN);
     assert.equal(r.status, 201, JSON.stringify(r.body));
 
     await page.goto(A.http_url + '/#/trips/new');
+    await signIn(page, A.admin_token);
     await page.locator('#leg-station-0 option[value="' + made.full + '"]').waitFor({ state: 'attached' });
     await page.click('#mode-manual');
     await page.fill('#book-car', 'ui-' + RUN + '-alt');
@@ -245,25 +396,25 @@ test('a 409 shows its alternatives, and one of them books', async () => {
   }
 });
 
-test('an admin cancels a reservation from the timeline', async () => {
+test('the operator cancels a reservation from the timeline', async () => {
   const page = await newPage(browser);
   try {
     const start = Math.ceil((Date.now() + 6 * HOUR) / (5 * MIN)) * 5 * MIN + Math.floor(Math.random() * 20) * 5 * MIN;
     const car = 'ui-' + RUN + '-cancel';
-    const r = await rest(A.http_url, 'POST', '/reservations', { station_id: made.station, car_id: car, start: iso(start), end: iso(start + 30 * MIN) });
+    const r = await rest(A.http_url, 'POST', '/reservations', { station_id: made.station, car_id: car, start: iso(start), end: iso(start + 30 * MIN) }, ADMIN);
     assert.equal(r.status, 201, JSON.stringify(r.body));
 
     await page.goto(A.http_url + '/#/station/' + made.station);
-    await page.click('#admin-button');
-    await page.fill('#admin-token', A.admin_token);
-    await page.click('#admin-dialog button[value="save"]');
+    await page.locator('#gantt [data-needs="operator"]').waitFor(); // signed out: no bookings shown
+    await signIn(page, A.admin_token);
     const bar = page.locator('.gantt-bar[data-reservation="' + r.body.id + '"]');
     await bar.waitFor();
     await bar.click();
     page.once('dialog', (d) => d.accept());
     await page.click('#cancel-reservation');
     await bar.waitFor({ state: 'detached', timeout: 10000 });
-    const after = await rest(A.http_url, 'GET', '/reservations/' + r.body.id);
+    const after = await rest(A.http_url, 'GET', '/reservations/' + r.body.id, undefined, ADMIN);
+    assert.equal(after.status, 200, JSON.stringify(after.body));
     assert.equal(after.body.status, 'cancelled');
     assert.deepEqual(page.errors, []);
   } finally {

@@ -1,6 +1,7 @@
 // Shared by the browser tests: the stack under test (EVC_STACK_DIR/stack.json),
 // Debian's Chromium driven by playwright-core (never a downloaded browser), a
-// page that records console errors, screenshots, and small REST helpers.
+// page that records console errors, screenshots, the operator's sign-in through
+// the page, and small REST helpers with credentials (operator, car tokens).
 import { readFileSync, mkdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -61,6 +62,51 @@ export async function until(page, fn, arg, timeout = 15000, what = 'condition') 
   } catch (e) {
     throw new Error('timed out after ' + timeout + ' ms waiting for ' + what);
   }
+}
+
+/* Authorization headers of this company's operator (stack.json companies[].admin_token). */
+export function operator(company) {
+  return { Authorization: 'Bearer ' + company.admin_token };
+}
+
+/* The car tokens the stack issued (stack.json car_tokens_file: lines car-id:token), by car id. */
+export function stackCarTokens(info) {
+  if (!info.car_tokens_file) return {};
+  const out = {};
+  for (const line of readFileSync(info.car_tokens_file, 'utf8').split('\n')) {
+    const i = line.indexOf(':');
+    if (i > 0) out[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+  }
+  return out;
+}
+
+/* A fresh token for car_id, issued by the company's operator; returns the Authorization headers of that car. */
+export async function asCar(company, carId) {
+  const r = await rest(company.http_url, 'POST', '/cars/' + encodeURIComponent(carId) + '/tokens', {}, operator(company));
+  if (r.status !== 200 && r.status !== 201) throw new Error('issuing a token for ' + carId + ': ' + r.status + ' ' + JSON.stringify(r.body));
+  return { Authorization: 'Bearer ' + r.body.token };
+}
+
+/*
+ * Signs in through the page, as a person would: the header's button, the
+ * dialog, the token typed in. Waits for "Operator ✓" and the dialog to close.
+ */
+export async function signIn(page, token) {
+  await page.locator('#session-button[aria-haspopup="dialog"]').waitFor();
+  await page.click('#session-button');
+  await page.locator('#signin-dialog[open]').waitFor();
+  await page.fill('#signin-token', token);
+  await page.click('#signin-submit');
+  await page.locator('#operator-badge').waitFor({ state: 'visible' });
+  await page.locator('#signin-dialog').waitFor({ state: 'hidden' });
+}
+
+/* Signs out with the header's "Sign out"; waits for the signed-out header. */
+export async function signOut(page) {
+  await page.locator('#operator-badge').waitFor({ state: 'visible' });
+  await page.click('#session-button');
+  await page.locator('#operator-badge').waitFor({ state: 'hidden' });
+  await page.locator('#session-button[aria-haspopup="dialog"]').waitFor();
 }
 
 export async function rest(base, method, path, body, headers = {}) {

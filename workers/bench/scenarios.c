@@ -70,6 +70,12 @@ static int64_t random_start(struct bench_thread *t)
 	return b->first_day + (int64_t)bench_random(&t->rng, (uint64_t)b->days * 86400 / QUARTER) * QUARTER;
 }
 
+/* "Authorization: Bearer <operator token>": the benchmark books as each company's operator, for a named car. */
+static void operator_header(const struct bench_company *co, char *out, size_t size)
+{
+	snprintf(out, size, "Authorization: Bearer %s", co->admin_token);
+}
+
 /* ---- Local single-leg reservations ----------------------------------------------- */
 
 static bool reservations_prepare(struct bench *b, char *why, size_t size)
@@ -80,14 +86,19 @@ static bool reservations_prepare(struct bench *b, char *why, size_t size)
 static long reservations_one(struct bench_thread *t)
 {
 	const struct bench_company *co = &t->bench->companies[t->bench->local];
-	char url[320], body[384], start[TIMEUTIL_RFC3339_LEN], end[TIMEUTIL_RFC3339_LEN];
+	char url[320], body[384], auth[160], start[TIMEUTIL_RFC3339_LEN], end[TIMEUTIL_RFC3339_LEN];
 	int64_t s = random_start(t);
 	timeutil_format_rfc3339(s, start);
 	timeutil_format_rfc3339(s + RESERVATION_SECONDS, end);
 	snprintf(url, sizeof(url), "%s/api/v1/reservations", co->http_url);
-	snprintf(body, sizeof(body), "{\"station_id\":\"%s\",\"car_id\":\"bench-%s-%d\",\"start\":\"%s\",\"end\":\"%s\"}",
-		 co->stations[bench_random(&t->rng, (uint64_t)co->nstations)], t->bench->run_id, t->index, start, end);
-	return httpc_request(t->http, "POST", url, NULL, body);
+	/* One car per booking, as on the road: a car may hold only a few live reservations. */
+	snprintf(body, sizeof(body),
+		 "{\"station_id\":\"%s\",\"car_id\":\"bench-%s-%d-%llu\",\"start\":\"%s\",\"end\":\"%s\"}",
+		 co->stations[bench_random(&t->rng, (uint64_t)co->nstations)], t->bench->run_id, t->index,
+		 (unsigned long long)t->seq, start, end);
+	operator_header(co, auth, sizeof(auth));
+	const char *headers[] = { auth, NULL };
+	return httpc_request(t->http, "POST", url, headers, body);
 }
 
 /* ---- Cross-company trips, one leg at each company --------------------------------- */
@@ -124,7 +135,9 @@ static long trips_one(struct bench_thread *t)
 	snprintf(url, sizeof(url), "%s/api/v1/trips", coordinator->http_url);
 	snprintf(key, sizeof(key), "Idempotency-Key: bench-%s-%d-%d-%llu", b->run_id, t->round, t->index,
 		 (unsigned long long)t->seq);
-	const char *headers[] = { key, NULL };
+	char auth[160];
+	operator_header(coordinator, auth, sizeof(auth));
+	const char *headers[] = { key, auth, NULL };
 	return httpc_request(t->http, "POST", url, headers, body);
 }
 
@@ -153,10 +166,12 @@ static bool planner_prepare(struct bench *b, char *why, size_t size)
 		snprintf(why, size, "out of memory");
 		return false;
 	}
-	char url[320], body[512];
+	char url[320], body[512], auth[160];
 	snprintf(url, sizeof(url), "%s/api/v1/routes/plan", b->companies[0].http_url);
 	planner_body(body, sizeof(body));
-	long status = httpc_request(http, "POST", url, NULL, body);
+	operator_header(&b->companies[0], auth, sizeof(auth));
+	const char *headers[] = { auth, NULL };
+	long status = httpc_request(http, "POST", url, headers, body);
 	bool ok = status == 200;
 	if (status == 404 && strstr(httpc_body(http), "no such endpoint") != NULL)
 		snprintf(why, size, "not available yet: no POST /api/v1/routes/plan on the worker");
@@ -170,10 +185,13 @@ static bool planner_prepare(struct bench *b, char *why, size_t size)
 static long planner_one(struct bench_thread *t)
 {
 	const struct bench *b = t->bench;
-	char url[320], body[512];
-	snprintf(url, sizeof(url), "%s/api/v1/routes/plan", b->companies[t->index % b->ncompanies].http_url);
+	const struct bench_company *co = &b->companies[t->index % b->ncompanies];
+	char url[320], body[512], auth[160];
+	snprintf(url, sizeof(url), "%s/api/v1/routes/plan", co->http_url);
 	planner_body(body, sizeof(body));
-	return httpc_request(t->http, "POST", url, NULL, body);
+	operator_header(co, auth, sizeof(auth));
+	const char *headers[] = { auth, NULL };
+	return httpc_request(t->http, "POST", url, headers, body);
 }
 
 const struct scenario bench_scenarios[] = {

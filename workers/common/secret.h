@@ -14,4 +14,7 @@ bool secret_equal(const char *a, const char *b);
 /* Writes 2 * nbytes random hex digits and a NUL into out; false without entropy. */
 bool secret_random_hex(char *out, size_t nbytes) __attribute__((warn_unused_result));
 
+/* A random version 4 UUID, canonical text (37 bytes with the NUL). */
+bool secret_uuid(char out[37]) __attribute__((warn_unused_result));
+
 #endif

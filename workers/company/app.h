@@ -8,8 +8,10 @@
 #include "config.h"
 #include "db.h"
 
+struct carauth;
 struct mqtt_bridge;
 struct ratelimit;
+struct ticker;
 
 #define APP_VERSION "0.1.0"
 #define APP_DB_WAIT_MS 5000 /* how long a request waits for a pooled connection */
@@ -26,6 +28,12 @@ struct app {
 	struct db_pool *db_relaxed;
 	struct mqtt_bridge *mqtt;
 	struct ratelimit *trip_limit; /* POST /trips per car */
+	struct carauth *carauth;      /* car tokens: our signing key, peers' keys, revocations */
+	/* The periodic jobs (ticker.h), each on its own thread. */
+	struct ticker *waitlist_ticker;  /* serves the waitlist, expires no-shows */
+	struct ticker *beat_ticker;      /* this instance's liveness (worker_instances) */
+	struct ticker *recovery_ticker;  /* 2PC recovery, both roles; prunes markers */
+	struct ticker *federation_ticker; /* peers: handshake, heartbeat, catalogue, revocations */
 };
 
 #endif

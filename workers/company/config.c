@@ -82,6 +82,11 @@ bool config_load(struct config *cfg, char *err, size_t err_size)
 	    !read_int("EVC_NO_SHOW_GRACE_MINUTES", 15, 1, 24 * 60, &cfg->no_show_grace_minutes, err, err_size) ||
 	    !read_int("EVC_TRIP_RATE_PER_SECOND", 5, 0, 100000, &cfg->trip_rate_per_second, err, err_size) ||
 	    !read_int("EVC_TRIP_BURST", 20, 1, 100000, &cfg->trip_burst, err, err_size) ||
+	    !read_int("EVC_CAR_MAX_TRIPS", 3, 0, 100000, &cfg->car_max_trips, err, err_size) ||
+	    !read_int("EVC_CAR_MAX_RESERVATIONS", 6, 0, 100000, &cfg->car_max_reservations, err, err_size) ||
+	    !read_int("EVC_CAR_TOKEN_TTL_HOURS", 24 * 30, 1, 24 * 366, &cfg->car_token_ttl_hours, err, err_size) ||
+	    !read_int("EVC_WINDOW_MAX_HOURS", 24, 1, 24 * 7, &cfg->window_max_hours, err, err_size) ||
+	    !read_int("EVC_WINDOW_MAX_AHEAD_DAYS", 366, 1, 3660, &cfg->window_max_ahead_days, err, err_size) ||
 	    !read_string("EVC_LOG_LEVEL", "info", false, level, sizeof(level), err, err_size))
 		return false;
 

@@ -38,6 +38,11 @@ struct config {
 	int no_show_grace_minutes;                 /* EVC_NO_SHOW_GRACE_MINUTES */
 	int trip_rate_per_second;                  /* EVC_TRIP_RATE_PER_SECOND, per car, 0: off */
 	int trip_burst;                            /* EVC_TRIP_BURST */
+	int car_max_trips;                         /* EVC_CAR_MAX_TRIPS: live future trips per car, 0: no limit */
+	int car_max_reservations;                  /* EVC_CAR_MAX_RESERVATIONS: live future single bookings, 0: none */
+	int car_token_ttl_hours;                   /* EVC_CAR_TOKEN_TTL_HOURS: lifetime of an issued car token */
+	int window_max_hours;                      /* EVC_WINDOW_MAX_HOURS: longest charging window */
+	int window_max_ahead_days;                 /* EVC_WINDOW_MAX_AHEAD_DAYS: latest start of a window */
 	enum log_level log_level;                  /* EVC_LOG_LEVEL */
 };
 

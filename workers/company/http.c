@@ -1,8 +1,13 @@
 #include "http.h"
 #include "app.h"
+#include "api.h"
+#include "carauth.h"
+#include "federation.h"
 #include "live.h"
 #include "log.h"
 #include "secret.h"
+#include "timeutil.h"
+#include "validate.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -227,13 +232,105 @@ int http_query(struct http_request *req, const char *name, char *buf, size_t siz
 	return 1;
 }
 
-int http_require_admin(struct http_request *req)
+int http_reply_result(struct http_request *req, struct core_result *r)
 {
-	const char *token = req->app->cfg.admin_token;
+	char headers[320] = "";
+	int n = 0;
+	if (r->err == EVC_OK && r->created && r->location[0] != '\0')
+		n += snprintf(headers + n, sizeof(headers) - (size_t)n, "Location: " HTTP_API_PREFIX "%s\r\n", r->location);
+	if (r->err != EVC_OK && r->retry_after > 0)
+		n += snprintf(headers + n, sizeof(headers) - (size_t)n, "Retry-After: %d\r\n", r->retry_after);
+	if (r->replayed)
+		snprintf(headers + n, sizeof(headers) - (size_t)n, "Idempotent-Replayed: true\r\n");
+	int status = core_result_status(r);
+	if (r->err != EVC_OK) {
+		char safe[256];
+		const char *message = json_string_value(json_object_get(json_object_get(r->body, "error"), "message"));
+		log_safe(message, safe, sizeof(safe));
+		if (status >= 500)
+			log_warn("event=http_error req=%s status=%d code=%s message=\"%s\"", req->request_id, status,
+				 core_result_code(r), safe);
+		else
+			log_info("event=http_rejected req=%s status=%d code=%s message=\"%s\"", req->request_id, status,
+				 core_result_code(r), safe);
+	}
+	/* Ten significant digits: what the planner rounds to, and more than a position needs. */
+	char *text = json_dumps(r->body != NULL ? r->body : json_null(), JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(10));
+	json_decref(r->body);
+	r->body = NULL;
+	if (text == NULL)
+		return http_reply_error(req, 500, "internal", "out of memory");
+	http_reply_text(req, status, text, headers);
+	free(text);
+	return status;
+}
+
+/*
+ * A cookie rides along with any request the browser sends to this host, even
+ * from another company's page on another port: a write by cookie must carry the
+ * Origin of this very server (browsers always send Origin on such requests).
+ */
+static bool same_origin(struct http_request *req)
+{
+	const char *method = req->info->request_method;
+	if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+		return true;
+	const char *origin = mg_get_header(req->conn, "Origin"), *host = mg_get_header(req->conn, "Host");
+	if (origin == NULL || host == NULL)
+		return false;
+	const char *rest = strncmp(origin, "http://", 7) == 0 ? origin + 7 : strncmp(origin, "https://", 8) == 0 ? origin + 8 : NULL;
+	bool same = rest != NULL && strcmp(rest, host) == 0;
+	if (!same)
+		log_warn("event=credential_refused req=%s reason=\"session cookie on a request from another origin\"", req->request_id);
+	return same;
+}
+
+/*
+ * Who the request's credential proves, into req->actor. None: the public.
+ * "Bearer <operator token>": this company's operator. "Bearer <car token>": the
+ * car (carauth). "Token <peer token>": the peer, or the car it forwards for
+ * (X-Evc-On-Behalf-Of: car:<id>); a Token that is no peer's stays public, as
+ * the registration secret must reach its endpoint. Without Authorization, the
+ * dashboard's session cookie proves the operator. 0, or the 401 sent.
+ */
+static int authenticate(struct http_request *req)
+{
+	const struct config *cfg = &req->app->cfg;
 	const char *auth = mg_get_header(req->conn, "Authorization");
-	if (token[0] != '\0' && auth != NULL && strncmp(auth, "Bearer ", 7) == 0 && secret_equal(auth + 7, token))
+	char peer[VALIDATE_COMPANY_MAX + 1];
+	req->actor = actor_public();
+	if (auth == NULL) {
+		/* The dashboard's signed-in operator (rest/api_session.c), on its own pages only. */
+		if (api_session_valid(cfg, mg_get_header(req->conn, "Cookie"), timeutil_now()) && same_origin(req))
+			req->actor = actor_operator(cfg->company_id);
 		return 0;
-	return http_reply_error(req, 401, "unauthorized", "this endpoint needs the admin token (Authorization: Bearer ...)");
+	}
+	if (strncmp(auth, "Token ", 6) == 0) {
+		if (!federation_authenticate(auth, peer))
+			return 0;
+		req->actor = actor_peer(peer);
+		const char *behalf = mg_get_header(req->conn, HTTP_ON_BEHALF_HEADER);
+		if (behalf != NULL) {
+			if (strncmp(behalf, "car:", 4) != 0 || !validate_car_id(behalf + 4))
+				return http_reply_error(req, 400, "invalid_header", HTTP_ON_BEHALF_HEADER " must be car:<car id>");
+			req->actor = actor_car(behalf + 4);
+			snprintf(req->actor.via, sizeof(req->actor.via), "%s", peer);
+		}
+		return 0;
+	}
+	if (strncmp(auth, "Bearer ", 7) != 0)
+		return http_reply_error(req, 401, "unauthorized", "Authorization must be 'Bearer <token>' or 'Token <peer token>'");
+	const char *token = auth + 7, *why = "unknown token";
+	if (cfg->admin_token[0] != '\0' && secret_equal(token, cfg->admin_token)) {
+		req->actor = actor_operator(cfg->company_id);
+		return 0;
+	}
+	if (strlen(token) < sizeof(req->bearer) && carauth_verify(req->app->carauth, token, timeutil_now(), &req->actor, &why)) {
+		snprintf(req->bearer, sizeof(req->bearer), "%s", token);
+		return 0;
+	}
+	log_warn("event=credential_refused req=%s reason=\"%s\"", req->request_id, why);
+	return http_reply_error(req, 401, "unauthorized", "%s", why);
 }
 
 static int reply_method_not_allowed(struct http_request *req, const char *allow)
@@ -280,17 +377,19 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 
 	int status;
 	if (found != NULL) {
-		status = found->handler(&req);
+		if ((status = authenticate(&req)) == 0)
+			status = found->handler(&req);
 	} else if (allow[0] != '\0') {
 		status = reply_method_not_allowed(&req, allow);
 	} else {
 		status = http_reply_error(&req, 404, "not_found", "no such endpoint");
 	}
 
-	char path[200];
+	char path[200], who[ACTOR_DESCRIBE_MAX];
 	log_safe(req.info->local_uri, path, sizeof(path));
-	log_info("event=http req=%s method=%s path=\"%s\" status=%d ms=%.2f%s%s", req.request_id,
-		 req.info->request_method, path, status, elapsed_ms(&started), req.trip_id[0] ? " trip=" : "", req.trip_id);
+	log_info("event=http req=%s method=%s path=\"%s\" actor=%s status=%d ms=%.2f%s%s", req.request_id,
+		 req.info->request_method, path, actor_describe(&req.actor, who), status, elapsed_ms(&started),
+		 req.trip_id[0] ? " trip=" : "", req.trip_id);
 	return status;
 }
 

@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "actor.h"
+#include "errors.h"
 #include "jsonx.h"
 
 struct app;
@@ -29,6 +31,8 @@ struct http_request {
 	char params[HTTP_MAX_PARAMS][HTTP_PARAM_MAX]; /* {placeholders} of the route, in order */
 	char request_id[40];
 	char trip_id[37];                             /* set by trip handlers: logged on the request's line */
+	struct actor actor;                           /* who the request's credential proved (public if none) */
+	char bearer[600];                             /* the car token shown, to forward as the car; never logged */
 };
 
 typedef int (*http_handler_fn)(struct http_request *req);
@@ -89,7 +93,13 @@ int http_read_json_object(struct http_request *req, json_t **out) __attribute__(
 int http_query(struct http_request *req, const char *name, char *buf, size_t size)
 	__attribute__((warn_unused_result));
 
-/* 0 when the request carries the admin token, else the status it sent (401). */
-int http_require_admin(struct http_request *req) __attribute__((warn_unused_result));
+/*
+ * Sends a core result: its status (evc_err_http_status), its body, Location
+ * for a created resource, Retry-After for 429/503, Idempotent-Replayed. Clears r.
+ */
+int http_reply_result(struct http_request *req, struct core_result *r);
+
+/* The header that forwards a car's request through the federation: "car:<id>". */
+#define HTTP_ON_BEHALF_HEADER "X-Evc-On-Behalf-Of"
 
 #endif

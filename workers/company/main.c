@@ -6,6 +6,7 @@
  *   evc-worker migrate    apply pending migrations and exit
  */
 #include "app.h"
+#include "carauth.h"
 #include "failpoint.h"
 #include "federation.h"
 #include "http.h"
@@ -63,20 +64,20 @@ static int serve(struct app *app)
 		return EXIT_FAILURE;
 
 	mg_init_library(0);
-	if (!peer_client_init() || !twopc_instance_beat(app) || !federation_start(app)) {
+	if (carauth_create(app) == NULL || !peer_client_init() || !twopc_instance_beat(app) || !federation_start(app)) {
 		db_pool_destroy(app->db);
 		return EXIT_FAILURE;
 	}
-	if (app->cfg.mqtt_url[0] != '\0')
-		app->mqtt = mqtt_bridge_start(app);
 	struct mg_context *http = http_start(app);
 	if (http == NULL || !twopc_instance_claim_slot(app) || !twopc_recovery_start(app) || !waitlist_start(app)) {
 		http_stop(http);
-		mqtt_bridge_stop(app->mqtt);
-		federation_stop();
+		federation_stop(app);
 		db_pool_destroy(app->db);
 		return EXIT_FAILURE;
 	}
+	/* Last: the bridge subscribes once every part of the core it calls is running. */
+	if (app->cfg.mqtt_url[0] != '\0')
+		app->mqtt = mqtt_bridge_start(app);
 	if (!live_start(app)) /* the dashboard then polls */
 		log_warn("event=live_disabled");
 	log_info("event=started company=%s version=%s", app->cfg.company_id, APP_VERSION);
@@ -86,20 +87,21 @@ static int serve(struct app *app)
 	log_info("event=stopping signal=%s", sig == SIGTERM ? "TERM" : "INT");
 
 	/*
-	 * The bridge first: the requests it holds are answered through our own
-	 * REST API, and its telemetry buffer is stored. Then HTTP: in-flight
-	 * requests finish before mg_stop returns.
+	 * The bridge first: the requests it holds are answered by the core, and
+	 * its telemetry buffer is stored. Then HTTP: in-flight requests finish
+	 * before mg_stop returns.
 	 */
 	mqtt_bridge_stop(app->mqtt);
 	live_stop();
 	http_stop(http);
-	waitlist_stop();
-	twopc_recovery_stop();
-	federation_stop();
+	waitlist_stop(app);
+	twopc_recovery_stop(app);
+	federation_stop(app);
 	db_pool_destroy(app->db);
 	db_pool_destroy(app->db_relaxed);
 	peer_client_cleanup();
 	ratelimit_destroy(app->trip_limit);
+	carauth_destroy(app->carauth);
 	mg_exit_library();
 	log_info("event=stopped");
 	return EXIT_SUCCESS;

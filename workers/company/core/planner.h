@@ -3,7 +3,7 @@
  * to K options, each a list of charging stops with the window to book at each.
  * Pure logic over data the caller hands in: it never touches the database, the
  * network or the clock, so it is tested by hand-checked graphs and benchmarked
- * in-process (workers/bench/planner_bench.c). api_plan.c feeds it and checks the
+ * in-process (workers/bench/planner_bench.c). core/plan.c feeds it and checks the
  * windows against the owners' reservations.
  *
  * Road graph: cities and undirected roads (km, speed, highway). Built once and

@@ -2,6 +2,7 @@
 #include "app.h"
 #include "booking.h"
 #include "log.h"
+#include "ticker.h"
 #include "mqtt_bridge.h"
 #include "timeutil.h"
 
@@ -14,14 +15,6 @@
 #define ROUND_SECONDS 1
 #define SHIFT_STEP 300      /* the window moves in 5-minute steps within the flexibility */
 #define MAX_CITIES_PER_ROUND 64
-
-static struct {
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	bool stopping, running, woken;
-	struct app *app;
-} wl = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
 
 /* Tells the car, after the commit, what happened to its request. */
 static void notify(struct app *app, const char *car, const char *json_text)
@@ -199,51 +192,25 @@ static void serve_round(struct app *app)
 	db_release(app->db, conn);
 }
 
-static void *consumer_loop(void *arg)
+/* One round of the consumer (a ticker job). */
+static void serve_job(void *arg)
 {
-	struct app *app = arg;
-	pthread_mutex_lock(&wl.lock);
-	while (!wl.stopping) {
-		wl.woken = false;
-		pthread_mutex_unlock(&wl.lock);
-		serve_round(app);
-		pthread_mutex_lock(&wl.lock);
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += ROUND_SECONDS;
-		while (!wl.stopping && !wl.woken)
-			if (pthread_cond_timedwait(&wl.wake, &wl.lock, &until) != 0)
-				break;
-	}
-	pthread_mutex_unlock(&wl.lock);
-	return NULL;
+	serve_round(arg);
 }
 
 bool waitlist_start(struct app *app)
 {
-	wl.app = app;
-	if (pthread_create(&wl.thread, NULL, consumer_loop, app) != 0)
-		return false;
-	wl.running = true;
-	return true;
+	app->waitlist_ticker = ticker_start("waitlist", ROUND_SECONDS * 1000, serve_job, app);
+	return app->waitlist_ticker != NULL;
 }
 
-void waitlist_stop(void)
+void waitlist_stop(struct app *app)
 {
-	if (!wl.running)
-		return;
-	pthread_mutex_lock(&wl.lock);
-	wl.stopping = true;
-	pthread_cond_signal(&wl.wake);
-	pthread_mutex_unlock(&wl.lock);
-	pthread_join(wl.thread, NULL);
-	wl.running = false;
+	ticker_stop(app->waitlist_ticker);
+	app->waitlist_ticker = NULL;
 }
 
-void waitlist_wake(void)
+void waitlist_wake(struct app *app)
 {
-	pthread_mutex_lock(&wl.lock);
-	wl.woken = true;
-	pthread_cond_signal(&wl.wake);
-	pthread_mutex_unlock(&wl.lock);
+	ticker_wake(app->waitlist_ticker);
 }

@@ -16,14 +16,31 @@
 #ifndef EVC_WAITLIST_H
 #define EVC_WAITLIST_H
 
+#include <jansson.h>
 #include <stdbool.h>
+
+#include "actor.h"
+#include "errors.h"
 
 struct app;
 
 bool waitlist_start(struct app *app) __attribute__((warn_unused_result));
-void waitlist_stop(void);
+void waitlist_stop(struct app *app);
 
 /* Capacity may have freed: serve the queues now rather than in a second. */
-void waitlist_wake(void);
+void waitlist_wake(struct app *app);
+
+/*
+ * The entries themselves (waitlist_entries.c), called by every adapter with the
+ * actor its transport proved. Join: {"station_id"|"city","start","end",
+ * "expires_at"[,"flexibility_minutes"][,"car_id"]} (input borrowed); a car joins
+ * for itself, an operator names the car. The window follows the booking rules.
+ */
+enum evc_err waitlist_join(struct app *app, const struct actor *actor, json_t *input, const char *request_id,
+			   struct core_result *r);
+enum evc_err waitlist_get(struct app *app, const struct actor *actor, const char *id, const char *request_id,
+			  struct core_result *r);
+enum evc_err waitlist_withdraw(struct app *app, const struct actor *actor, const char *id, const char *request_id,
+			       struct core_result *r);
 
 #endif

@@ -1,4 +1,6 @@
 #include "federation.h"
+#include "carauth.h"
+#include "ticker.h"
 #include "app.h"
 #include "log.h"
 #include "secret.h"
@@ -33,12 +35,9 @@ static struct {
 	struct peer peers[MAX_PEERS];
 	int count;
 	struct app *app;
-	pthread_t thread;
-	pthread_cond_t wake;
-	bool stopping;
-	bool running;
+	unsigned round; /* only the federation ticker's thread touches it */
 	atomic_uint rotation;
-} fed = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
+} fed = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static void new_token(char out[FEDERATION_TOKEN_MAX])
 {
@@ -217,6 +216,8 @@ static void heartbeat(PGconn *conn, const struct peer *snapshot)
 	bool up = r.status == 200 || r.status == 401;
 	if (r.status == 401)
 		federation_credentials_refused(snapshot->id);
+	if (r.status == 200)
+		carauth_learn(fed.app->carauth, snapshot->id, r.body); /* its car-token key and revocations */
 
 	pthread_mutex_lock(&fed.lock);
 	struct peer *p = find_locked(snapshot->id);
@@ -280,44 +281,36 @@ static void refresh_catalogue(PGconn *conn, const struct peer *snapshot)
 	peer_response_clear(&r);
 }
 
-static void *federation_loop(void *arg)
+/* One round over the peers (a ticker job, every HEARTBEAT_SECONDS). */
+static void federation_round(void *arg)
 {
 	(void)arg;
-	unsigned round = 0;
+	struct peer snapshot[MAX_PEERS];
 	pthread_mutex_lock(&fed.lock);
-	while (!fed.stopping) {
-		struct peer snapshot[MAX_PEERS];
-		int count = fed.count;
-		memcpy(snapshot, fed.peers, sizeof(snapshot[0]) * (size_t)count);
-		pthread_mutex_unlock(&fed.lock);
-
-		PGconn *conn = db_acquire(fed.app->db, APP_DB_WAIT_MS);
-		if (conn != NULL) {
-			for (int i = 0; i < count; i++) {
-				const struct peer *p = &snapshot[i];
-				if (p->url[0] == '\0')
-					continue;
-				bool was_up = p->up;
-				if (p->outbound[0] == '\0' && strcmp(fed.app->cfg.company_id, p->id) < 0 &&
-				    fed.app->cfg.federation_secret[0] != '\0')
-					register_with(conn, p);
-				heartbeat(conn, p);
-				if (federation_peer_up(p->id) && (!was_up || round % CATALOGUE_EVERY == 0))
-					refresh_catalogue(conn, p);
-			}
-			db_release(fed.app->db, conn);
-		}
-		round++;
-
-		pthread_mutex_lock(&fed.lock);
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += HEARTBEAT_SECONDS;
-		if (!fed.stopping)
-			pthread_cond_timedwait(&fed.wake, &fed.lock, &until);
-	}
+	int count = fed.count;
+	memcpy(snapshot, fed.peers, sizeof(snapshot[0]) * (size_t)count);
 	pthread_mutex_unlock(&fed.lock);
-	return NULL;
+
+	carauth_refresh(fed.app); /* revocations a sibling replica wrote */
+	PGconn *conn = db_acquire(fed.app->db, APP_DB_WAIT_MS);
+	if (conn == NULL) {
+		log_warn("event=federation_round_skipped reason=db_unavailable");
+		return;
+	}
+	for (int i = 0; i < count; i++) {
+		const struct peer *p = &snapshot[i];
+		if (p->url[0] == '\0')
+			continue;
+		bool was_up = p->up;
+		if (p->outbound[0] == '\0' && strcmp(fed.app->cfg.company_id, p->id) < 0 &&
+		    fed.app->cfg.federation_secret[0] != '\0')
+			register_with(conn, p);
+		heartbeat(conn, p);
+		if (federation_peer_up(p->id) && (!was_up || fed.round % CATALOGUE_EVERY == 0))
+			refresh_catalogue(conn, p);
+	}
+	db_release(fed.app->db, conn);
+	fed.round++;
 }
 
 bool federation_start(struct app *app)
@@ -341,23 +334,16 @@ bool federation_start(struct app *app)
 	if (!ok)
 		return false;
 
-	if (pthread_create(&fed.thread, NULL, federation_loop, NULL) != 0)
+	if ((app->federation_ticker = ticker_start("federation", HEARTBEAT_SECONDS * 1000, federation_round, NULL)) == NULL)
 		return false;
-	fed.running = true;
 	log_info("event=federation_started peers=%d", fed.count);
 	return true;
 }
 
-void federation_stop(void)
+void federation_stop(struct app *app)
 {
-	if (!fed.running)
-		return;
-	pthread_mutex_lock(&fed.lock);
-	fed.stopping = true;
-	pthread_cond_signal(&fed.wake);
-	pthread_mutex_unlock(&fed.lock);
-	pthread_join(fed.thread, NULL);
-	fed.running = false;
+	ticker_stop(app->federation_ticker);
+	app->federation_ticker = NULL;
 }
 
 bool federation_peer(const char *id, char *url, size_t url_size, char *token, size_t token_size)
@@ -450,6 +436,15 @@ bool federation_accept_registration(const char *id, const char *url, const char 
 	pthread_mutex_unlock(&fed.lock);
 	log_info("event=peer_accepted peer=%s url=%s", id, url);
 	return p != NULL;
+}
+
+bool federation_peer_registered(const char *id)
+{
+	pthread_mutex_lock(&fed.lock);
+	struct peer *p = find_locked(id);
+	bool registered = p != NULL && p->inbound[0] != '\0';
+	pthread_mutex_unlock(&fed.lock);
+	return registered;
 }
 
 void federation_credentials_refused(const char *id)

@@ -8,7 +8,7 @@
  * the other with the token the other issued. Of each pair, the company with
  * the smaller id initiates, so the two never overwrite each other's tokens.
  *
- * A background thread heartbeats every peer, keeps the handshake done, and
+ * A ticker job heartbeats every peer, keeps the handshake done, and
  * refreshes the cache of peers' stations (peer_stations) by updated_since.
  */
 #ifndef EVC_FEDERATION_H
@@ -24,7 +24,7 @@ struct app;
 
 /* Loads peers from EVC_PEERS and the database, starts the background thread. */
 bool federation_start(struct app *app) __attribute__((warn_unused_result));
-void federation_stop(void);
+void federation_stop(struct app *app);
 
 /* Copies a peer's base URL and our outbound token; false when the peer is unknown. */
 bool federation_peer(const char *id, char *url, size_t url_size, char *token, size_t token_size);
@@ -47,6 +47,9 @@ bool federation_is_registration_secret(const char *authorization);
  * issued (FEDERATION_TOKEN_MAX bytes). False on a database error.
  */
 bool federation_accept_registration(const char *id, const char *url, const char *their_token, char *issued);
+
+/* True when id is a member with credentials (registered): the secret no longer admits it. */
+bool federation_peer_registered(const char *id);
 
 /* Marks a peer's credentials as refused (a 401), so the handshake runs again. */
 void federation_credentials_refused(const char *id);

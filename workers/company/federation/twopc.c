@@ -1,9 +1,11 @@
 #include "twopc.h"
+#include "bounds.h"
 #include "app.h"
 #include "booking.h"
 #include "failpoint.h"
 #include "federation.h"
 #include "log.h"
+#include "ticker.h"
 #include "timeutil.h"
 #include "validate.h"
 
@@ -210,6 +212,32 @@ static bool update_legs(PGconn *conn, const char *op, const char *trip_id, json_
 	return ok;
 }
 
+/*
+ * Only the company that reserved a trip's legs here may change them: the
+ * coordinator named in the reserve's marker, which was the authenticated peer
+ * (or this company) when it prepared. False with out filled otherwise.
+ */
+static bool owns_trip(PGconn *conn, const char *trip_id, const char *coordinator, const char *request_id,
+		      struct peer_response *out)
+{
+	static const char sql[] = "SELECT coordinator FROM tx_markers WHERE trip_id = $1::uuid AND op = 'reserve'";
+	const char *params[] = { trip_id };
+	PGresult *res = db_exec(conn, sql, 1, params);
+	bool ok = db_ok(res, "trip_owner");
+	if (!ok)
+		answer_error(out, 503, "unavailable", "the database is unavailable");
+	else if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), coordinator) != 0) {
+		log_warn("event=refused req=%s actor=peer:%s action=trip.change trip=%s coordinator=%s", request_id,
+			 coordinator, trip_id, PQgetvalue(res, 0, 0));
+		answer_error(out, 403, "forbidden", "only the company that booked this trip's legs may change them");
+		ok = false;
+	}
+	PQclear(res);
+	if (!ok && !db_command(conn, "ROLLBACK"))
+		log_warn("event=rollback_failed req=%s trip=%s", request_id, trip_id);
+	return ok;
+}
+
 void twopc_prepare(struct app *app, json_t *request, const char *request_id, struct peer_response *out)
 {
 	const char *gid = json_string_value(json_object_get(request, "gid"));
@@ -241,6 +269,14 @@ void twopc_prepare(struct app *app, json_t *request, const char *request_id, str
 			answer_error(out, 400, "invalid_leg", "every leg needs index, start, end and a station of this company");
 			return;
 		}
+		/* A peer's window follows the rules of a local booking. */
+		const char *problem = strcmp(op, "reserve") == 0 ? bounds_window(&app->cfg, s, e, timeutil_now()) : NULL;
+		if (problem != NULL) {
+			log_warn("event=prepare_refused req=%s gid=%s coordinator=%s reason=\"%s\"", request_id, gid, coordinator,
+				 problem);
+			answer_error(out, 400, "invalid_window", problem);
+			return;
+		}
 	}
 
 	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
@@ -257,6 +293,8 @@ void twopc_prepare(struct app *app, json_t *request, const char *request_id, str
 		goto done;
 	}
 	PQclear(res);
+	if (strcmp(op, "reserve") != 0 && !owns_trip(conn, trip_id, coordinator, request_id, out))
+		goto done;
 
 	/*
 	 * The marker first: a repeated prepare meets the first one's marker, taken
@@ -716,15 +754,6 @@ cleanup:
 
 /* ---- Recovery ------------------------------------------------------------------- */
 
-static struct {
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	bool stopping;
-	bool running;
-	struct app *app;
-} recovery = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
-
 /* Coordinator: finishes trips whose transaction is decided but not applied everywhere, or orphaned. */
 static void recover_trips(struct app *app)
 {
@@ -884,51 +913,37 @@ static void prune_markers(struct app *app)
 	db_release(app->db_relaxed, conn);
 }
 
-static void *recovery_loop(void *arg)
+/* Liveness on its own thread: slow recovery or peer calls never make this instance look dead. */
+static void beat_job(void *arg)
 {
+	twopc_instance_beat(arg);
+}
+
+static void recovery_job(void *arg)
+{
+	static time_t last_prune; /* only the recovery ticker's thread touches it */
 	struct app *app = arg;
-	time_t last_prune = 0;
-	pthread_mutex_lock(&recovery.lock);
-	while (!recovery.stopping) {
-		pthread_mutex_unlock(&recovery.lock);
-		twopc_instance_beat(app);
-		if (time(NULL) - last_prune >= 3600) {
-			prune_markers(app);
-			last_prune = time(NULL);
-		}
-		recover_trips(app);
-		recover_prepared(app);
-		pthread_mutex_lock(&recovery.lock);
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += RECOVERY_SECONDS;
-		if (!recovery.stopping)
-			pthread_cond_timedwait(&recovery.wake, &recovery.lock, &until);
+	if (time(NULL) - last_prune >= 3600) {
+		prune_markers(app);
+		last_prune = time(NULL);
 	}
-	pthread_mutex_unlock(&recovery.lock);
-	return NULL;
+	recover_trips(app);
+	recover_prepared(app);
 }
 
 bool twopc_recovery_start(struct app *app)
 {
-	recovery.app = app;
-	if (pthread_create(&recovery.thread, NULL, recovery_loop, app) != 0)
-		return false;
-	recovery.running = true;
-	return true;
+	app->beat_ticker = ticker_start("instance_beat", RECOVERY_SECONDS * 1000, beat_job, app);
+	app->recovery_ticker = ticker_start("recovery", RECOVERY_SECONDS * 1000, recovery_job, app);
+	return app->beat_ticker != NULL && app->recovery_ticker != NULL;
 }
 
-void twopc_recovery_stop(void)
+void twopc_recovery_stop(struct app *app)
 {
-	if (!recovery.running)
-		return;
-	pthread_mutex_lock(&recovery.lock);
-	recovery.stopping = true;
-	pthread_cond_signal(&recovery.wake);
-	pthread_mutex_unlock(&recovery.lock);
-	pthread_join(recovery.thread, NULL);
-	recovery.running = false;
-	instance_gone(recovery.app);
+	ticker_stop(app->recovery_ticker);
+	ticker_stop(app->beat_ticker);
+	app->recovery_ticker = app->beat_ticker = NULL;
+	instance_gone(app);
 }
 
 bool twopc_in_doubt(struct app *app, long *count, double *oldest_seconds)

@@ -53,7 +53,7 @@ int twopc_run(struct app *app, const char *trip_id, const char *gid, const char 
 
 /*
  * Records this process as alive (worker_instances); the recovery loop repeats
- * it every 2 s. Undecided trips of an instance silent for 6 s are aborted.
+ * it every 2 s on its own ticker. Undecided trips of an instance silent for 6 s are aborted.
  */
 bool twopc_instance_beat(struct app *app);
 
@@ -65,7 +65,7 @@ bool twopc_instance_claim_slot(struct app *app);
 
 /* Starts and stops the recovery thread (both roles). */
 bool twopc_recovery_start(struct app *app) __attribute__((warn_unused_result));
-void twopc_recovery_stop(void);
+void twopc_recovery_stop(struct app *app);
 
 /* In-doubt prepared transactions here: count and age in seconds of the oldest. */
 bool twopc_in_doubt(struct app *app, long *count, double *oldest_seconds);

@@ -1,7 +1,11 @@
 #include "mqtt_bridge.h"
 #include "app.h"
 #include "log.h"
-#include "peer_client.h"
+#include "catalogue.h"
+#include "plan.h"
+#include "reservations.h"
+#include "trips.h"
+#include "waitlist.h"
 #include "telemetry.h"
 #include "timeutil.h"
 #include "validate.h"
@@ -21,7 +25,6 @@
 #define FLUSH_MS 100              /* telemetry is stored at least this often */
 #define FLUSH_ROWS 5000           /* or as soon as this many wait */
 #define PRUNE_SECONDS 60
-#define REQUEST_TIMEOUT_MS 15000L /* a request answered through our own REST API */
 #define MAX_PAYLOAD 65536
 
 enum item_kind { ITEM_TELEMETRY, ITEM_REQUEST, ITEM_STATION };
@@ -49,7 +52,6 @@ struct mqtt_bridge {
 	char status_topic[128];
 	char online[160];
 	char offline[160];
-	char api_url[96];      /* our own REST API, for requests */
 	atomic_bool connected;
 	atomic_bool connecting;
 	atomic_bool auto_reconnects;
@@ -235,82 +237,81 @@ static bool first_delivery(struct mqtt_bridge *b, const char *key, const char *c
 	return first;
 }
 
-static void remember_answer(struct mqtt_bridge *b, const char *key, long status, json_t *body)
+/* Keeps a final answer for a redelivery; a transient one (429, 503) stays retryable. */
+static void remember_answer(struct mqtt_bridge *b, const char *key, const struct core_result *r)
 {
+	static const char store_sql[] = "UPDATE mqtt_requests SET status = $2::int, response = $3::jsonb WHERE request_id = $1",
+			  release_sql[] = "DELETE FROM mqtt_requests WHERE request_id = $1 AND status IS NULL";
 	PGconn *conn = db_acquire(b->app->db, APP_DB_WAIT_MS);
-	if (conn == NULL)
+	if (conn == NULL) {
+		log_warn("event=mqtt_answer_not_stored request=%s reason=db_unavailable", key);
 		return;
+	}
 	char status_text[16];
-	snprintf(status_text, sizeof(status_text), "%ld", status);
-	char *text = json_dumps(body != NULL ? body : json_null(), JSON_COMPACT | JSON_ENCODE_ANY);
+	snprintf(status_text, sizeof(status_text), "%d", core_result_status(r));
+	char *text = json_dumps(r->body != NULL ? r->body : json_null(), JSON_COMPACT | JSON_ENCODE_ANY);
 	const char *params[] = { key, status_text, text };
-	PGresult *res = db_exec(conn, "UPDATE mqtt_requests SET status = $2::int, response = $3::jsonb WHERE request_id = $1", 3,
-				params);
+	bool transient = evc_err_is_transient(r->err);
+	PGresult *res = db_exec(conn, transient ? release_sql : store_sql, transient ? 1 : 3, params);
+	if (!db_ok(res, "mqtt_request_answer"))
+		log_warn("event=mqtt_answer_not_stored request=%s", key);
 	PQclear(res);
 	free(text);
 	db_release(b->app->db, conn);
 }
 
-/* The REST call that answers one request type; false when the type is unknown or a field is missing. */
-static bool rest_call_for(json_t *req, const char *car, const char *type, const char **method, char *path,
-			  size_t path_size, json_t **body)
+/* A copy of the request without the envelope's fields: what the core reads. */
+static json_t *core_input(json_t *req)
 {
+	json_t *input = json_deep_copy(req);
+	json_object_del(input, "type");
+	json_object_del(input, "request_id");
+	return input;
+}
+
+/* True when type is known and the request has the fields it needs (checked before any claim). */
+static bool well_formed(const char *type, json_t *req)
+{
+	static const char *const plain[] = { "plan", "waitlist", "servers", "stations", NULL };
+	static const char *const with_trip[] = { "status", "cancel", "finish", NULL };
+	for (const char *const *t = plain; *t != NULL; t++)
+		if (strcmp(type, *t) == 0)
+			return true;
+	for (const char *const *t = with_trip; *t != NULL; t++)
+		if (strcmp(type, *t) == 0)
+			return validate_uuid(json_string_value(json_object_get(req, "trip_id")) ?: "");
+	if (strcmp(type, "checkin") == 0)
+		return validate_uuid(json_string_value(json_object_get(req, "reservation_id")) ?: "");
+	return strcmp(type, "reserve") == 0 && json_is_array(json_object_get(req, "legs"));
+}
+
+/* Runs a well-formed request through the core as the car (the broker's ACL proved the topic's car logged in). */
+static void run_request(struct mqtt_bridge *b, const struct actor *car, const char *type, json_t *req,
+			const char *request_id, struct core_result *r)
+{
+	struct app *app = b->app;
 	const char *trip = json_string_value(json_object_get(req, "trip_id"));
-	*body = NULL;
+	json_t *input = core_input(req);
 	if (strcmp(type, "plan") == 0) {
-		*method = "POST";
-		snprintf(path, path_size, "/api/v1/routes/plan");
-		*body = json_deep_copy(req);
-		json_object_del(*body, "type");
-		json_object_del(*body, "request_id");
-		json_object_set_new(*body, "car_id", json_string(car));
-		return true;
+		plan_route(app, car, input, request_id, r);
+	} else if (strcmp(type, "reserve") == 0) {
+		char key[160];
+		snprintf(key, sizeof(key), "mqtt-%s-%s", car->id, request_id);
+		trips_create(app, car, input, key, request_id, r);
+	} else if (strcmp(type, "waitlist") == 0) {
+		waitlist_join(app, car, input, request_id, r);
+	} else if (strcmp(type, "checkin") == 0) {
+		reservations_checkin(app, car, json_string_value(json_object_get(req, "reservation_id")), request_id, r);
+	} else if (strcmp(type, "servers") == 0) {
+		catalogue_servers(app, car, request_id, r);
+	} else if (strcmp(type, "stations") == 0) {
+		catalogue_network_stations(app, car, request_id, r);
+	} else if (strcmp(type, "status") == 0) {
+		trips_get(app, car, trip, false, request_id, r);
+	} else {
+		trips_change(app, car, trip, type, request_id, r); /* cancel, finish */
 	}
-	if (strcmp(type, "reserve") == 0) {
-		*method = "POST";
-		snprintf(path, path_size, "/api/v1/trips");
-		json_t *legs = json_object_get(req, "legs");
-		if (legs == NULL)
-			return false;
-		*body = json_pack("{s:s, s:O}", "car_id", car, "legs", legs);
-		return true;
-	}
-	if (strcmp(type, "waitlist") == 0) {
-		*method = "POST";
-		snprintf(path, path_size, "/api/v1/waitlist");
-		*body = json_deep_copy(req);
-		json_object_del(*body, "type");
-		json_object_del(*body, "request_id");
-		json_object_set_new(*body, "car_id", json_string(car));
-		return true;
-	}
-	if (strcmp(type, "checkin") == 0) {
-		const char *reservation = json_string_value(json_object_get(req, "reservation_id"));
-		if (reservation == NULL || !validate_uuid(reservation))
-			return false;
-		*method = "POST";
-		snprintf(path, path_size, "/api/v1/reservations/%s/checkin", reservation);
-		*body = json_pack("{s:s}", "car_id", car);
-		return true;
-	}
-	if (strcmp(type, "servers") == 0 || strcmp(type, "stations") == 0) {
-		*method = "GET";
-		snprintf(path, path_size, strcmp(type, "servers") == 0 ? "/api/v1/federation/servers" : "/api/v1/network/stations");
-		return true;
-	}
-	if (trip == NULL || !validate_uuid(trip))
-		return false;
-	if (strcmp(type, "status") == 0) {
-		*method = "GET";
-		snprintf(path, path_size, "/api/v1/trips/%s", trip);
-		return true;
-	}
-	if (strcmp(type, "cancel") == 0 || strcmp(type, "finish") == 0) {
-		*method = "POST";
-		snprintf(path, path_size, "/api/v1/trips/%s/%s", trip, type);
-		return true;
-	}
-	return false;
+	json_decref(input);
 }
 
 static bool valid_request_id(const char *id)
@@ -321,73 +322,50 @@ static bool valid_request_id(const char *id)
 
 static void handle_request(struct mqtt_bridge *b, const struct item *it)
 {
-	const char *car = it->subject;
+	const char *car_id = it->subject;
 	json_error_t jerr;
 	json_t *req = json_loads(it->payload, JSON_REJECT_DUPLICATES, &jerr);
 	const char *request_id = json_string_value(json_object_get(req, "request_id"));
 	const char *type = json_string_value(json_object_get(req, "type"));
+	struct core_result r = CORE_RESULT_INIT;
 
 	if (!json_is_object(req)) {
 		char message[200];
 		snprintf(message, sizeof(message), "payload must be a JSON object (%s)", req == NULL ? jerr.text : "not an object");
-		answer_error(b, car, NULL, NULL, 400, "invalid_json", message);
+		answer_error(b, car_id, NULL, NULL, 400, "invalid_json", message);
 		goto done;
 	}
 	if (!valid_request_id(request_id)) {
-		answer_error(b, car, NULL, type, 400, "invalid_field", "request_id must be 1 to 64 of [A-Za-z0-9_.:-]");
+		answer_error(b, car_id, NULL, type, 400, "invalid_field", "request_id must be 1 to 64 of [A-Za-z0-9_.:-]");
 		goto done;
 	}
-	const char *method;
-	char path[160];
-	json_t *body = NULL;
-	if (type == NULL || !rest_call_for(req, car, type, &method, path, sizeof(path), &body)) {
-		answer_error(b, car, request_id, type, 400, "invalid_request",
+	if (type == NULL || !well_formed(type, req)) {
+		answer_error(b, car_id, request_id, type, 400, "invalid_request",
 			     "type must be plan, reserve (with legs), cancel, finish or status (with trip_id), waitlist, "
 			     "checkin (with reservation_id), servers or stations");
 		goto done;
 	}
-
-	char key[160], idempotency[200];
-	snprintf(key, sizeof(key), "%s/%s", car, request_id);
+	char key[160];
+	snprintf(key, sizeof(key), "%s/%s", car_id, request_id);
 	json_t *stored = NULL;
 	long stored_status = 0;
-	if (!first_delivery(b, key, car, type, &stored, &stored_status)) {
+	if (!first_delivery(b, key, car_id, type, &stored, &stored_status)) {
 		/* A redelivery: answer again what was answered, never run it twice. */
 		if (stored != NULL)
-			answer(b, car, request_id, type, stored_status, stored);
-		json_decref(body);
-		log_info("event=mqtt_request_duplicate car=%s request=%s answered=%s", car, request_id, stored ? "again" : "later");
+			answer(b, car_id, request_id, type, stored_status, stored);
+		log_info("event=mqtt_request_duplicate car=%s request=%s answered=%s", car_id, request_id,
+			 stored ? "again" : "later");
 		goto done;
 	}
-
-	struct peer_response r;
-	/*
-	 * The trip's Idempotency-Key guards reserve even if mqtt_requests could not
-	 * be written. Cancel, finish and check-in are operator actions on REST: the
-	 * broker's ACL already proved the car speaks for itself, so the bridge acts
-	 * with the admin token.
-	 */
-	const char *header = NULL;
-	char admin[200];
-	if (strcmp(type, "reserve") == 0) {
-		snprintf(idempotency, sizeof(idempotency), "Idempotency-Key: mqtt-%s-%s", car, request_id);
-		header = idempotency;
-	} else if (strcmp(type, "cancel") == 0 || strcmp(type, "finish") == 0 || strcmp(type, "checkin") == 0) {
-		snprintf(admin, sizeof(admin), "Authorization: Bearer %s", b->app->cfg.admin_token);
-		header = admin;
-	}
-	peer_call_header(method, b->api_url, path, NULL, body, REQUEST_TIMEOUT_MS, request_id, header, &r);
-	json_decref(body);
-	long status = r.status != 0 ? r.status : 503;
-	json_t *result = r.body != NULL ? json_incref(r.body)
-					: json_pack("{s:{s:s, s:s}}", "error", "code", "unavailable", "message",
-						    "the server could not answer");
-	remember_answer(b, key, status, result);
-	answer(b, car, request_id, type, status, result);
+	struct actor car = actor_car(car_id);
+	run_request(b, &car, type, req, request_id, &r);
+	remember_answer(b, key, &r);
+	int status = core_result_status(&r);
+	answer(b, car_id, request_id, type, status, json_incref(r.body));
 	atomic_fetch_add(&b->requests_answered, 1);
-	log_info("event=mqtt_request car=%s request=%s type=%s status=%ld", car, request_id, type, status);
-	peer_response_clear(&r);
+	log_info("event=mqtt_request car=%s request=%s type=%s status=%d", car_id, request_id, type, status);
 done:
+	core_result_clear(&r);
 	json_decref(req);
 }
 
@@ -753,7 +731,6 @@ struct mqtt_bridge *mqtt_bridge_start(struct app *app)
 		 app->instance);
 	snprintf(b->offline, sizeof(b->offline), "{\"company\":\"%s\",\"instance\":\"%s\",\"online\":false}",
 		 company, app->instance);
-	snprintf(b->api_url, sizeof(b->api_url), "http://127.0.0.1:%d", app->cfg.http_port);
 
 	if (MQTTAsync_create(&b->client, app->cfg.mqtt_url, client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL) !=
 	    MQTTASYNC_SUCCESS) {

@@ -7,9 +7,17 @@
 
 #include <libpq-fe.h>
 
+#include "config.h"
 #include "http.h"
+#include "policy.h"
 
 int api_health_get(struct http_request *req);
+
+int api_session_create(struct http_request *req);
+int api_session_get(struct http_request *req);
+int api_session_delete(struct http_request *req);
+/* True when cookie_header carries a valid, unexpired dashboard session of this company's operator. */
+bool api_session_valid(const struct config *cfg, const char *cookie_header, int64_t now);
 int api_docs_openapi(struct http_request *req);
 
 int api_stations_list(struct http_request *req);
@@ -51,8 +59,13 @@ int api_network_stations(struct http_request *req);
 int api_network_map(struct http_request *req);
 int api_cars_list(struct http_request *req);
 int api_cars_telemetry(struct http_request *req);
+int api_cars_token_issue(struct http_request *req);
+int api_cars_token_revoke(struct http_request *req);
 int api_observer_get(struct http_request *req);
 int api_admin_failpoints(struct http_request *req);
+
+/* 0 when the request's actor may take action (policy.c), else the refusal sent. */
+int api_authorize(struct http_request *req, enum policy_action action) __attribute__((warn_unused_result));
 
 /*
  * Replies for a failed statement: 503 when the database is unreachable or too

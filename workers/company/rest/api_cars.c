@@ -4,10 +4,13 @@
  * gives its recent samples (car_telemetry), averaged into at most
  * TELEMETRY_POINTS buckets so a chart of an hour stays a few kilobytes.
  * /network/map gives the road network (cities, roads) the map page draws.
- * Read-only and public, like /stations. JSON is built in SQL.
+ * Positions and telemetry are personal data: an operator of this company sees
+ * every car's, a car its own (policy.c, car.data.read). The road network is
+ * public. JSON is built in SQL.
  */
 #include "api.h"
 #include "app.h"
+#include "carauth.h"
 #include "validate.h"
 
 #include <stdio.h>
@@ -26,8 +29,13 @@ int api_cars_list(struct http_request *req)
 		"  'speed_kmh', c.speed_kmh, 'consumption_kwh_per_100km', c.consumption, 'profile', c.profile,"
 		"  'age_seconds', round(extract(epoch FROM now() - c.ts)::numeric, 1))"
 		"  ORDER BY c.car_id), '[]'::json))"
-		" FROM car_state c";
-	return api_reply_query(req, 200, "no cars", sql, 0, NULL);
+		" FROM car_state c WHERE ($1::text IS NULL OR c.car_id = $1)";
+	const char *scope;
+	struct core_result refused = CORE_RESULT_INIT;
+	if (policy_list_scope(&req->actor, POLICY_CAR_DATA_READ, NULL, &scope, req->request_id, &refused) != EVC_OK)
+		return http_reply_result(req, &refused);
+	const char *params[] = { scope };
+	return api_reply_query(req, 200, "no cars", sql, 1, params);
 }
 
 int api_cars_telemetry(struct http_request *req)
@@ -49,6 +57,9 @@ int api_cars_telemetry(struct http_request *req)
 	char text[16];
 	long minutes = TELEMETRY_DEFAULT_MINUTES;
 
+	struct core_result refused = CORE_RESULT_INIT;
+	if (policy_check(&req->actor, POLICY_CAR_DATA_READ, req->params[0], req->request_id, &refused) != EVC_OK)
+		return http_reply_result(req, &refused);
 	if (!validate_car_id(req->params[0]))
 		return http_reply_error(req, 404, "not_found", "no such car");
 	int rc = http_query(req, "minutes", text, sizeof(text));
@@ -100,4 +111,20 @@ int api_network_map(struct http_request *req)
 		" 'roads', (SELECT coalesce(json_agg(json_build_object('from', from_city, 'to', to_city, 'km', km,"
 		"   'highway', highway, 'kind', kind) ORDER BY highway, from_city, to_city), '[]'::json) FROM roads))";
 	return api_reply_query(req, 200, "no road network", sql, 0, NULL);
+}
+
+/* POST /cars/{id}/tokens: an operator issues a car token (carauth.c). */
+int api_cars_token_issue(struct http_request *req)
+{
+	struct core_result r = CORE_RESULT_INIT;
+	carauth_issue(req->app, &req->actor, req->params[0], req->request_id, &r);
+	return http_reply_result(req, &r);
+}
+
+/* POST /cars/{id}/revoke: every token this company issued the car until now is refused everywhere. */
+int api_cars_token_revoke(struct http_request *req)
+{
+	struct core_result r = CORE_RESULT_INIT;
+	carauth_revoke(req->app, &req->actor, req->params[0], req->request_id, &r);
+	return http_reply_result(req, &r);
 }

@@ -5,6 +5,14 @@
 
 #include <string.h>
 
+int api_authorize(struct http_request *req, enum policy_action action)
+{
+	struct core_result r = CORE_RESULT_INIT;
+	if (policy_check(&req->actor, action, NULL, req->request_id, &r) == EVC_OK)
+		return 0;
+	return http_reply_result(req, &r);
+}
+
 int api_reply_db_error(struct http_request *req, PGconn *conn, const PGresult *res)
 {
 	if (db_is_connection_error(conn, res) || db_sqlstate_is(res, DB_QUERY_CANCELED))

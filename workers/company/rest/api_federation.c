@@ -5,6 +5,8 @@
  */
 #include "api.h"
 #include "app.h"
+#include "carauth.h"
+#include "catalogue.h"
 #include "failpoint.h"
 #include "federation.h"
 #include "log.h"
@@ -13,12 +15,13 @@
 
 #include <string.h>
 
-/* 0 and the caller's company in peer when the request carries a peer's token, else the 401 sent. */
+/* 0 and the caller's company in peer when a peer calls (policy: federation.call), else the refusal sent. */
 static int require_peer(struct http_request *req, char peer[VALIDATE_COMPANY_MAX + 1])
 {
-	if (federation_authenticate(mg_get_header(req->conn, "Authorization"), peer))
-		return 0;
-	return http_reply_error(req, 401, "unauthorized", "federation calls need 'Authorization: Token <token>' from the credentials handshake");
+	int status = api_authorize(req, POLICY_FEDERATION_CALL);
+	if (status == 0)
+		snprintf(peer, VALIDATE_COMPANY_MAX + 1, "%.*s", VALIDATE_COMPANY_MAX, req->actor.id);
+	return status;
 }
 
 static int reply_participant(struct http_request *req, struct peer_response *r)
@@ -32,7 +35,11 @@ int api_federation_ping(struct http_request *req)
 	int status = require_peer(req, peer);
 	if (status != 0)
 		return status;
-	return http_reply_json(req, 200, json_pack("{s:s, s:s}", "company", req->app->cfg.company_id, "caller", peer), NULL);
+	/* The answer carries our car-token key and revocations: every heartbeat keeps peers current. */
+	json_t *body = carauth_announcement(req->app);
+	json_object_set_new(body, "company", json_string(req->app->cfg.company_id));
+	json_object_set_new(body, "caller", json_string(peer));
+	return http_reply_json(req, 200, body, NULL);
 }
 
 int api_federation_register(struct http_request *req)
@@ -43,7 +50,9 @@ int api_federation_register(struct http_request *req)
 	char issued[FEDERATION_TOKEN_MAX];
 	int status;
 
-	if (!federation_is_registration_secret(mg_get_header(req->conn, "Authorization")))
+	/* The secret admits newcomers; a member's URL or token changes only with its own credential or our operator's. */
+	bool member_or_operator = req->actor.kind == ACTOR_PEER || req->actor.kind == ACTOR_OPERATOR;
+	if (!member_or_operator && !federation_is_registration_secret(mg_get_header(req->conn, "Authorization")))
 		return http_reply_error(req, 401, "unauthorized", "registration needs 'Authorization: Token <registration secret>'");
 	if ((status = http_read_json_object(req, &body)) != 0)
 		return status;
@@ -57,6 +66,15 @@ int api_federation_register(struct http_request *req)
 		status = http_reply_error(req, 400, "invalid_field", "field 'url' must be an http(s) URL");
 	} else if (strspn(token, "0123456789abcdefABCDEF") != strlen(token) || strlen(token) < 32) {
 		status = http_reply_error(req, 400, "invalid_field", "field 'token' must be at least 32 hex digits");
+	} else if (req->actor.kind == ACTOR_PEER && strcmp(req->actor.id, id) != 0) {
+		log_warn("event=refused req=%s actor=peer:%s action=federation.register id=%s", req->request_id, req->actor.id, id);
+		status = http_reply_error(req, 403, "forbidden", "a member changes its own registration only");
+	} else if (!member_or_operator && federation_peer_registered(id)) {
+		log_warn("event=refused req=%s actor=registration_secret action=federation.register id=%s reason=already_member",
+			 req->request_id, id);
+		status = http_reply_error(req, 409, "already_registered",
+					  "company '%s' is already a member: changing its URL or token needs its current credential "
+					  "or an operator of this company", id);
 	} else if (!federation_accept_registration(id, url, token, issued)) {
 		status = http_reply_db_unavailable(req);
 	} else {
@@ -74,19 +92,16 @@ int api_federation_peers(struct http_request *req)
 
 int api_federation_servers(struct http_request *req)
 {
-	return http_reply_json(req, 200, json_pack("{s:o}", "items", federation_servers()), NULL);
+	struct core_result r = CORE_RESULT_INIT;
+	catalogue_servers(req->app, &req->actor, req->request_id, &r);
+	return http_reply_result(req, &r);
 }
 
 int api_network_stations(struct http_request *req)
 {
-	static const char sql[] =
-		"SELECT json_build_object('items', coalesce(json_agg(x.station ORDER BY x.id), '[]'::json)) FROM ("
-		"  SELECT s.id, (station_json(s)::jsonb || jsonb_build_object('owner_status', 'up', 'cached', false)) AS station"
-		"  FROM stations s"
-		"  UNION ALL"
-		"  SELECT ps.station_id, ps.data || jsonb_build_object('owner_status', p.status, 'cached', true)"
-		"  FROM peer_stations ps JOIN peers p ON p.id = ps.company) x";
-	return api_reply_query(req, 200, "no stations", sql, 0, NULL);
+	struct core_result r = CORE_RESULT_INIT;
+	catalogue_network_stations(req->app, &req->actor, req->request_id, &r);
+	return http_reply_result(req, &r);
 }
 
 int api_federation_prepare(struct http_request *req)
@@ -183,7 +198,7 @@ int api_admin_failpoints(struct http_request *req)
 	struct jsonx_error err;
 	const char *name;
 	int status;
-	if ((status = http_require_admin(req)) != 0 || (status = http_read_json_object(req, &body)) != 0)
+	if ((status = api_authorize(req, POLICY_FAILPOINT_SET)) != 0 || (status = http_read_json_object(req, &body)) != 0)
 		return status;
 	json_t *enabled = json_object_get(body, "enabled");
 	if (!jsonx_string(body, "name", true, 64, &name, &err))

@@ -1,152 +1,35 @@
 /*
- * /reservations: single-company bookings of one charging window. The worker
- * picks the charger; the database guarantees no two live reservations of a
- * charger overlap.
+ * /reservations: the REST adapter of core/reservations.c. It decodes the
+ * request, calls the core with the actor the credential proved, and encodes
+ * the result; the list's filters are read here, its scope is the policy's.
  */
 #include "api.h"
 #include "app.h"
-#include "booking.h"
+#include "policy.h"
+#include "reservations.h"
 #include "log.h"
 #include "timeutil.h"
 #include "validate.h"
-#include "waitlist.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_WINDOW_SECONDS 86400          /* one charging window is at most a day */
-#define MAX_AHEAD_SECONDS (366 * 86400)   /* bookings at most a year ahead */
-#define PAST_TOLERANCE_SECONDS 300        /* clocks of cars and servers differ a little */
 #define LIST_DEFAULT_LIMIT 50
 #define LIST_MAX_LIMIT 500
-#define ALTERNATIVES 3
 
 static const char *const reservation_statuses[] = { "held", "confirmed", "cancelled", "completed", "expired", NULL };
 
-/* Reads an RFC 3339 time field; false with err when absent or malformed. */
-static bool read_time(json_t *body, const char *key, int64_t *epoch, struct jsonx_error *err)
-{
-	const char *text;
-	if (!jsonx_string(body, key, true, 64, &text, err))
-		return false;
-	if (!timeutil_parse_rfc3339(text, epoch)) {
-		err->code = "invalid_field";
-		snprintf(err->message, sizeof(err->message),
-			 "field '%s' must be an RFC 3339 time like 2026-11-23T08:00:00Z", key);
-		return false;
-	}
-	return true;
-}
-
-/* Checks a window against the rules every booking follows; false with err. */
-static bool check_window(int64_t start, int64_t end, struct jsonx_error *err)
-{
-	int64_t now = timeutil_now();
-	const char *problem = NULL;
-	if (end <= start)
-		problem = "'end' must be after 'start'";
-	else if (end - start > MAX_WINDOW_SECONDS)
-		problem = "a window is at most 24 hours long";
-	else if (start < now - PAST_TOLERANCE_SECONDS)
-		problem = "the window starts in the past";
-	else if (start > now + MAX_AHEAD_SECONDS)
-		problem = "the window starts more than a year ahead";
-	if (problem == NULL)
-		return true;
-	err->code = "invalid_window";
-	snprintf(err->message, sizeof(err->message), "%s", problem);
-	return false;
-}
-
 int api_reservations_create(struct http_request *req)
 {
-	const char *company = req->app->cfg.company_id;
 	json_t *body = NULL;
-	PGconn *conn = NULL;
-	PGresult *booked = NULL, *failed = NULL;
-	char *alternatives = NULL;
-	struct jsonx_error err;
-	const char *station_id, *car_id;
-	int64_t start, end;
-	char owner[VALIDATE_COMPANY_MAX + 1];
-	char start_text[TIMEUTIL_RFC3339_LEN], end_text[TIMEUTIL_RFC3339_LEN];
-	int status;
-
-	if ((status = http_read_json_object(req, &body)) != 0)
+	int status = http_read_json_object(req, &body);
+	if (status != 0)
 		return status;
-	if (!jsonx_string(body, "station_id", true, VALIDATE_STATION_MAX, &station_id, &err) ||
-	    !jsonx_string(body, "car_id", true, VALIDATE_CAR_MAX, &car_id, &err) ||
-	    !read_time(body, "start", &start, &err) || !read_time(body, "end", &end, &err)) {
-		status = http_reply_field_error(req, &err);
-		goto cleanup;
-	}
-	if (!validate_car_id(car_id)) {
-		status = http_reply_error(req, 400, "invalid_field", "field 'car_id' must be 1 to 64 of [A-Za-z0-9_.:-]");
-		goto cleanup;
-	}
-	if (!check_window(start, end, &err)) {
-		status = http_reply_field_error(req, &err);
-		goto cleanup;
-	}
-	if (!validate_station_company(station_id, owner, sizeof(owner))) {
-		status = http_reply_error(req, 404, "not_found", "no such station");
-		goto cleanup;
-	}
-	if (strcmp(owner, company) != 0) {
-		status = http_reply_error(req, 404, "not_found",
-					  "station '%s' belongs to company '%s': book it on that company's server, or as a leg of POST /api/v1/trips",
-					  station_id, owner);
-		goto cleanup;
-	}
-
-	timeutil_format_rfc3339(start, start_text);
-	timeutil_format_rfc3339(end, end_text);
-	struct booking_window w = { station_id, car_id, NULL, start_text, end_text };
-
-	if ((conn = db_acquire(req->app->db, APP_DB_WAIT_MS)) == NULL) {
-		status = http_reply_db_unavailable(req);
-		goto cleanup;
-	}
-	switch (booking_reserve(conn, &w, &booked, &failed)) {
-	case BOOKING_OK: {
-		char location[128];
-		snprintf(location, sizeof(location), "Location: " HTTP_API_PREFIX "/reservations/%s\r\n",
-			 PQgetvalue(booked, 0, 0));
-		log_info("event=reservation_created req=%s reservation=%s station=%s car=%s start=%s end=%s",
-			 req->request_id, PQgetvalue(booked, 0, 0), station_id, car_id, start_text, end_text);
-		status = http_reply_text(req, 201, PQgetvalue(booked, 0, 1), location);
-		break;
-	}
-	case BOOKING_UNKNOWN_STATION:
-		status = http_reply_error(req, 404, "not_found", "no such station");
-		break;
-	case BOOKING_STATION_UNAVAILABLE:
-		status = http_reply_error(req, 409, "station_unavailable", "station '%s' is not taking reservations now",
-					  station_id);
-		break;
-	case BOOKING_NO_CHARGER: {
-		alternatives = booking_alternatives(conn, &w, ALTERNATIVES);
-		json_t *extra = json_object();
-		json_t *alts = alternatives != NULL ? json_loads(alternatives, 0, NULL) : NULL;
-		json_object_set_new(extra, "alternatives", alts != NULL ? alts : json_array());
-		status = http_reply_error_extra(req, 409, "no_charger_free", extra,
-						"every charger of '%s' is booked from %s to %s", station_id, start_text, end_text);
-		break;
-	}
-	case BOOKING_DB_ERROR:
-		status = api_reply_db_error(req, conn, failed);
-		break;
-	}
-
-cleanup:
-	free(alternatives);
-	PQclear(booked);
-	PQclear(failed);
-	if (conn != NULL)
-		db_release(req->app->db, conn);
+	struct core_result r = CORE_RESULT_INIT;
+	reservations_create(req->app, &req->actor, body, req->request_id, &r);
 	json_decref(body);
-	return status;
+	return http_reply_result(req, &r);
 }
 
 /* Reads an optional query parameter and checks it; 1 present, 0 absent, or the 400 sent. */
@@ -171,6 +54,21 @@ static bool is_count(const char *s)
 {
 	size_t n = strspn(s, "0123456789");
 	return n > 0 && n <= 7 && s[n] == '\0';
+}
+
+/* X-Total-Count, and a Link to the next page when there is one (filters from params[0..5]). */
+static void paging_headers(const char *const params[6], long total, long lim, long off, char *headers, size_t size)
+{
+	int n = snprintf(headers, size, "X-Total-Count: %ld\r\n", total);
+	if (off + lim >= total)
+		return;
+	/* Every value was validated: none needs escaping in a URL. */
+	n += snprintf(headers + n, size - (size_t)n, "Link: <" HTTP_API_PREFIX "/reservations?");
+	static const char *const names[] = { "station_id", "car_id", "trip_id", "status", "from", "to" };
+	for (int i = 0; i < 6; i++)
+		if (params[i] != NULL)
+			n += snprintf(headers + n, size - (size_t)n, "%s=%s&", names[i], params[i]);
+	snprintf(headers + n, size - (size_t)n, "limit=%ld&offset=%ld>; rel=\"next\"\r\n", lim, off + lim);
 }
 
 int api_reservations_list(struct http_request *req)
@@ -211,6 +109,11 @@ int api_reservations_list(struct http_request *req)
 	if ((has_to = api_query_time(req, "to", false, &to)) > 1)
 		return has_to;
 
+	const char *scope;
+	struct core_result refused = CORE_RESULT_INIT;
+	if (policy_list_scope(&req->actor, POLICY_RESERVATION_READ, has_car ? car : NULL, &scope, req->request_id,
+			      &refused) != EVC_OK)
+		return http_reply_result(req, &refused);
 	long lim = has_limit ? atol(limit) : LIST_DEFAULT_LIMIT;
 	long off = has_offset ? atol(offset) : 0;
 	if (lim < 1 || lim > LIST_MAX_LIMIT)
@@ -223,7 +126,7 @@ int api_reservations_list(struct http_request *req)
 		timeutil_format_rfc3339(to, to_text);
 
 	const char *params[] = {
-		has_station ? station : NULL, has_car ? car : NULL, has_trip ? trip : NULL,
+		has_station ? station : NULL, scope, has_trip ? trip : NULL,
 		has_status ? rstatus : NULL, has_from ? from_text : NULL, has_to ? to_text : NULL,
 		limit, offset,
 	};
@@ -238,17 +141,7 @@ int api_reservations_list(struct http_request *req)
 		long total = atol(PQgetvalue(res, 0, 0));
 		json_t *items = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
 		char headers[1024];
-		int n = snprintf(headers, sizeof(headers), "X-Total-Count: %ld\r\n", total);
-		if (off + lim < total) {
-			/* Every value was validated above: none needs escaping in a URL. */
-			n += snprintf(headers + n, sizeof(headers) - (size_t)n, "Link: <" HTTP_API_PREFIX "/reservations?");
-			const char *names[] = { "station_id", "car_id", "trip_id", "status", "from", "to" };
-			for (int i = 0; i < 6; i++)
-				if (params[i] != NULL)
-					n += snprintf(headers + n, sizeof(headers) - (size_t)n, "%s=%s&", names[i], params[i]);
-			snprintf(headers + n, sizeof(headers) - (size_t)n, "limit=%ld&offset=%ld>; rel=\"next\"\r\n", lim,
-				 off + lim);
-		}
+		paging_headers(params, total, lim, off, headers, sizeof(headers));
 		json_t *body = json_pack("{s:o, s:I, s:I, s:I}", "items", items != NULL ? items : json_array(), "total",
 					 (json_int_t)total, "limit", (json_int_t)lim, "offset", (json_int_t)off);
 		status = http_reply_json(req, 200, body, headers);
@@ -260,75 +153,21 @@ int api_reservations_list(struct http_request *req)
 
 int api_reservations_get(struct http_request *req)
 {
-	static const char sql[] = "SELECT reservation_json(r) FROM reservations r WHERE r.id = $1::uuid";
-	if (!validate_uuid(req->params[0]))
-		return http_reply_error(req, 404, "not_found", "no such reservation");
-	const char *params[] = { req->params[0] };
-	return api_reply_query(req, 200, "no such reservation", sql, 1, params);
+	struct core_result r = CORE_RESULT_INIT;
+	reservations_get(req->app, &req->actor, req->params[0], req->request_id, &r);
+	return http_reply_result(req, &r);
 }
 
 int api_reservations_cancel(struct http_request *req)
 {
-	/* Only a live single booking is cancelled here; a trip's legs go with their trip. */
-	static const char cancel_sql[] =
-		"UPDATE reservations SET status = 'cancelled', updated_at = now()"
-		" WHERE id = $1::uuid AND status IN ('held', 'confirmed') AND trip_id IS NULL"
-		" RETURNING reservation_json(reservations)";
-	static const char current_sql[] =
-		"SELECT status, trip_id IS NOT NULL, reservation_json(r) FROM reservations r WHERE id = $1::uuid";
-
-	/* Cars cancel over MQTT, where the broker knows who they are; REST is for operators. */
-	int status = http_require_admin(req);
-	if (status != 0)
-		return status;
-	if (!validate_uuid(req->params[0]))
-		return http_reply_error(req, 404, "not_found", "no such reservation");
-	const char *params[] = { req->params[0] };
-	PGconn *conn = db_acquire(req->app->db, APP_DB_WAIT_MS);
-	if (conn == NULL)
-		return http_reply_db_unavailable(req);
-
-	PGresult *res = db_exec(conn, cancel_sql, 1, params);
-	if (!db_ok(res, "reservation_cancel")) {
-		status = api_reply_db_error(req, conn, res);
-	} else if (PQntuples(res) == 1) {
-		log_info("event=reservation_cancelled req=%s reservation=%s", req->request_id, req->params[0]);
-		status = http_reply_text(req, 200, PQgetvalue(res, 0, 0), NULL);
-		waitlist_wake(); /* a charger is free: the queue first */
-	} else {
-		PQclear(res);
-		res = db_exec(conn, current_sql, 1, params);
-		if (!db_ok(res, "reservation_current"))
-			status = api_reply_db_error(req, conn, res);
-		else if (PQntuples(res) == 0)
-			status = http_reply_error(req, 404, "not_found", "no such reservation");
-		else if (strcmp(PQgetvalue(res, 0, 0), "cancelled") == 0)
-			status = http_reply_text(req, 200, PQgetvalue(res, 0, 2), NULL);
-		else if (strcmp(PQgetvalue(res, 0, 1), "t") == 0)
-			status = http_reply_error(req, 409, "part_of_trip",
-						  "this reservation is a leg of a trip: cancel the trip instead");
-		else
-			status = http_reply_error(req, 409, "conflict", "a %s reservation cannot be cancelled",
-						  PQgetvalue(res, 0, 0));
-	}
-	PQclear(res);
-	db_release(req->app->db, conn);
-	return status;
+	struct core_result r = CORE_RESULT_INIT;
+	reservations_cancel(req->app, &req->actor, req->params[0], req->request_id, &r);
+	return http_reply_result(req, &r);
 }
 
-/* The car arrived (over MQTT, or an operator): a checked-in reservation is never expired as a no-show. */
 int api_reservations_checkin(struct http_request *req)
 {
-	static const char sql[] =
-		"UPDATE reservations SET checked_in_at = coalesce(checked_in_at, now()), updated_at = now()"
-		" WHERE id = $1::uuid AND status IN ('held', 'confirmed') AND upper(during) > now()"
-		" RETURNING reservation_json(reservations)";
-	int status = http_require_admin(req);
-	if (status != 0)
-		return status;
-	if (!validate_uuid(req->params[0]))
-		return http_reply_error(req, 404, "not_found", "no such reservation");
-	const char *params[] = { req->params[0] };
-	return api_reply_query(req, 200, "no live reservation with that id (unknown, over, cancelled or expired)", sql, 1,
-			       params);
+	struct core_result r = CORE_RESULT_INIT;
+	reservations_checkin(req->app, &req->actor, req->params[0], req->request_id, &r);
+	return http_reply_result(req, &r);
 }

@@ -104,7 +104,7 @@ int api_stations_create(struct http_request *req)
 	char owner[VALIDATE_COMPANY_MAX + 1];
 	int status;
 
-	if ((status = http_require_admin(req)) != 0 || (status = http_read_json_object(req, &body)) != 0)
+	if ((status = api_authorize(req, POLICY_STATION_MANAGE)) != 0 || (status = http_read_json_object(req, &body)) != 0)
 		return status;
 
 	if (!jsonx_only_keys(body, allowed, &err) || !jsonx_string(body, "id", true, VALIDATE_STATION_MAX, &id, &err) ||
@@ -164,7 +164,7 @@ int api_stations_update(struct http_request *req)
 	struct station_fields f;
 	int status;
 
-	if ((status = http_require_admin(req)) != 0 || (status = http_read_json_object(req, &body)) != 0)
+	if ((status = api_authorize(req, POLICY_STATION_MANAGE)) != 0 || (status = http_read_json_object(req, &body)) != 0)
 		return status;
 	if (!jsonx_only_keys(body, allowed, &err) || !read_fields(body, false, &f, &err)) {
 		status = http_reply_field_error(req, &err);

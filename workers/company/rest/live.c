@@ -1,7 +1,9 @@
+#include "api.h"
 #include "live.h"
 #include "app.h"
 #include "federation.h"
 #include "log.h"
+#include "timeutil.h"
 #include "mqtt_bridge.h"
 
 #include <jansson.h>
@@ -40,11 +42,13 @@ static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	struct mg_connection *clients[LIVE_MAX_CLIENTS];
+	bool operator_of[LIVE_MAX_CLIENTS]; /* the client signed in as this company's operator: it sees cars */
 	int count;
 	bool fresh; /* a client joined: send at once */
 	bool stopping;
 	bool running;
-	char *last; /* the last message sent, given at once to a client that joins */
+	char *last;        /* the last message sent, given at once to a client that joins */
+	char *last_public; /* the same without the cars' positions, for a client not signed in */
 	pthread_t thread;
 	struct app *app;
 } live = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
@@ -61,7 +65,9 @@ static int find_locked(const struct mg_connection *conn)
 /* Caller holds live.lock. */
 static void remove_locked(int i)
 {
-	live.clients[i] = live.clients[--live.count];
+	live.count--;
+	live.clients[i] = live.clients[live.count];
+	live.operator_of[i] = live.operator_of[live.count];
 	live.clients[live.count] = NULL;
 }
 
@@ -81,7 +87,9 @@ static int on_connect(const struct mg_connection *conn, void *cbdata)
 
 static void on_ready(struct mg_connection *conn, void *cbdata)
 {
-	(void)cbdata;
+	struct app *app = cbdata;
+	/* Positions are personal data: only the signed-in operator's page gets them. */
+	bool operator = api_session_valid(&app->cfg, mg_get_header(conn, "Cookie"), timeutil_now());
 	pthread_mutex_lock(&live.lock);
 	if (live.count >= LIVE_MAX_CLIENTS) {
 		/* Two upgrades raced past on_connect for the last place. */
@@ -91,9 +99,11 @@ static void on_ready(struct mg_connection *conn, void *cbdata)
 		log_warn("event=live_refused clients=%d max=%d", LIVE_MAX_CLIENTS, LIVE_MAX_CLIENTS);
 		return;
 	}
+	live.operator_of[live.count] = operator;
 	live.clients[live.count++] = conn;
-	if (live.last != NULL)
-		mg_websocket_write(conn, MG_WEBSOCKET_OPCODE_TEXT, live.last, strlen(live.last));
+	const char *last = operator ? live.last : live.last_public;
+	if (last != NULL)
+		mg_websocket_write(conn, MG_WEBSOCKET_OPCODE_TEXT, last, strlen(last));
 	live.fresh = true;
 	int n = live.count;
 	pthread_cond_signal(&live.wake);
@@ -180,19 +190,41 @@ static char *wrap(const char *body, unsigned long seq)
 	return msg;
 }
 
-/* Sends msg to every client; a client whose socket fails is dropped (civetweb closes it). */
+/* The snapshot without the cars' positions (new string, caller frees), or NULL. */
+static char *without_cars(const char *msg)
+{
+	json_t *doc = json_loads(msg, 0, NULL);
+	if (doc == NULL)
+		return NULL;
+	json_object_set_new(doc, "cars", json_array());
+	char *text = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	return text;
+}
+
+/*
+ * Sends msg (to operators) or its public form to every client; a client whose
+ * socket fails is dropped (civetweb closes it). Takes msg.
+ */
 static void broadcast(char *msg)
 {
-	size_t len = strlen(msg);
+	char *public_msg = without_cars(msg);
+	if (public_msg == NULL) {
+		free(msg);
+		return;
+	}
 	pthread_mutex_lock(&live.lock);
 	for (int i = live.count - 1; i >= 0; i--) {
-		if (mg_websocket_write(live.clients[i], MG_WEBSOCKET_OPCODE_TEXT, msg, len) <= 0) {
+		const char *text = live.operator_of[i] ? msg : public_msg;
+		if (mg_websocket_write(live.clients[i], MG_WEBSOCKET_OPCODE_TEXT, text, strlen(text)) <= 0) {
 			remove_locked(i);
 			log_info("event=live_dropped clients=%d", live.count);
 		}
 	}
 	free(live.last);
+	free(live.last_public);
 	live.last = msg;
+	live.last_public = public_msg;
 	pthread_mutex_unlock(&live.lock);
 }
 
@@ -265,6 +297,8 @@ void live_stop(void)
 	live.running = false;
 	pthread_mutex_lock(&live.lock);
 	free(live.last);
+	free(live.last_public);
 	live.last = NULL;
+	live.last_public = NULL;
 	pthread_mutex_unlock(&live.lock);
 }

@@ -5,6 +5,10 @@ const struct http_route http_routes[] = {
 	{ "GET", "/health", api_health_get },
 	{ "GET", "/openapi.yaml", api_docs_openapi },
 
+	{ "POST", "/session", api_session_create },
+	{ "GET", "/session", api_session_get },
+	{ "DELETE", "/session", api_session_delete },
+
 	{ "GET", "/stations", api_stations_list },
 	{ "POST", "/stations", api_stations_create },
 	{ "GET", "/stations/{id}", api_stations_get },
@@ -35,6 +39,8 @@ const struct http_route http_routes[] = {
 	{ "GET", "/network/map", api_network_map },
 	{ "GET", "/cars", api_cars_list },
 	{ "GET", "/cars/{id}/telemetry", api_cars_telemetry },
+	{ "POST", "/cars/{id}/tokens", api_cars_token_issue },
+	{ "POST", "/cars/{id}/revoke", api_cars_token_revoke },
 	{ "GET", "/federation/overview", api_observer_get },
 	{ "GET", "/federation/servers", api_federation_servers },
 	{ "GET", "/federation/peers", api_federation_peers },

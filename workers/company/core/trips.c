@@ -1,0 +1,420 @@
+#include "trips.h"
+#include "app.h"
+#include "bounds.h"
+#include "coredb.h"
+#include "federation.h"
+#include "http.h"
+#include "jsonx.h"
+#include "log.h"
+#include "peer_client.h"
+#include "policy.h"
+#include "ratelimit.h"
+#include "secret.h"
+#include "timeutil.h"
+#include "twopc.h"
+#include "validate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LEGS 8
+#define FORWARD_TIMEOUT_MS 20000L /* a forwarded cancel runs a whole 2PC at the coordinator */
+#define LOOKUP_TIMEOUT_MS 2000L
+
+/* Adds company to the participants (a JSON array of ids) once. */
+static void add_participant(json_t *participants, const char *company)
+{
+	size_t k;
+	json_t *p;
+	json_array_foreach(participants, k, p)
+		if (strcmp(json_string_value(p), company) == 0)
+			return;
+	json_array_append_new(participants, json_string(company));
+}
+
+/*
+ * Validates the legs into *legs (normalized: station_id, company, start, end in
+ * UTC, state) and the companies in prepare order into *participants.
+ */
+static enum evc_err read_legs(struct app *app, json_t *input, json_t *legs, json_t *participants, struct core_result *r)
+{
+	json_t *in = json_object_get(input, "legs");
+	if (!json_is_array(in) || json_array_size(in) < 1 || json_array_size(in) > MAX_LEGS)
+		return core_fail(r, EVC_ERR_INVALID, "invalid_field", "field 'legs' must be an array of 1 to %d legs", MAX_LEGS);
+	int64_t previous_end = 0, now = timeutil_now();
+	size_t i;
+	json_t *leg;
+	json_array_foreach(in, i, leg) {
+		struct jsonx_error err;
+		const char *station, *start_text, *end_text, *problem;
+		int64_t start, end;
+		char owner[VALIDATE_COMPANY_MAX + 1], url[256], token[FEDERATION_TOKEN_MAX];
+		if (!json_is_object(leg))
+			return core_fail(r, EVC_ERR_INVALID, "invalid_field", "leg %zu must be an object", i + 1);
+		if (!jsonx_string(leg, "station_id", true, VALIDATE_STATION_MAX, &station, &err) ||
+		    !jsonx_string(leg, "start", true, 64, &start_text, &err) || !jsonx_string(leg, "end", true, 64, &end_text, &err))
+			return core_fail(r, EVC_ERR_INVALID, err.code, "leg %zu: %s", i + 1, err.message);
+		if (!validate_station_company(station, owner, sizeof(owner)))
+			return core_fail(r, EVC_ERR_INVALID, "invalid_field", "leg %zu: malformed station id", i + 1);
+		if (!timeutil_parse_rfc3339(start_text, &start) || !timeutil_parse_rfc3339(end_text, &end))
+			return core_fail(r, EVC_ERR_INVALID, "invalid_field", "leg %zu: start and end must be RFC 3339 times", i + 1);
+		if ((problem = bounds_window(&app->cfg, start, end, now)) != NULL)
+			return core_fail(r, EVC_ERR_INVALID, "invalid_window", "leg %zu: %s", i + 1, problem);
+		if (start < previous_end)
+			return core_fail(r, EVC_ERR_INVALID, "invalid_window", "leg %zu starts before leg %zu ends: legs go in time order",
+					 i + 1, i);
+		previous_end = end;
+		if (strcmp(owner, app->cfg.company_id) != 0 && !federation_peer(owner, url, sizeof(url), token, sizeof(token)))
+			return core_fail(r, EVC_ERR_INVALID, "unknown_company", "leg %zu: no company '%s' in the federation", i + 1, owner);
+		char s[TIMEUTIL_RFC3339_LEN], e[TIMEUTIL_RFC3339_LEN];
+		timeutil_format_rfc3339(start, s);
+		timeutil_format_rfc3339(end, e);
+		json_array_append_new(legs, json_pack("{s:s, s:s, s:s, s:s, s:s, s:n, s:n}", "station_id", station, "company", owner,
+						      "start", s, "end", e, "state", "pending", "reservation_id", "charger"));
+		add_participant(participants, owner);
+	}
+	return EVC_OK;
+}
+
+/* Answers a retry of a key with the first request's outcome. */
+static void replay(PGconn *conn, const char *car, const char *key, const char *request_text, const char *request_id,
+		   struct core_result *r)
+{
+	static const char sql[] =
+		"SELECT request = $2::jsonb, response_status, response_body, status, trip_json(t) FROM trips t"
+		" WHERE idempotency_key = $1 AND car_id = $3";
+	const char *params[] = { key, request_text, car };
+	PGresult *res = db_exec(conn, sql, 3, params);
+	if (!db_ok(res, "trip_replay") || PQntuples(res) == 0) {
+		coredb_error(r, conn, res, request_id);
+		PQclear(res);
+		return;
+	}
+	const char *status = PQgetvalue(res, 0, 3);
+	json_t *trip = json_loads(PQgetvalue(res, 0, 4), 0, NULL);
+	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+		json_decref(trip);
+		core_fail(r, EVC_ERR_UNPROCESSABLE, "idempotency_key_reused", "this Idempotency-Key was used for another request");
+	} else if (!PQgetisnull(res, 0, 1)) {
+		json_decref(trip);
+		core_relay(r, atol(PQgetvalue(res, 0, 1)), json_loads(PQgetvalue(res, 0, 2), 0, NULL));
+	} else if (strcmp(status, "confirmed") == 0 || strcmp(status, "committing") == 0) {
+		core_ok(r, trip);
+		r->created = true;
+	} else if (strcmp(status, "aborted") == 0 || strcmp(status, "aborting") == 0) {
+		core_fail_extra(r, EVC_ERR_CONFLICT, "aborted", trip, "the trip was aborted; nothing is held");
+	} else {
+		core_fail_extra(r, EVC_ERR_CONFLICT, "in_progress", trip,
+				"the first request with this key is still running; ask GET /trips/{id}");
+	}
+	r->replayed = true;
+	PQclear(res);
+}
+
+/* The car's live future trips here, against EVC_CAR_MAX_TRIPS. */
+static enum evc_err check_car_limit(struct app *app, PGconn *conn, const char *car, const char *request_id,
+				    struct core_result *r)
+{
+	static const char sql[] =
+		"SELECT count(*) FROM trips t WHERE car_id = $1 AND status IN ('preparing', 'committing', 'confirmed')"
+		" AND (SELECT max((l->>'end')::timestamptz) FROM jsonb_array_elements(t.legs) l) > now()";
+	int max = app->cfg.car_max_trips;
+	if (max == 0)
+		return EVC_OK;
+	const char *params[] = { car };
+	PGresult *res = db_exec(conn, sql, 1, params);
+	if (!db_ok(res, "car_trip_count"))
+		coredb_error(r, conn, res, request_id);
+	else if (atol(PQgetvalue(res, 0, 0)) > max) /* the new trip's row is already counted */
+		core_fail(r, EVC_ERR_CONFLICT, "car_limit_reached",
+			  "car '%s' already has %d live trips coordinated here, the most a car may (EVC_CAR_MAX_TRIPS)", car, max);
+	PQclear(res);
+	return r->err;
+}
+
+/* Writes the trip's row before any participant is asked; *fresh false when the key was seen. */
+static enum evc_err insert_trip(struct app *app, PGconn *conn, const char *const params[8], bool *fresh,
+				const char *request_id, struct core_result *r)
+{
+	static const char sql[] =
+		"INSERT INTO trips (id, car_id, idempotency_key, request, status, legs, participants, instance, gid)"
+		" SELECT $1::uuid, $2, $3, $4::jsonb, 'preparing', $5::jsonb,"
+		"  ARRAY(SELECT json_array_elements_text($6::json)), $7, $8"
+		" ON CONFLICT (car_id, idempotency_key) DO NOTHING RETURNING id";
+	(void)app;
+	PGresult *res = db_exec(conn, sql, 8, params);
+	*fresh = db_ok(res, "trip_insert") && PQntuples(res) == 1;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		coredb_error(r, conn, res, request_id);
+	PQclear(res);
+	return r->err;
+}
+
+/* Keeps the final answer for a retry with the same key (never a transient one). */
+static void remember_answer(struct app *app, const char *trip_id, const struct core_result *r)
+{
+	if (evc_err_is_transient(r->err))
+		return;
+	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
+	if (conn == NULL) {
+		log_warn("event=trip_answer_not_stored trip=%s reason=db_unavailable", trip_id);
+		return;
+	}
+	char status_text[8];
+	snprintf(status_text, sizeof(status_text), "%d", core_result_status(r));
+	char *reply_text = json_dumps(r->body, JSON_COMPACT);
+	const char *params[] = { trip_id, status_text, reply_text };
+	PGresult *res = db_exec(conn, "UPDATE trips SET response_status = $2::int, response_body = $3::jsonb WHERE id = $1::uuid",
+				3, params);
+	PQclear(res);
+	free(reply_text);
+	db_release(app->db, conn);
+}
+
+static enum evc_err run_new_trip(struct app *app, const char *car, const char *key, json_t *input, json_t *legs,
+				 json_t *participants, const char *request_id, struct core_result *r)
+{
+	char trip_id[37], gid[TWOPC_GID_MAX];
+	if (!secret_uuid(trip_id) || !twopc_gid_make(app->cfg.company_id, trip_id, "reserve", gid))
+		return core_fail(r, EVC_ERR_UNAVAILABLE, "unavailable", "no randomness for ids");
+	json_t *request = json_deep_copy(input);
+	json_object_set_new(request, "car_id", json_string(car));
+	char *request_text = json_dumps(request, JSON_COMPACT | JSON_SORT_KEYS);
+	char *legs_text = json_dumps(legs, JSON_COMPACT), *participants_text = json_dumps(participants, JSON_COMPACT);
+	json_decref(request);
+	bool fresh = false;
+	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
+	if (conn == NULL) {
+		coredb_unavailable(r, request_id);
+	} else {
+		/* A key is the car's own (unique per car): another car's request can never replay it. */
+		const char *params[] = { trip_id, car, key, request_text, legs_text, participants_text, app->instance, gid };
+		/* The count and the insert under the car's lock: racing requests of one car cannot both pass. */
+		if (coredb_begin_car(conn, car, request_id, r) == EVC_OK) {
+			if (insert_trip(app, conn, params, &fresh, request_id, r) == EVC_OK && !fresh)
+				replay(conn, car, key, request_text, request_id, r);
+			else if (fresh && check_car_limit(app, conn, car, request_id, r) != EVC_OK)
+				fresh = false; /* rolled back below */
+			coredb_end(conn, request_id, r);
+			fresh = fresh && r->err == EVC_OK;
+		}
+		db_release(app->db, conn);
+	}
+	if (fresh) {
+		log_info("event=trip_requested req=%s trip=%s car=%s legs=%zu participants=%s", request_id, trip_id, car,
+			 json_array_size(legs), participants_text);
+		json_t *reply = NULL;
+		int status = twopc_run(app, trip_id, gid, request_id, &reply);
+		core_relay(r, status, reply);
+		if (status == 201)
+			snprintf(r->location, sizeof(r->location), "/trips/%s", trip_id);
+		remember_answer(app, trip_id, r);
+	}
+	free(request_text);
+	free(legs_text);
+	free(participants_text);
+	return r->err;
+}
+
+enum evc_err trips_create(struct app *app, const struct actor *actor, json_t *input, const char *key,
+			  const char *request_id, struct core_result *r)
+{
+	struct jsonx_error err;
+	const char *car_id = NULL, *car;
+	if (policy_check(actor, POLICY_TRIP_CREATE, NULL, request_id, r) != EVC_OK)
+		return r->err;
+	size_t key_len = key != NULL ? strlen(key) : 0;
+	if (key_len < 1 || key_len > TRIPS_KEY_MAX ||
+	    strspn(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:") != key_len)
+		return core_fail(r, EVC_ERR_INVALID, "missing_idempotency_key",
+				 "an Idempotency-Key (1 to %d of [A-Za-z0-9-_.:]) is required, so a retry never books twice",
+				 TRIPS_KEY_MAX);
+	if (!jsonx_string(input, "car_id", false, VALIDATE_CAR_MAX, &car_id, &err))
+		return core_fail(r, EVC_ERR_INVALID, err.code, "%s", err.message);
+	if (policy_booking_car(actor, car_id, &car, request_id, r) != EVC_OK)
+		return r->err;
+	if (!ratelimit_take(app->trip_limit, car, (double)timeutil_now())) {
+		r->retry_after = 1;
+		return core_fail(r, EVC_ERR_RATE_LIMITED, "too_many_requests",
+				 "car '%s' asks for trips faster than %d per second; retry later", car,
+				 app->cfg.trip_rate_per_second);
+	}
+	json_t *legs = json_array(), *participants = json_array();
+	if (read_legs(app, input, legs, participants, r) == EVC_OK)
+		run_new_trip(app, car, key, input, legs, participants, request_id, r);
+	json_decref(legs);
+	json_decref(participants);
+	return r->err;
+}
+
+/* The trip kept here: EVC_OK with its JSON, NOT_FOUND when not coordinated here. Checks the owner. */
+static enum evc_err local_trip(struct app *app, const struct actor *actor, enum policy_action action,
+			       const char *trip_id, bool *here, const char *request_id, struct core_result *r)
+{
+	static const char sql[] = "SELECT car_id, trip_json(t) FROM trips t WHERE t.id = $1::uuid";
+	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
+	if (conn == NULL)
+		return coredb_unavailable(r, request_id);
+	const char *params[] = { trip_id };
+	PGresult *res = db_exec(conn, sql, 1, params);
+	*here = db_ok(res, "trip_get") && PQntuples(res) == 1;
+	if (!db_ok(res, "trip_get"))
+		coredb_error(r, conn, res, request_id);
+	else if (PQntuples(res) == 0)
+		core_fail(r, EVC_ERR_NOT_FOUND, "not_found", "no such trip coordinated here");
+	else if (policy_check(actor, action, PQgetvalue(res, 0, 0), request_id, r) == EVC_OK)
+		core_ok_text(r, PQgetvalue(res, 0, 1));
+	PQclear(res);
+	db_release(app->db, conn);
+	return r->err;
+}
+
+/*
+ * Calls a peer for actor: a car's request goes with the peer token and the car
+ * it is for (the peer trusts our word for the cars we authenticated, as it
+ * trusts our prepares); anyone else's as this company.
+ */
+static void call_peer_as(const struct actor *actor, const char *peer, const char *method, const char *path, long timeout,
+			 const char *request_id, struct peer_response *out)
+{
+	char url[256], token[FEDERATION_TOKEN_MAX], behalf[VALIDATE_CAR_MAX + 40];
+	memset(out, 0, sizeof(*out));
+	if (!federation_peer(peer, url, sizeof(url), token, sizeof(token)))
+		return;
+	snprintf(behalf, sizeof(behalf), HTTP_ON_BEHALF_HEADER ": car:%s", actor->id);
+	peer_call_header(method, url, path, token[0] ? token : NULL, NULL, timeout, request_id,
+			 actor->kind == ACTOR_CAR ? behalf : NULL, out);
+}
+
+/* Finds the live peer that coordinates trip_id: true and its id in peer. */
+static bool find_coordinator(const struct actor *actor, const char *trip_id, const char *request_id,
+			     char peer[VALIDATE_COMPANY_MAX + 1], struct core_result *r)
+{
+	char path[128];
+	snprintf(path, sizeof(path), HTTP_API_PREFIX "/trips/%s?local=1", trip_id);
+	json_t *servers = federation_servers();
+	bool found = false;
+	size_t i;
+	json_t *server;
+	json_array_foreach(servers, i, server) {
+		const char *company = json_string_value(json_object_get(server, "company"));
+		if (i == 0 || company == NULL || found)
+			continue; /* ourselves */
+		struct peer_response pr;
+		call_peer_as(actor, company, "GET", path, LOOKUP_TIMEOUT_MS, request_id, &pr);
+		if (pr.status == 200 && pr.body != NULL) {
+			found = true;
+			snprintf(peer, VALIDATE_COMPANY_MAX + 1, "%s", company);
+			json_object_set_new(pr.body, "coordinator", json_string(company));
+			core_ok(r, json_incref(pr.body));
+		}
+		peer_response_clear(&pr);
+	}
+	json_decref(servers);
+	return found;
+}
+
+enum evc_err trips_get(struct app *app, const struct actor *actor, const char *trip_id, bool local_only,
+		       const char *request_id, struct core_result *r)
+{
+	char peer[VALIDATE_COMPANY_MAX + 1];
+	bool here = false;
+	if (policy_check(actor, POLICY_TRIP_READ, NULL, request_id, r) != EVC_OK)
+		return r->err;
+	if (!validate_uuid(trip_id))
+		return core_fail(r, EVC_ERR_NOT_FOUND, "not_found", "no such trip");
+	/*
+	 * Only a car's question goes on to the peers, as the car (a forwarded one
+	 * never does: no loops). An operator sees the trips this company keeps.
+	 */
+	if (local_trip(app, actor, POLICY_TRIP_READ, trip_id, &here, request_id, r) != EVC_ERR_NOT_FOUND || here ||
+	    local_only || actor->kind != ACTOR_CAR || actor->via[0] != '\0')
+		return r->err;
+	if (!find_coordinator(actor, trip_id, request_id, peer, r))
+		core_fail(r, EVC_ERR_NOT_FOUND, "not_found", "no such trip at any live server");
+	return r->err;
+}
+
+/* Cancel or finish at the live peer that coordinates the trip, as the car. */
+static enum evc_err forward_change(const struct actor *actor, const char *trip_id, const char *op, const char *request_id,
+				   struct core_result *r)
+{
+	char peer[VALIDATE_COMPANY_MAX + 1], path[128];
+	if (actor->kind != ACTOR_CAR || actor->via[0] != '\0')
+		return core_fail(r, EVC_ERR_NOT_FOUND, "not_found", "no such trip coordinated here");
+	struct core_result found = CORE_RESULT_INIT;
+	bool known = find_coordinator(actor, trip_id, request_id, peer, &found);
+	core_result_clear(&found);
+	if (!known)
+		return core_fail(r, EVC_ERR_NOT_FOUND, "not_found", "no such trip at any live server");
+	snprintf(path, sizeof(path), HTTP_API_PREFIX "/trips/%s/%s", trip_id, op);
+	struct peer_response pr;
+	call_peer_as(actor, peer, "POST", path, FORWARD_TIMEOUT_MS, request_id, &pr);
+	if (pr.status == 0)
+		log_warn("event=trip_forward_failed req=%s trip=%s op=%s coordinator=%s", request_id, trip_id, op, peer);
+	else
+		log_info("event=trip_forwarded req=%s trip=%s op=%s coordinator=%s status=%ld", request_id, trip_id, op, peer,
+			 pr.status);
+	core_relay(r, pr.status, json_incref(pr.body));
+	peer_response_clear(&pr);
+	return r->err;
+}
+
+/* Claims a confirmed trip for op; EVC_OK when claimed, or the answer (done already, conflict) in r. */
+static enum evc_err claim_trip(struct app *app, const char *trip_id, const char *op, const char *gid, bool *claimed,
+			       const char *request_id, struct core_result *r)
+{
+	static const char claim_sql[] = "UPDATE trips SET status = $3, gid = $2, updated_at = now()"
+					" WHERE id = $1::uuid AND status = 'confirmed' RETURNING id";
+	static const char state_sql[] = "SELECT status, trip_json(t) FROM trips t WHERE id = $1::uuid";
+	bool cancel = strcmp(op, "cancel") == 0;
+	const char *params[] = { trip_id, gid, cancel ? "cancelling" : "finishing" };
+	*claimed = false;
+	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
+	if (conn == NULL)
+		return coredb_unavailable(r, request_id);
+	PGresult *res = db_exec(conn, claim_sql, 3, params);
+	*claimed = db_ok(res, "trip_claim") && PQntuples(res) == 1;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		coredb_error(r, conn, res, request_id);
+	PQclear(res);
+	if (r->err == EVC_OK && !*claimed) {
+		res = db_exec(conn, state_sql, 1, params);
+		if (!db_ok(res, "trip_state"))
+			coredb_error(r, conn, res, request_id);
+		else if (PQntuples(res) == 0)
+			core_fail(r, EVC_ERR_NOT_FOUND, "not_found", "no such trip");
+		else if (strcmp(PQgetvalue(res, 0, 0), cancel ? "cancelled" : "finished") == 0)
+			core_ok_text(r, PQgetvalue(res, 0, 1)); /* already done: idempotent */
+		else
+			core_fail(r, EVC_ERR_CONFLICT, "conflict", "a %s trip cannot be %s", PQgetvalue(res, 0, 0),
+				  cancel ? "cancelled" : "finished");
+		PQclear(res);
+	}
+	db_release(app->db, conn);
+	return r->err;
+}
+
+enum evc_err trips_change(struct app *app, const struct actor *actor, const char *trip_id, const char *op,
+			  const char *request_id, struct core_result *r)
+{
+	enum policy_action action = strcmp(op, "cancel") == 0 ? POLICY_TRIP_CANCEL : POLICY_TRIP_FINISH;
+	char gid[TWOPC_GID_MAX];
+	bool claimed = false, here = false;
+	if (policy_check(actor, action, NULL, request_id, r) != EVC_OK)
+		return r->err;
+	if (!validate_uuid(trip_id) || !twopc_gid_make(app->cfg.company_id, trip_id, op, gid))
+		return core_fail(r, EVC_ERR_NOT_FOUND, "not_found", "no such trip");
+	enum evc_err found = local_trip(app, actor, action, trip_id, &here, request_id, r);
+	if (found == EVC_ERR_NOT_FOUND && !here)
+		return forward_change(actor, trip_id, op, request_id, r);
+	if (found != EVC_OK || claim_trip(app, trip_id, op, gid, &claimed, request_id, r) != EVC_OK || !claimed)
+		return r->err;
+	char who[ACTOR_DESCRIBE_MAX];
+	log_info("event=trip_change req=%s trip=%s op=%s actor=%s", request_id, trip_id, op, actor_describe(actor, who));
+	json_t *reply = NULL;
+	int status = twopc_run(app, trip_id, gid, request_id, &reply);
+	core_relay(r, status, reply);
+	return r->err;
+}

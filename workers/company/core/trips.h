@@ -1,0 +1,40 @@
+/*
+ * Trips: a car's whole journey, one charging window per leg at stations of
+ * any companies, booked atomically by two-phase commit (federation/twopc.c,
+ * this company coordinating). Every adapter calls these with the actor its
+ * transport proved; each checks the policy before it writes anything.
+ */
+#ifndef EVC_TRIPS_H
+#define EVC_TRIPS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "actor.h"
+#include "errors.h"
+
+struct app;
+
+#define TRIPS_KEY_MAX 100
+
+/*
+ * Books {"legs":[{"station_id","start","end"}...][,"car_id"]} (input borrowed)
+ * once per (car, key): a retry with the same key gets the first answer. A car
+ * books for itself; an operator names the car.
+ */
+enum evc_err trips_create(struct app *app, const struct actor *actor, json_t *input, const char *key,
+			  const char *request_id, struct core_result *r);
+
+/* The trip, here or (unless local_only) at the live peer that coordinates it. */
+enum evc_err trips_get(struct app *app, const struct actor *actor, const char *trip_id, bool local_only,
+		       const char *request_id, struct core_result *r);
+
+/*
+ * op "cancel" or "finish": a new distributed transaction on a confirmed trip.
+ * A trip coordinated elsewhere is forwarded to its coordinator, as the car.
+ * bearer: the car's own token when the adapter has one (forwarded as is), or NULL.
+ */
+enum evc_err trips_change(struct app *app, const struct actor *actor, const char *trip_id, const char *op,
+			  const char *request_id, struct core_result *r);
+
+#endif
