@@ -116,6 +116,7 @@ system: build/asan/evc-worker
 	@status=0; \
 	EVC_STACK_DIR=$(CURDIR)/.stack-test $(ASAN_ENV) $(PYTHON) -m pytest -q -p no:cacheprovider tests/system || status=$$?; \
 	EVC_STACK_DIR=$(CURDIR)/.stack-test $(ASAN_ENV) $(MAKE) --no-print-directory test-ui || status=$$?; \
+	EVC_STACK_DIR=$(CURDIR)/.stack-test $(ASAN_ENV) $(MAKE) --no-print-directory test-postman || status=$$?; \
 	$(TEST_STACK) scripts/stack down || status=1; \
 	if ls .stack-test/logs/asan.* .stack-test/logs/ubsan.* >/dev/null 2>&1; then \
 		echo "sanitizer reports:"; cat .stack-test/logs/asan.* .stack-test/logs/ubsan.* 2>/dev/null; status=1; \

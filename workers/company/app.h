@@ -9,9 +9,11 @@
 #include "db.h"
 
 struct carauth;
+struct connguard;
 struct mqtt_bridge;
 struct ratelimit;
 struct ticker;
+struct twopc;
 
 #define APP_VERSION "0.1.0"
 #define APP_DB_WAIT_MS 5000 /* how long a request waits for a pooled connection */
@@ -28,7 +30,9 @@ struct app {
 	struct db_pool *db_relaxed;
 	struct mqtt_bridge *mqtt;
 	struct ratelimit *trip_limit; /* POST /trips per car */
+	struct connguard *connguard;  /* HTTP connections per client address (connguard.h) */
 	struct carauth *carauth;      /* car tokens: our signing key, peers' keys, revocations */
+	struct twopc *twopc;          /* two-phase commit: what this process drives, its liveness */
 	/* The periodic jobs (ticker.h), each on its own thread. */
 	struct ticker *waitlist_ticker;  /* serves the waitlist, expires no-shows */
 	struct ticker *beat_ticker;      /* this instance's liveness (worker_instances) */

@@ -63,6 +63,8 @@ bool config_load(struct config *cfg, char *err, size_t err_size)
 	    !read_string("EVC_HTTP_HOST", "127.0.0.1", false, cfg->http_host, sizeof(cfg->http_host), err, err_size) ||
 	    !read_int("EVC_HTTP_PORT", 8081, 1, 65535, &cfg->http_port, err, err_size) ||
 	    !read_int("EVC_HTTP_THREADS", 256, 4, 1024, &cfg->http_threads, err, err_size) ||
+	    !read_int("EVC_HTTP_REQUEST_TIMEOUT_MS", 10000, 500, 600000, &cfg->http_request_timeout_ms, err, err_size) ||
+	    !read_int("EVC_HTTP_MAX_CONN_PER_CLIENT", 32, 1, 100000, &cfg->http_max_conn_per_client, err, err_size) ||
 	    !read_string("EVC_DATABASE_URL", NULL, true, cfg->database_url, sizeof(cfg->database_url), err, err_size) ||
 	    !read_int("EVC_DB_POOL_SIZE", 16, 1, 256, &cfg->db_pool_size, err, err_size) ||
 	    !read_string("EVC_MQTT_URL", "", false, cfg->mqtt_url, sizeof(cfg->mqtt_url), err, err_size) ||
@@ -87,11 +89,24 @@ bool config_load(struct config *cfg, char *err, size_t err_size)
 	    !read_int("EVC_CAR_TOKEN_TTL_HOURS", 24 * 30, 1, 24 * 366, &cfg->car_token_ttl_hours, err, err_size) ||
 	    !read_int("EVC_WINDOW_MAX_HOURS", 24, 1, 24 * 7, &cfg->window_max_hours, err, err_size) ||
 	    !read_int("EVC_WINDOW_MAX_AHEAD_DAYS", 366, 1, 3660, &cfg->window_max_ahead_days, err, err_size) ||
+	    !read_int("EVC_PEER_CONNECT_TIMEOUT_MS", 1000, 50, 60000, &cfg->peer_connect_timeout_ms, err, err_size) ||
+	    !read_int("EVC_PEER_TIMEOUT_MS", 5000, 100, 120000, &cfg->peer_timeout_ms, err, err_size) ||
+	    !read_int("EVC_RECOVERY_INTERVAL_MS", 2000, 100, 60000, &cfg->recovery_interval_ms, err, err_size) ||
+	    !read_int("EVC_ORPHAN_AFTER_SECONDS", 6, 1, 3600, &cfg->orphan_after_seconds, err, err_size) ||
 	    !read_string("EVC_LOG_LEVEL", "info", false, level, sizeof(level), err, err_size))
 		return false;
 
 	if (!validate_company_id(cfg->company_id)) {
 		snprintf(err, err_size, "EVC_COMPANY_ID must be 1 to %d of [a-z0-9]", VALIDATE_COMPANY_MAX);
+		return false;
+	}
+	if (cfg->peer_connect_timeout_ms > cfg->peer_timeout_ms) {
+		snprintf(err, err_size, "EVC_PEER_CONNECT_TIMEOUT_MS must not exceed EVC_PEER_TIMEOUT_MS");
+		return false;
+	}
+	/* Three missed beats before a live process could be taken for a gone one. */
+	if ((long)cfg->orphan_after_seconds * 1000 < 3L * cfg->recovery_interval_ms) {
+		snprintf(err, err_size, "EVC_ORPHAN_AFTER_SECONDS must be at least three EVC_RECOVERY_INTERVAL_MS");
 		return false;
 	}
 	if (cfg->public_url[0] == '\0')

@@ -19,6 +19,8 @@ struct config {
 	char http_host[64];                        /* EVC_HTTP_HOST */
 	int http_port;                             /* EVC_HTTP_PORT */
 	int http_threads;                          /* EVC_HTTP_THREADS */
+	int http_request_timeout_ms;               /* EVC_HTTP_REQUEST_TIMEOUT_MS: to receive a request's head, and its body */
+	int http_max_conn_per_client;              /* EVC_HTTP_MAX_CONN_PER_CLIENT: connections one address may hold idle or slow */
 	char database_url[512];                    /* EVC_DATABASE_URL (required) */
 	int db_pool_size;                          /* EVC_DB_POOL_SIZE */
 	char mqtt_url[256];                        /* EVC_MQTT_URL, empty: MQTT off */
@@ -43,6 +45,10 @@ struct config {
 	int car_token_ttl_hours;                   /* EVC_CAR_TOKEN_TTL_HOURS: lifetime of an issued car token */
 	int window_max_hours;                      /* EVC_WINDOW_MAX_HOURS: longest charging window */
 	int window_max_ahead_days;                 /* EVC_WINDOW_MAX_AHEAD_DAYS: latest start of a window */
+	int peer_connect_timeout_ms;               /* EVC_PEER_CONNECT_TIMEOUT_MS: connect timeout of every call to a peer */
+	int peer_timeout_ms;                       /* EVC_PEER_TIMEOUT_MS: total timeout of a 2PC call to a peer */
+	int recovery_interval_ms;                  /* EVC_RECOVERY_INTERVAL_MS: 2PC recovery and instance heartbeat */
+	int orphan_after_seconds;                  /* EVC_ORPHAN_AFTER_SECONDS: a process silent this long is gone */
 	enum log_level log_level;                  /* EVC_LOG_LEVEL */
 };
 

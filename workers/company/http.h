@@ -2,7 +2,11 @@
  * The HTTP front: civetweb serves static/ and hands every /api/v1 request to one
  * dispatcher, which matches the route table (routes.c), gives the handler a
  * parsed request, and logs one line per request. Handlers return the status
- * they sent. Every error leaves as {"error":{"code","message"}}.
+ * they sent. Every error leaves as {"error":{"code","message"}}, civetweb's own
+ * too (a malformed head, an unknown method, a head too large or too slow);
+ * framing civetweb accepts but a request must not carry (two Content-Length
+ * headers, %00 in the path) is refused before any route. Slow clients are
+ * bounded by EVC_HTTP_REQUEST_TIMEOUT_MS and the connection guard (connguard.h).
  */
 #ifndef EVC_HTTP_H
 #define EVC_HTTP_H
@@ -22,17 +26,18 @@ struct app;
 #define HTTP_MAX_PARAMS 4
 #define HTTP_PARAM_MAX 128
 #define HTTP_MAX_JSON_DEPTH 32
+#define HTTP_PATH_MAX 2048 /* a longer path below HTTP_API_PREFIX, once decoded, matches no route */
 
 struct http_request {
 	struct mg_connection *conn;
 	const struct mg_request_info *info;
 	struct app *app;
-	const char *path;                             /* below HTTP_API_PREFIX */
+	const char *path;                             /* below HTTP_API_PREFIX, percent-decoded */
+	bool body_read;                               /* the body was read to its end (or there is none) */
 	char params[HTTP_MAX_PARAMS][HTTP_PARAM_MAX]; /* {placeholders} of the route, in order */
 	char request_id[40];
 	char trip_id[37];                             /* set by trip handlers: logged on the request's line */
 	struct actor actor;                           /* who the request's credential proved (public if none) */
-	char bearer[600];                             /* the car token shown, to forward as the car; never logged */
 };
 
 typedef int (*http_handler_fn)(struct http_request *req);
@@ -82,7 +87,8 @@ int http_reply_db_unavailable(struct http_request *req);
 
 /*
  * Reads the body as one JSON object into *out (new reference, caller decrefs).
- * Returns 0 on success, or the error status it already sent (400, 413).
+ * Returns 0 on success, or the error status it already sent (400, 413, or
+ * 408 when the body takes longer than EVC_HTTP_REQUEST_TIMEOUT_MS to arrive).
  */
 int http_read_json_object(struct http_request *req, json_t **out) __attribute__((warn_unused_result));
 

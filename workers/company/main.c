@@ -7,6 +7,7 @@
  */
 #include "app.h"
 #include "carauth.h"
+#include "connguard.h"
 #include "failpoint.h"
 #include "federation.h"
 #include "http.h"
@@ -60,11 +61,13 @@ static int serve(struct app *app)
 	snprintf(relaxed_options, sizeof(relaxed_options), "%s -c synchronous_commit=off", options);
 	app->db_relaxed = db_pool_create(app->cfg.database_url, app_name, relaxed_options, app->cfg.db_pool_size);
 	app->trip_limit = ratelimit_create(app->cfg.trip_rate_per_second, app->cfg.trip_burst);
-	if (app->db == NULL || app->db_relaxed == NULL || app->trip_limit == NULL)
+	app->connguard = connguard_create(app->cfg.http_threads, app->cfg.http_max_conn_per_client);
+	if (app->db == NULL || app->db_relaxed == NULL || app->trip_limit == NULL || app->connguard == NULL)
 		return EXIT_FAILURE;
 
 	mg_init_library(0);
-	if (carauth_create(app) == NULL || !peer_client_init() || !twopc_instance_beat(app) || !federation_start(app)) {
+	if (carauth_create(app) == NULL || !peer_client_init(app->cfg.peer_connect_timeout_ms) || !twopc_init(app) ||
+	    !twopc_instance_beat(app) || !federation_start(app)) {
 		db_pool_destroy(app->db);
 		return EXIT_FAILURE;
 	}
@@ -97,10 +100,12 @@ static int serve(struct app *app)
 	waitlist_stop(app);
 	twopc_recovery_stop(app);
 	federation_stop(app);
+	twopc_cleanup(app);
 	db_pool_destroy(app->db);
 	db_pool_destroy(app->db_relaxed);
 	peer_client_cleanup();
 	ratelimit_destroy(app->trip_limit);
+	connguard_destroy(app->connguard);
 	carauth_destroy(app->carauth);
 	mg_exit_library();
 	log_info("event=stopped");

@@ -13,3 +13,12 @@ const char *bounds_window(const struct config *cfg, int64_t start, int64_t end, 
 		return "the window starts further ahead than allowed (EVC_WINDOW_MAX_AHEAD_DAYS)";
 	return NULL;
 }
+
+const char *bounds_telemetry(const struct config *cfg, int64_t ts, int64_t now)
+{
+	if (ts < now - (int64_t)cfg->telemetry_retention_hours * 3600)
+		return "older than EVC_TELEMETRY_RETENTION_HOURS";
+	if (ts > now + BOUNDS_TELEMETRY_AHEAD_SECONDS)
+		return "in the future";
+	return NULL;
+}

@@ -1,7 +1,8 @@
 /*
  * The one place the worker's bounds on time values live. Every charging window
  * that enters (a REST body, an MQTT request, a peer's prepare, a waitlist
- * entry) passes bounds_window; the README's "Bounds" table lists these limits.
+ * entry) passes bounds_window, every telemetry sample bounds_telemetry; the
+ * README's "Limits" table lists these limits.
  * Timestamps themselves are bounded by the parser (timeutil: years 2000-2100).
  */
 #ifndef EVC_BOUNDS_H
@@ -13,6 +14,7 @@
 struct config;
 
 #define BOUNDS_PAST_GRACE_SECONDS 300 /* clocks of cars and servers differ a little */
+#define BOUNDS_TELEMETRY_AHEAD_SECONDS 300 /* a car's clock may run this far ahead of ours */
 
 /*
  * Checks a window against the booking rules of cfg: end after start, at most
@@ -21,5 +23,13 @@ struct config;
  * reason (a static string) for a 400 invalid_window.
  */
 const char *bounds_window(const struct config *cfg, int64_t start, int64_t end, int64_t now);
+
+/*
+ * Checks a telemetry sample's time: no older than EVC_TELEMETRY_RETENTION_HOURS
+ * (it would be pruned at once) and no more than BOUNDS_TELEMETRY_AHEAD_SECONDS
+ * ahead (it would stay the car's latest position for good). NULL when it passes,
+ * else the reason (a static string).
+ */
+const char *bounds_telemetry(const struct config *cfg, int64_t ts, int64_t now);
 
 #endif

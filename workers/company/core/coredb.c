@@ -1,6 +1,7 @@
 #include "coredb.h"
 #include "app.h"
 #include "log.h"
+#include "validate.h"
 
 #include <string.h>
 
@@ -75,4 +76,30 @@ void coredb_end(PGconn *conn, const char *request_id, struct core_result *r)
 		r->location[0] = '\0';
 		coredb_unavailable(r, request_id); /* never a 201 for a row that may not be there */
 	}
+}
+
+enum evc_err coredb_authorize_item(struct app *app, const struct actor *actor, enum policy_action action,
+				   const char *owner_sql, const char *id, const char *not_found, const char *request_id,
+				   struct core_result *r)
+{
+	if (policy_check(actor, action, NULL, request_id, r) != EVC_OK)
+		return r->err;
+	if (!validate_uuid(id))
+		return core_fail(r, EVC_ERR_NOT_FOUND, "not_found", "%s", not_found);
+	if (actor->kind != ACTOR_CAR)
+		return EVC_OK;
+	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
+	if (conn == NULL)
+		return coredb_unavailable(r, request_id);
+	const char *params[] = { id };
+	PGresult *res = db_exec(conn, owner_sql, 1, params);
+	if (!db_ok(res, "item_owner"))
+		coredb_error(r, conn, res, request_id);
+	else if (PQntuples(res) == 0)
+		core_fail(r, EVC_ERR_NOT_FOUND, "not_found", "%s", not_found);
+	else if (policy_check(actor, action, PQgetvalue(res, 0, 0), request_id, r) != EVC_OK)
+		log_debug("event=refused_owner req=%s item=%s", request_id, id);
+	PQclear(res);
+	db_release(app->db, conn);
+	return r->err;
 }

@@ -7,7 +7,9 @@
 
 #include <libpq-fe.h>
 
+#include "actor.h"
 #include "errors.h"
+#include "policy.h"
 
 struct app;
 
@@ -27,6 +29,16 @@ enum evc_err coredb_unavailable(struct core_result *r, const char *request_id);
  */
 enum evc_err coredb_query_json(struct app *app, struct core_result *r, const char *not_found, const char *sql,
 			       int nparams, const char *const *params, const char *request_id);
+
+/*
+ * For an action on one item kept here (a reservation, a waitlist entry): the
+ * policy for the actor, then for a car that the item is its own (owner_sql:
+ * "SELECT car_id FROM ... WHERE id = $1::uuid"). NOT_FOUND with not_found when
+ * the id is malformed or unknown, or the item is another car's.
+ */
+enum evc_err coredb_authorize_item(struct app *app, const struct actor *actor, enum policy_action action,
+				   const char *owner_sql, const char *id, const char *not_found, const char *request_id,
+				   struct core_result *r) __attribute__((warn_unused_result));
 
 /*
  * Opens a transaction on conn holding car's advisory lock, so the bookings of

@@ -184,6 +184,14 @@ static enum evc_err run_new_trip(struct app *app, const char *car, const char *k
 	char *legs_text = json_dumps(legs, JSON_COMPACT), *participants_text = json_dumps(participants, JSON_COMPACT);
 	json_decref(request);
 	bool fresh = false;
+	/* Ours from before the row exists: recovery never takes a trip a request of this process drives. */
+	if (!twopc_flight_begin(app, gid)) {
+		free(request_text);
+		free(legs_text);
+		free(participants_text);
+		r->retry_after = TWOPC_RETRY_AFTER_SECONDS;
+		return core_fail(r, EVC_ERR_UNAVAILABLE, "unavailable", "too many trips in flight here; retry later");
+	}
 	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
 	if (conn == NULL) {
 		coredb_unavailable(r, request_id);
@@ -209,8 +217,11 @@ static enum evc_err run_new_trip(struct app *app, const char *car, const char *k
 		core_relay(r, status, reply);
 		if (status == 201)
 			snprintf(r->location, sizeof(r->location), "/trips/%s", trip_id);
+		if (status == 503)
+			r->retry_after = TWOPC_RETRY_AFTER_SECONDS;
 		remember_answer(app, trip_id, r);
 	}
+	twopc_flight_end(app, gid);
 	free(request_text);
 	free(legs_text);
 	free(participants_text);
@@ -365,16 +376,17 @@ static enum evc_err forward_change(const struct actor *actor, const char *trip_i
 static enum evc_err claim_trip(struct app *app, const char *trip_id, const char *op, const char *gid, bool *claimed,
 			       const char *request_id, struct core_result *r)
 {
-	static const char claim_sql[] = "UPDATE trips SET status = $3, gid = $2, updated_at = now()"
+	/* The claim moves the trip to this process: a restarted process drives the changes it accepts. */
+	static const char claim_sql[] = "UPDATE trips SET status = $3, gid = $2, instance = $4, updated_at = now()"
 					" WHERE id = $1::uuid AND status = 'confirmed' RETURNING id";
 	static const char state_sql[] = "SELECT status, trip_json(t) FROM trips t WHERE id = $1::uuid";
 	bool cancel = strcmp(op, "cancel") == 0;
-	const char *params[] = { trip_id, gid, cancel ? "cancelling" : "finishing" };
+	const char *params[] = { trip_id, gid, cancel ? "cancelling" : "finishing", app->instance };
 	*claimed = false;
 	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
 	if (conn == NULL)
 		return coredb_unavailable(r, request_id);
-	PGresult *res = db_exec(conn, claim_sql, 3, params);
+	PGresult *res = db_exec(conn, claim_sql, 4, params);
 	*claimed = db_ok(res, "trip_claim") && PQntuples(res) == 1;
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		coredb_error(r, conn, res, request_id);
@@ -409,12 +421,21 @@ enum evc_err trips_change(struct app *app, const struct actor *actor, const char
 	enum evc_err found = local_trip(app, actor, action, trip_id, &here, request_id, r);
 	if (found == EVC_ERR_NOT_FOUND && !here)
 		return forward_change(actor, trip_id, op, request_id, r);
-	if (found != EVC_OK || claim_trip(app, trip_id, op, gid, &claimed, request_id, r) != EVC_OK || !claimed)
+	if (found != EVC_OK)
 		return r->err;
-	char who[ACTOR_DESCRIBE_MAX];
-	log_info("event=trip_change req=%s trip=%s op=%s actor=%s", request_id, trip_id, op, actor_describe(actor, who));
-	json_t *reply = NULL;
-	int status = twopc_run(app, trip_id, gid, request_id, &reply);
-	core_relay(r, status, reply);
+	if (!twopc_flight_begin(app, gid)) {
+		r->retry_after = TWOPC_RETRY_AFTER_SECONDS;
+		return core_fail(r, EVC_ERR_UNAVAILABLE, "unavailable", "too many trips in flight here; retry later");
+	}
+	if (claim_trip(app, trip_id, op, gid, &claimed, request_id, r) == EVC_OK && claimed) {
+		char who[ACTOR_DESCRIBE_MAX];
+		log_info("event=trip_change req=%s trip=%s op=%s actor=%s", request_id, trip_id, op, actor_describe(actor, who));
+		json_t *reply = NULL;
+		int status = twopc_run(app, trip_id, gid, request_id, &reply);
+		core_relay(r, status, reply);
+		if (status == 503)
+			r->retry_after = TWOPC_RETRY_AFTER_SECONDS;
+	}
+	twopc_flight_end(app, gid);
 	return r->err;
 }

@@ -97,31 +97,12 @@ enum evc_err waitlist_join(struct app *app, const struct actor *actor, json_t *i
 	return r->err;
 }
 
-/* Checks action on the entry's car; NOT_FOUND also when the id is unknown. */
+/* The policy for action on one waitlist entry, its owner checked for a car. */
 static enum evc_err authorize(struct app *app, const struct actor *actor, enum policy_action action, const char *id,
 			      const char *request_id, struct core_result *r)
 {
-	static const char sql[] = "SELECT car_id FROM waitlist WHERE id = $1::uuid";
-	if (policy_check(actor, action, NULL, request_id, r) != EVC_OK)
-		return r->err;
-	if (!validate_uuid(id))
-		return core_fail(r, EVC_ERR_NOT_FOUND, "not_found", "no such waitlist request");
-	if (actor->kind != ACTOR_CAR)
-		return EVC_OK;
-	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
-	if (conn == NULL)
-		return coredb_unavailable(r, request_id);
-	const char *params[] = { id };
-	PGresult *res = db_exec(conn, sql, 1, params);
-	if (!db_ok(res, "waitlist_owner"))
-		coredb_error(r, conn, res, request_id);
-	else if (PQntuples(res) == 0)
-		core_fail(r, EVC_ERR_NOT_FOUND, "not_found", "no such waitlist request");
-	else if (policy_check(actor, action, PQgetvalue(res, 0, 0), request_id, r) != EVC_OK)
-		log_debug("event=refused_owner req=%s waitlist=%s", request_id, id);
-	PQclear(res);
-	db_release(app->db, conn);
-	return r->err;
+	static const char owner_sql[] = "SELECT car_id FROM waitlist WHERE id = $1::uuid";
+	return coredb_authorize_item(app, actor, action, owner_sql, id, "no such waitlist request", request_id, r);
 }
 
 enum evc_err waitlist_get(struct app *app, const struct actor *actor, const char *id, const char *request_id,

@@ -26,6 +26,7 @@ struct peer {
 	char outbound[FEDERATION_TOKEN_MAX]; /* the peer issued it; we present it */
 	char refused[FEDERATION_TOKEN_MAX];  /* an outbound token the peer refused: never use it again */
 	bool up;
+	bool catalogue; /* its stations were fetched once at least */
 	double latency_ms;
 	time_t last_seen;
 };
@@ -278,6 +279,15 @@ static void refresh_catalogue(PGconn *conn, const struct peer *snapshot)
 			    4, params);
 		free(data);
 	}
+	if (r.status == 200 && json_is_array(items)) {
+		pthread_mutex_lock(&fed.lock);
+		struct peer *p = find_locked(snapshot->id);
+		if (p != NULL && !p->catalogue)
+			log_info("event=peer_catalogue_loaded peer=%s stations=%zu", snapshot->id, json_array_size(items));
+		if (p != NULL)
+			p->catalogue = true;
+		pthread_mutex_unlock(&fed.lock);
+	}
 	peer_response_clear(&r);
 }
 
@@ -306,7 +316,7 @@ static void federation_round(void *arg)
 		    fed.app->cfg.federation_secret[0] != '\0')
 			register_with(conn, p);
 		heartbeat(conn, p);
-		if (federation_peer_up(p->id) && (!was_up || fed.round % CATALOGUE_EVERY == 0))
+		if (federation_peer_up(p->id) && (!was_up || !p->catalogue || fed.round % CATALOGUE_EVERY == 0))
 			refresh_catalogue(conn, p);
 	}
 	db_release(fed.app->db, conn);
@@ -500,4 +510,28 @@ json_t *federation_peers_json(void)
 	}
 	pthread_mutex_unlock(&fed.lock);
 	return list;
+}
+
+json_t *federation_readiness(void)
+{
+	json_t *missing = json_array();
+	pthread_mutex_lock(&fed.lock);
+	for (int i = 0; i < fed.count; i++) {
+		const struct peer *p = &fed.peers[i];
+		char item[VALIDATE_COMPANY_MAX + 16];
+		if (!p->up) {
+			snprintf(item, sizeof(item), "%s:down", p->id);
+			json_array_append_new(missing, json_string(item));
+		}
+		if (p->inbound[0] == '\0' || p->outbound[0] == '\0') {
+			snprintf(item, sizeof(item), "%s:credentials", p->id);
+			json_array_append_new(missing, json_string(item));
+		}
+		if (!p->catalogue) {
+			snprintf(item, sizeof(item), "%s:catalogue", p->id);
+			json_array_append_new(missing, json_string(item));
+		}
+	}
+	pthread_mutex_unlock(&fed.lock);
+	return json_pack("{s:b, s:o}", "ready", json_array_size(missing) == 0, "missing", missing);
 }

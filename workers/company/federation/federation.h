@@ -57,6 +57,13 @@ void federation_credentials_refused(const char *id);
 /* Live servers, self first then peers that are up, rotated per call (new reference). */
 json_t *federation_servers(void);
 
+/*
+ * Whether the federation is formed as this company sees it: every peer up,
+ * credentials exchanged both ways, its catalogue fetched. {"ready": bool,
+ * "missing": ["b:down", "b:credentials", "c:catalogue", ...]} (new reference).
+ */
+json_t *federation_readiness(void);
+
 /* All peers with health, for dashboards (new reference). */
 json_t *federation_peers_json(void);
 

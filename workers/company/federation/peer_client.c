@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CONNECT_TIMEOUT_MS 1000L
 #define MAX_RESPONSE (1L << 20)
 
 static pthread_key_t handle_key;
+static long connect_timeout_ms = 1000; /* set once by peer_client_init, before threads start */
 
 struct buffer {
 	char *data;
@@ -21,8 +21,9 @@ static void free_handle(void *handle)
 	curl_easy_cleanup(handle);
 }
 
-bool peer_client_init(void)
+bool peer_client_init(long connect_timeout)
 {
+	connect_timeout_ms = connect_timeout;
 	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK && pthread_key_create(&handle_key, free_handle) == 0;
 }
 
@@ -102,7 +103,7 @@ void peer_call_header(const char *method, const char *base_url, const char *path
 	curl_easy_setopt(curl, CURLOPT_URL, url);
 	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms < timeout_ms ? connect_timeout_ms : timeout_ms);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);

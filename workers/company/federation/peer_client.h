@@ -15,8 +15,8 @@ struct peer_response {
 	double ms;     /* round trip */
 };
 
-/* Once, before threads start. */
-bool peer_client_init(void) __attribute__((warn_unused_result));
+/* Once, before threads start; connect_timeout_ms bounds every call's connect (EVC_PEER_CONNECT_TIMEOUT_MS). */
+bool peer_client_init(long connect_timeout_ms) __attribute__((warn_unused_result));
 void peer_client_cleanup(void);
 
 /*

@@ -18,18 +18,21 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PREPARE_TIMEOUT_MS 5000L
-#define DECIDE_TIMEOUT_MS 5000L
 #define PREPARE_LOCK_TIMEOUT "200ms" /* a leg held by another trip's prepare is a quick no */
-#define RECOVERY_SECONDS 2
 #define IN_DOUBT_AFTER "2 seconds"  /* younger prepared transactions are still in flight */
-#define STALE_AFTER "5 seconds"     /* a decided trip not finished by then is re-driven */
-#define ORPHAN_AFTER "60 seconds"   /* an undecided trip of a live instance older than this is aborted */
-#define INSTANCE_ALIVE "6 seconds"  /* three missed beats of the recovery loop */
-/* True for the trip row t when the process running it stopped beating, or it is far too old. */
-#define ORPHAN_SQL \
-	"(t.instance NOT IN (SELECT instance FROM worker_instances WHERE last_seen > now() - interval '" INSTANCE_ALIVE "')" \
-	" OR t.updated_at < now() - interval '" ORPHAN_AFTER "')"
+#define STALE_AFTER "5 seconds"     /* a decided trip of a live sibling not finished by then is re-driven */
+#define MAX_FLIGHTS 4096            /* distributed transactions one process drives at once */
+/* The phases of a trip whose current transaction is not finished. */
+#define UNFINISHED "('preparing', 'committing', 'aborting', 'cancelling', 'finishing')"
+/*
+ * True for the trip row t when the process that drives it is gone: its row in
+ * worker_instances is deleted (a process took its place) or, when $judge, it
+ * has not beaten for $orphan seconds. judge is false until this process's own
+ * beats have succeeded that long: after a database outage every row is old.
+ */
+#define GONE_SQL(orphan, judge) \
+	"NOT EXISTS (SELECT 1 FROM worker_instances w WHERE w.instance = t.instance" \
+	" AND (NOT " judge "::boolean OR w.last_seen > now() - make_interval(secs => " orphan "::int)))"
 #define ALTERNATIVE_KM "80"
 
 /* ---- Global transaction ids ---------------------------------------------------- */
@@ -343,6 +346,8 @@ void twopc_prepare(struct app *app, json_t *request, const char *request_id, str
 	}
 done:
 	db_release(app->db, conn);
+	if (out->status == 200)
+		failpoint_hit(FAILPOINT_PARTICIPANT_SLOW_PREPARE); /* tests: a participant slow to send its vote */
 }
 
 /*
@@ -431,48 +436,231 @@ void twopc_abort(struct app *app, const char *gid, struct peer_response *out)
 	finish_prepared(app, gid, false, out);
 }
 
+/* ---- What this process drives right now ---------------------------------------- */
+
+struct twopc {
+	pthread_mutex_t lock;
+	char (*flights)[TWOPC_GID_MAX]; /* gids a request of this process drives now, unordered */
+	size_t count, capacity;
+	time_t beats_ok_since;   /* since when every beat succeeded; 0 after a failed one */
+	struct db_pool *beat_db; /* the heartbeat's own connection: no load delays a beat */
+};
+
+bool twopc_init(struct app *app)
+{
+	struct twopc *t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return false;
+	char app_name[64];
+	snprintf(app_name, sizeof(app_name), "evc-worker-%s-beat", app->cfg.company_id);
+	t->beat_db = db_pool_create(app->cfg.database_url, app_name, "-c statement_timeout=5s -c lock_timeout=1000", 1);
+	if (t->beat_db == NULL) {
+		free(t);
+		return false;
+	}
+	pthread_mutex_init(&t->lock, NULL);
+	app->twopc = t;
+	return true;
+}
+
+void twopc_cleanup(struct app *app)
+{
+	struct twopc *t = app->twopc;
+	if (t == NULL)
+		return;
+	db_pool_destroy(t->beat_db);
+	pthread_mutex_destroy(&t->lock);
+	free(t->flights);
+	free(t);
+	app->twopc = NULL;
+}
+
+bool twopc_flight_begin(struct app *app, const char *gid)
+{
+	struct twopc *t = app->twopc;
+	bool ok = true;
+	pthread_mutex_lock(&t->lock);
+	if (t->count == t->capacity) {
+		size_t grown = t->capacity == 0 ? 64 : t->capacity * 2;
+		void *bigger = grown <= MAX_FLIGHTS ? realloc(t->flights, grown * sizeof(*t->flights)) : NULL;
+		if (bigger == NULL) {
+			ok = false;
+		} else {
+			t->flights = bigger;
+			t->capacity = grown;
+		}
+	}
+	if (ok)
+		snprintf(t->flights[t->count++], TWOPC_GID_MAX, "%s", gid);
+	pthread_mutex_unlock(&t->lock);
+	if (!ok)
+		log_warn("event=twopc_too_many_in_flight gid=%s max=%d", gid, MAX_FLIGHTS);
+	return ok;
+}
+
+void twopc_flight_end(struct app *app, const char *gid)
+{
+	struct twopc *t = app->twopc;
+	pthread_mutex_lock(&t->lock);
+	for (size_t i = 0; i < t->count; i++) {
+		if (strcmp(t->flights[i], gid) == 0) {
+			if (i != t->count - 1)
+				memcpy(t->flights[i], t->flights[t->count - 1], TWOPC_GID_MAX);
+			t->count--;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+static bool in_flight(struct app *app, const char *gid)
+{
+	struct twopc *t = app->twopc;
+	bool found = false;
+	pthread_mutex_lock(&t->lock);
+	for (size_t i = 0; i < t->count && !found; i++)
+		found = strcmp(t->flights[i], gid) == 0;
+	pthread_mutex_unlock(&t->lock);
+	return found;
+}
+
+/* The gids in flight as a PostgreSQL array literal (gids are [a-z0-9_]); new string, caller frees. */
+static char *flights_literal(struct app *app)
+{
+	struct twopc *t = app->twopc;
+	pthread_mutex_lock(&t->lock);
+	size_t size = 3 + t->count * TWOPC_GID_MAX, n = 0;
+	char *out = malloc(size);
+	if (out != NULL) {
+		out[n++] = '{';
+		for (size_t i = 0; i < t->count; i++)
+			n += (size_t)snprintf(out + n, size - n, "%s%s", i > 0 ? "," : "", t->flights[i]);
+		snprintf(out + n, size - n, "}");
+	}
+	pthread_mutex_unlock(&t->lock);
+	return out;
+}
+
+/*
+ * "true" when this process's own beats have succeeded for the orphan delay, so
+ * that another process's silence means it is gone rather than that the
+ * database was away; "false" otherwise (then only a deleted row means gone).
+ */
+static const char *judge_silence(struct app *app)
+{
+	struct twopc *t = app->twopc;
+	pthread_mutex_lock(&t->lock);
+	bool judge = t->beats_ok_since != 0 && time(NULL) - t->beats_ok_since >= app->cfg.orphan_after_seconds;
+	pthread_mutex_unlock(&t->lock);
+	return judge ? "true" : "false";
+}
+
 /* ---- Coordinator ---------------------------------------------------------------- */
 
-/* Records decision unless one is there; returns the winner ("commit"/"abort"), NULL on error. */
-static const char *decide(PGconn *conn, const char *gid, const char *trip_id, const char *decision, const char *by)
+/* Phase names of trips.status for an op: while undecided, after commit, after abort. */
+static const char *phase(const char *op, const char *decision, bool finished)
+{
+	bool commit = decision != NULL && strcmp(decision, "commit") == 0;
+	if (strcmp(op, "reserve") == 0) {
+		if (decision == NULL)
+			return "preparing";
+		return commit ? (finished ? "confirmed" : "committing") : (finished ? "aborted" : "aborting");
+	}
+	if (!finished)
+		return strcmp(op, "cancel") == 0 ? "cancelling" : "finishing";
+	if (!commit)
+		return "confirmed"; /* the cancel or finish did not happen: the trip stands */
+	return strcmp(op, "cancel") == 0 ? "cancelled" : "finished";
+}
+
+/* The state each leg shows once its company applied the outcome. */
+static const char *leg_state(const char *op, const char *decision)
+{
+	if (strcmp(decision, "commit") != 0)
+		return strcmp(op, "reserve") == 0 ? "aborted" : "confirmed";
+	return strcmp(op, "reserve") == 0 ? "confirmed" : strcmp(op, "cancel") == 0 ? "cancelled" : "completed";
+}
+
+enum outcome {
+	OUTCOME_UNKNOWN, /* the database did not answer: a decision may or may not be recorded */
+	OUTCOME_NO_TRIP, /* a commit was asked for, but the trip's row with this gid is not there */
+	OUTCOME_COMMIT,
+	OUTCOME_ABORT,
+};
+
+static const char *outcome_name(enum outcome o)
+{
+	return o == OUTCOME_COMMIT ? "commit" : o == OUTCOME_ABORT ? "abort" : NULL;
+}
+
+/*
+ * Records want as gid's decision unless one is recorded, and in the same
+ * transaction (on the synchronous pool) moves the trip's row to the winner's
+ * phase, with legs when given: the decision and the row are durable together,
+ * before any participant is told. One statement decides: ON CONFLICT DO UPDATE
+ * returns the recorded decision even when another session wrote it after this
+ * statement's snapshot, so a race never reads nothing. A commit needs the
+ * trip's row with this gid (OUTCOME_NO_TRIP without it); an abort is recorded
+ * whatever the row (presumed abort).
+ */
+static enum outcome decide(PGconn *conn, const char *gid, const char *trip_id, const char *want, const char *by,
+			   json_t *legs)
 {
 	static const char sql[] =
-		"WITH ins AS (INSERT INTO tx_decisions (gid, trip_id, decision, decided_by) VALUES ($1, $2::uuid, $3, $4)"
-		"  ON CONFLICT (gid) DO NOTHING RETURNING decision)"
-		" SELECT decision FROM ins UNION ALL SELECT decision FROM tx_decisions WHERE gid = $1";
-	const char *params[] = { gid, trip_id, decision, by };
-	PGresult *res = db_exec(conn, sql, 4, params);
-	const char *winner = NULL;
-	if (db_ok(res, "decide") && PQntuples(res) > 0)
-		winner = strcmp(PQgetvalue(res, 0, 0), "commit") == 0 ? "commit" : "abort";
+		"WITH d AS (INSERT INTO tx_decisions (gid, trip_id, decision, decided_by)"
+		"   SELECT $1, $2::uuid, $3, $4"
+		"   WHERE $3 = 'abort' OR EXISTS (SELECT 1 FROM trips WHERE id = $2::uuid AND gid = $1)"
+		"   ON CONFLICT (gid) DO UPDATE SET decision = tx_decisions.decision"
+		"   RETURNING decision),"
+		" t AS (UPDATE trips SET status = CASE WHEN d.decision = 'commit' THEN $5 ELSE $6 END,"
+		"   legs = CASE WHEN d.decision = $3 AND $7::jsonb IS NOT NULL THEN $7::jsonb ELSE trips.legs END,"
+		"   updated_at = now()"
+		"   FROM d WHERE trips.id = $2::uuid AND trips.gid = $1 AND trips.status IN " UNFINISHED
+		"   RETURNING trips.id)"
+		" SELECT decision FROM d";
+	const char *op = gid_op(gid);
+	char *legs_text = legs != NULL ? json_dumps(legs, JSON_COMPACT) : NULL;
+	const char *params[] = { gid, trip_id, want, by, phase(op, "commit", false), phase(op, "abort", false), legs_text };
+	PGresult *res = db_exec(conn, sql, 7, params);
+	enum outcome o = OUTCOME_UNKNOWN;
+	if (db_ok(res, "decide"))
+		o = PQntuples(res) == 0                             ? OUTCOME_NO_TRIP
+		    : strcmp(PQgetvalue(res, 0, 0), "commit") == 0 ? OUTCOME_COMMIT
+								   : OUTCOME_ABORT;
 	PQclear(res);
-	if (winner != NULL)
-		log_info("event=twopc_decided gid=%s trip=%s decision=%s by=%s", gid, trip_id, winner, by);
-	return winner;
+	free(legs_text);
+	if (o == OUTCOME_COMMIT || o == OUTCOME_ABORT)
+		log_info("event=twopc_decided gid=%s trip=%s decision=%s wanted=%s by=%s", gid, trip_id, outcome_name(o), want,
+			 by);
+	return o;
 }
 
 const char *twopc_decision(struct app *app, const char *gid)
 {
+	/* The trip's row only while its transaction gid is undecided and still its current one. */
 	static const char sql[] =
-		"SELECT (SELECT decision FROM tx_decisions WHERE gid = $1),"
-		" EXISTS (SELECT 1 FROM trips t WHERE t.id = $2::uuid AND t.gid = $1"
-		"   AND t.status IN ('preparing', 'cancelling', 'finishing') AND NOT " ORPHAN_SQL ")";
-	char coordinator[VALIDATE_COMPANY_MAX + 1], trip_id[37];
+		"SELECT d.decision, t.id IS NOT NULL, t.instance = $3, " GONE_SQL("$4", "$5")
+		" FROM (SELECT 1) one LEFT JOIN tx_decisions d ON d.gid = $1"
+		" LEFT JOIN trips t ON t.id = $2::uuid AND t.gid = $1 AND t.status IN ('preparing', 'cancelling', 'finishing')";
+	char coordinator[VALIDATE_COMPANY_MAX + 1], trip_id[37], orphan[16];
 	if (!twopc_gid_parse(gid, coordinator, sizeof(coordinator), trip_id))
 		return NULL;
+	snprintf(orphan, sizeof(orphan), "%d", app->cfg.orphan_after_seconds);
 	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
 	if (conn == NULL)
 		return NULL;
-	const char *params[] = { gid, trip_id };
-	PGresult *res = db_exec(conn, sql, 2, params);
+	const char *params[] = { gid, trip_id, app->instance, orphan, judge_silence(app) };
+	PGresult *res = db_exec(conn, sql, 5, params);
 	const char *decision = NULL;
 	if (db_ok(res, "decision")) {
+		bool undecided_trip = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+		bool mine = strcmp(PQgetvalue(res, 0, 2), "t") == 0, gone = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
 		if (!PQgetisnull(res, 0, 0))
 			decision = strcmp(PQgetvalue(res, 0, 0), "commit") == 0 ? "commit" : "abort";
-		else if (strcmp(PQgetvalue(res, 0, 1), "t") == 0)
-			decision = "pending";
-		else /* no decision and nobody working on it: presumed abort, made durable */
-			decision = decide(conn, gid, trip_id, "abort", "recovery");
+		else if (undecided_trip && (mine ? in_flight(app, gid) : !gone))
+			decision = "pending"; /* a live request drives it: it decides */
+		else /* nobody drives it: presumed abort, recorded (or the commit that just won, read back) */
+			decision = outcome_name(decide(conn, gid, trip_id, "abort", "recovery", NULL));
 	}
 	PQclear(res);
 	db_release(app->db, conn);
@@ -498,8 +686,7 @@ static void call_participant(struct app *app, const char *company, const char *p
 		memset(out, 0, sizeof(*out));
 		return;
 	}
-	long timeout = strcmp(path, "/api/v1/federation/prepare") == 0 ? PREPARE_TIMEOUT_MS : DECIDE_TIMEOUT_MS;
-	peer_call("POST", url, path, token[0] ? token : NULL, body, timeout, request_id, out);
+	peer_call("POST", url, path, token[0] ? token : NULL, body, app->cfg.peer_timeout_ms, request_id, out);
 	if (out->status == 401)
 		federation_credentials_refused(company);
 }
@@ -531,33 +718,15 @@ static void free_trip(struct trip_row *t)
 {
 	json_decref(t->legs);
 	json_decref(t->participants);
+	t->legs = t->participants = NULL;
 }
 
-/* Phase names of trips.status for an op: while undecided, after commit, after abort. */
-static const char *phase(const char *op, const char *decision, bool finished)
-{
-	bool commit = decision != NULL && strcmp(decision, "commit") == 0;
-	if (strcmp(op, "reserve") == 0) {
-		if (decision == NULL)
-			return "preparing";
-		return commit ? (finished ? "confirmed" : "committing") : (finished ? "aborted" : "aborting");
-	}
-	if (!finished)
-		return strcmp(op, "cancel") == 0 ? "cancelling" : "finishing";
-	if (!commit)
-		return "confirmed"; /* the cancel or finish did not happen: the trip stands */
-	return strcmp(op, "cancel") == 0 ? "cancelled" : "finished";
-}
-
-/* The state each leg shows once its company applied the outcome. */
-static const char *leg_state(const char *op, const char *decision)
-{
-	if (strcmp(decision, "commit") != 0)
-		return strcmp(op, "reserve") == 0 ? "aborted" : "confirmed";
-	return strcmp(op, "reserve") == 0 ? "confirmed" : strcmp(op, "cancel") == 0 ? "cancelled" : "completed";
-}
-
-/* The trip's phase: relaxed, as recovery derives it again from the decision. */
+/*
+ * The trip's final phase, once every participant applied the decision:
+ * relaxed, as recovery derives it again from the durable decision should a
+ * crash lose it (the trip then shows its committing or aborting phase a little
+ * longer).
+ */
 static void save_trip(struct app *app, const char *trip_id, const char *gid, const char *status, json_t *legs)
 {
 	PGconn *conn = db_acquire(app->db_relaxed, APP_DB_WAIT_MS);
@@ -649,13 +818,32 @@ static json_t *legs_of(json_t *legs, const char *company)
 	return mine;
 }
 
-static json_t *trip_reply(PGconn *conn, const char *trip_id)
+/*
+ * The committed trip as its row shows it; when the row cannot be read back (the
+ * database went away after the decision, which is durable with the row), as
+ * this request knows it.
+ */
+static json_t *trip_reply(struct app *app, const char *trip_id, const char *op, json_t *legs)
 {
-	const char *params[] = { trip_id };
-	PGresult *res = db_exec(conn, "SELECT trip_json(t) FROM trips t WHERE id = $1::uuid", 1, params);
-	json_t *trip = db_ok(res, "trip_reply") && PQntuples(res) == 1 ? json_loads(PQgetvalue(res, 0, 0), 0, NULL) : NULL;
-	PQclear(res);
-	return trip != NULL ? trip : json_pack("{s:s}", "id", trip_id);
+	json_t *trip = NULL;
+	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
+	if (conn != NULL) {
+		const char *params[] = { trip_id };
+		PGresult *res = db_exec(conn, "SELECT trip_json(t) FROM trips t WHERE id = $1::uuid", 1, params);
+		if (db_ok(res, "trip_reply") && PQntuples(res) == 1)
+			trip = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+		PQclear(res);
+		db_release(app->db, conn);
+	}
+	if (trip == NULL)
+		trip = json_pack("{s:s, s:s, s:O}", "id", trip_id, "status", phase(op, "commit", true), "legs", legs);
+	return trip;
+}
+
+/* A 503 that names the trip, so the client can ask about it (and is told when to retry). */
+static json_t *unavailable_reply(const char *trip_id, const char *message)
+{
+	return json_pack("{s:s, s:{s:s, s:s}}", "trip_id", trip_id, "error", "code", "unavailable", "message", message);
 }
 
 int twopc_run(struct app *app, const char *trip_id, const char *gid, const char *request_id, json_t **reply)
@@ -667,14 +855,15 @@ int twopc_run(struct app *app, const char *trip_id, const char *gid, const char 
 	int status;
 
 	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
-	if (conn == NULL || !load_trip(conn, trip_id, &trip)) {
-		*reply = json_pack("{s:{s:s, s:s}}", "error", "code", "unavailable", "message", "the database is unavailable");
+	bool loaded = conn != NULL && load_trip(conn, trip_id, &trip);
+	if (conn != NULL)
+		db_release(app->db, conn); /* no connection is held across the calls to the participants */
+	if (!loaded) {
+		/* Nothing is prepared: recovery rolls this attempt back once the database answers. */
+		*reply = unavailable_reply(trip_id, "the coordinator's database is unavailable; nothing is held, retry later");
 		status = 503;
 		goto cleanup;
 	}
-	/* No connection is held across the calls to the participants. */
-	db_release(app->db, conn);
-	conn = NULL;
 
 	size_t n = json_array_size(trip.participants), asked = 0;
 	for (; asked < n && failed_company == NULL; asked++) {
@@ -696,31 +885,48 @@ int twopc_run(struct app *app, const char *trip_id, const char *gid, const char 
 	if (failed_company == NULL)
 		failpoint_hit(FAILPOINT_COORDINATOR_AFTER_PREPARES);
 
+	/* The decision, durable with the trip's phase and legs before anyone is told. */
+	const char *want = failed_company == NULL ? "commit" : "abort";
 	conn = db_acquire(app->db, APP_DB_WAIT_MS);
-	const char *decision = conn != NULL ? decide(conn, gid, trip_id, failed_company == NULL ? "commit" : "abort", "request")
-					    : NULL;
+	enum outcome decided = conn != NULL ? decide(conn, gid, trip_id, want, "request", trip.legs) : OUTCOME_UNKNOWN;
+	bool lost = decided == OUTCOME_NO_TRIP;
+	if (lost) {
+		/* No commit without the trip's row (a database that lost it): abort. */
+		log_error("event=twopc_trip_row_missing req=%s trip=%s gid=%s", request_id, trip_id, gid);
+		decided = decide(conn, gid, trip_id, "abort", "request", NULL);
+	}
+	if (conn != NULL)
+		db_release(app->db, conn);
+	conn = NULL;
+	const char *decision = outcome_name(decided);
 	if (decision == NULL) {
-		/* Undecided: recovery will presume abort once this instance is gone or the trip is old. */
-		*reply = json_pack("{s:{s:s, s:s}}", "error", "code", "unavailable", "message",
-				   "the coordinator's database is unavailable; the trip will be aborted");
+		/*
+		 * Not known here: the database went away, perhaps after recording the
+		 * commit. This request stops driving; recovery reads the record once the
+		 * database answers and finishes the commit, or records abort and
+		 * releases every participant.
+		 */
+		log_warn("event=twopc_undecided req=%s trip=%s gid=%s reason=database", request_id, trip_id, gid);
+		*reply = unavailable_reply(trip_id, "the coordinator's database is unavailable, so the outcome is not known "
+						    "yet: aborted, and nothing held, unless its commit was recorded; ask GET "
+						    "/trips/{id} after Retry-After");
 		status = 503;
 		goto cleanup;
 	}
-	save_trip(app, trip_id, gid, phase(op, decision, false), trip.legs);
-	db_release(app->db, conn);
-	conn = NULL;
 	if (strcmp(decision, "commit") == 0)
 		failpoint_hit(FAILPOINT_COORDINATOR_AFTER_DECISION);
 
 	bool all = drive(app, gid, decision, trip.participants, strcmp(decision, "commit") == 0 ? n : asked, trip.legs,
 			 request_id);
-	conn = db_acquire(app->db, APP_DB_WAIT_MS);
-	if (conn != NULL && all)
+	if (all)
 		save_trip(app, trip_id, gid, phase(op, decision, true), trip.legs);
 
 	if (strcmp(decision, "commit") == 0) {
 		status = strcmp(op, "reserve") == 0 ? 201 : 200;
-		*reply = conn != NULL ? trip_reply(conn, trip_id) : json_pack("{s:s, s:s}", "id", trip_id, "status", "confirmed");
+		*reply = trip_reply(app, trip_id, op, trip.legs);
+	} else if (lost) {
+		status = 503;
+		*reply = unavailable_reply(trip_id, "the coordinator's record of the trip is gone; nothing is held");
 	} else if (failure.status == 409) {
 		json_t *leg = json_array_get(trip.legs, (size_t)json_integer_value(json_object_get(failure.body, "failed_leg")));
 		status = 409;
@@ -745,8 +951,6 @@ int twopc_run(struct app *app, const char *trip_id, const char *gid, const char 
 		 trip_id, gid, op, decision, status, all ? "yes" : "no");
 
 cleanup:
-	if (conn != NULL)
-		db_release(app->db, conn);
 	peer_response_clear(&failure);
 	free_trip(&trip);
 	return status;
@@ -754,47 +958,84 @@ cleanup:
 
 /* ---- Recovery ------------------------------------------------------------------- */
 
-/* Coordinator: finishes trips whose transaction is decided but not applied everywhere, or orphaned. */
+/* A trip recovery looks at: its current transaction, and who drives it. */
+struct candidate {
+	char trip_id[37];
+	char gid[TWOPC_GID_MAX];
+	char decision[8]; /* "" when undecided */
+	bool mine, gone, stale;
+};
+
+/*
+ * Coordinator: finishes the trips nobody drives any more. Those of this process
+ * as soon as no request of it holds them (a request that gave up, a drive a
+ * participant did not acknowledge, a row a restart left); those of a gone
+ * process at once; a decided trip of a live sibling process once it is stale.
+ * An undecided trip of a live process is never taken: that process decides.
+ */
 static void recover_trips(struct app *app)
 {
-	/* A live process finishes its own trips; recovery takes the orphaned and the stuck. */
 	static const char sql[] =
-		"SELECT t.id, t.gid, d.decision, " ORPHAN_SQL " AS orphan"
+		"SELECT t.id, t.gid, coalesce(d.decision, ''), t.instance = $1, " GONE_SQL("$2", "$3") ","
+		" t.updated_at < now() - interval '" STALE_AFTER "'"
 		" FROM trips t LEFT JOIN tx_decisions d ON d.gid = t.gid"
-		" WHERE t.status IN ('preparing', 'committing', 'aborting', 'cancelling', 'finishing')"
-		"   AND (" ORPHAN_SQL " OR t.updated_at < now() - interval '" STALE_AFTER "')"
+		" WHERE t.status IN " UNFINISHED " AND NOT t.gid = ANY ($4::text[])"
 		" ORDER BY t.updated_at LIMIT 100";
-	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
-	if (conn == NULL)
-		return;
-	PGresult *res = db_exec(conn, sql, 0, NULL);
-	if (!db_ok(res, "recover_trips")) {
-		PQclear(res);
-		db_release(app->db, conn);
+	char orphan[16];
+	snprintf(orphan, sizeof(orphan), "%d", app->cfg.orphan_after_seconds);
+	/* In flight before the query: skipped in SQL. Begun since: checked again below. */
+	char *flying = flights_literal(app);
+	PGconn *conn = flying != NULL ? db_acquire(app->db, APP_DB_WAIT_MS) : NULL;
+	if (conn == NULL) {
+		free(flying);
 		return;
 	}
-	for (int i = 0; i < PQntuples(res); i++) {
-		const char *trip_id = PQgetvalue(res, i, 0), *gid = PQgetvalue(res, i, 1);
-		const char *decision = PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2);
-		if (decision == NULL) {
-			if (strcmp(PQgetvalue(res, i, 3), "t") != 0)
-				continue; /* still being prepared by a live request */
-			decision = decide(conn, gid, trip_id, "abort", "recovery");
-			if (decision == NULL)
-				continue;
-		}
-		struct trip_row trip = { "", NULL, NULL };
-		if (!load_trip(conn, trip_id, &trip))
-			continue;
-		const char *op = gid_op(gid);
-		log_info("event=twopc_recovering trip=%s gid=%s decision=%s", trip_id, gid, decision);
-		/* Every participant is told: abort is a no-op where nothing was prepared. */
-		if (drive(app, gid, decision, trip.participants, json_array_size(trip.participants), trip.legs, gid))
-			save_trip(app, trip_id, gid, phase(op, decision, true), trip.legs);
-		free_trip(&trip);
+	const char *params[] = { app->instance, orphan, judge_silence(app), flying };
+	PGresult *res = db_exec(conn, sql, 4, params);
+	int rows = db_ok(res, "recover_trips") ? PQntuples(res) : 0;
+	struct candidate *c = rows > 0 ? calloc((size_t)rows, sizeof(*c)) : NULL;
+	for (int i = 0; c != NULL && i < rows; i++) {
+		snprintf(c[i].trip_id, sizeof(c[i].trip_id), "%s", PQgetvalue(res, i, 0));
+		snprintf(c[i].gid, sizeof(c[i].gid), "%s", PQgetvalue(res, i, 1));
+		snprintf(c[i].decision, sizeof(c[i].decision), "%s", PQgetvalue(res, i, 2));
+		c[i].mine = strcmp(PQgetvalue(res, i, 3), "t") == 0;
+		c[i].gone = strcmp(PQgetvalue(res, i, 4), "t") == 0;
+		c[i].stale = strcmp(PQgetvalue(res, i, 5), "t") == 0;
 	}
 	PQclear(res);
 	db_release(app->db, conn);
+	free(flying);
+
+	for (int i = 0; c != NULL && i < rows; i++) {
+		if (c[i].mine && in_flight(app, c[i].gid))
+			continue; /* a request of this process began it after the query */
+		bool orphan_trip = c[i].mine || c[i].gone;
+		enum outcome o = strcmp(c[i].decision, "commit") == 0 ? OUTCOME_COMMIT
+				 : c[i].decision[0] != '\0'          ? OUTCOME_ABORT
+								     : OUTCOME_UNKNOWN;
+		if (o == OUTCOME_UNKNOWN ? !orphan_trip : !orphan_trip && !c[i].stale)
+			continue; /* a live sibling process drives it */
+		struct trip_row trip = { "", NULL, NULL };
+		conn = db_acquire(app->db, APP_DB_WAIT_MS);
+		if (conn == NULL)
+			break;
+		if (o == OUTCOME_UNKNOWN)
+			o = decide(conn, c[i].gid, c[i].trip_id, "abort", "recovery", NULL);
+		bool loaded = (o == OUTCOME_COMMIT || o == OUTCOME_ABORT) && load_trip(conn, c[i].trip_id, &trip);
+		db_release(app->db, conn);
+		if (!loaded) {
+			free_trip(&trip);
+			continue;
+		}
+		const char *decision = outcome_name(o);
+		log_info("event=twopc_recovering trip=%s gid=%s decision=%s owner=%s", c[i].trip_id, c[i].gid, decision,
+			 c[i].mine ? "this_process" : c[i].gone ? "gone" : "live_sibling");
+		/* Every participant is told: abort is a no-op where nothing was prepared. */
+		if (drive(app, c[i].gid, decision, trip.participants, json_array_size(trip.participants), trip.legs, c[i].gid))
+			save_trip(app, c[i].trip_id, c[i].gid, phase(gid_op(c[i].gid), decision, true), trip.legs);
+		free_trip(&trip);
+	}
+	free(c);
 }
 
 /* Participant: asks each in-doubt transaction's coordinator for its outcome. */
@@ -823,14 +1064,15 @@ static void recover_prepared(struct app *app)
 		if (strcmp(coordinator, app->cfg.company_id) == 0) {
 			decision = twopc_decision(app, gids[i]);
 		} else {
+			/* Only the coordinator's answer resolves it: unreachable or 503 means wait. */
 			char url[256], token[FEDERATION_TOKEN_MAX], path[160];
 			snprintf(path, sizeof(path), "/api/v1/federation/decisions/%s", gids[i]);
 			if (federation_peer(coordinator, url, sizeof(url), token, sizeof(token)))
-				peer_call("GET", url, path, token[0] ? token : NULL, NULL, DECIDE_TIMEOUT_MS, gids[i], &r);
+				peer_call("GET", url, path, token[0] ? token : NULL, NULL, app->cfg.peer_timeout_ms, gids[i], &r);
 			if (r.status == 200)
 				decision = json_string_value(json_object_get(r.body, "decision"));
 		}
-		if (decision != NULL && strcmp(decision, "pending") != 0) {
+		if (decision != NULL && (strcmp(decision, "commit") == 0 || strcmp(decision, "abort") == 0)) {
 			struct peer_response done;
 			log_info("event=twopc_in_doubt_resolved gid=%s coordinator=%s decision=%s", gids[i], coordinator, decision);
 			finish_prepared(app, gids[i], strcmp(decision, "commit") == 0, &done);
@@ -846,17 +1088,25 @@ static void recover_prepared(struct app *app)
 
 bool twopc_instance_beat(struct app *app)
 {
-	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
-	if (conn == NULL)
-		return false;
-	const char *params[] = { app->instance };
-	PGresult *res = db_exec(conn,
-				"INSERT INTO worker_instances (instance) VALUES ($1)"
-				" ON CONFLICT (instance) DO UPDATE SET last_seen = now()",
-				1, params);
-	bool ok = db_ok(res, "instance_beat");
-	PQclear(res);
-	db_release(app->db, conn);
+	struct twopc *t = app->twopc;
+	bool ok = false;
+	PGconn *conn = db_acquire(t->beat_db, APP_DB_WAIT_MS);
+	if (conn != NULL) {
+		const char *params[] = { app->instance };
+		PGresult *res = db_exec(conn,
+					"INSERT INTO worker_instances (instance) VALUES ($1)"
+					" ON CONFLICT (instance) DO UPDATE SET last_seen = now()",
+					1, params);
+		ok = db_ok(res, "instance_beat");
+		PQclear(res);
+		db_release(t->beat_db, conn);
+	}
+	pthread_mutex_lock(&t->lock);
+	if (!ok)
+		t->beats_ok_since = 0;
+	else if (t->beats_ok_since == 0)
+		t->beats_ok_since = time(NULL);
+	pthread_mutex_unlock(&t->lock);
 	return ok;
 }
 
@@ -913,7 +1163,7 @@ static void prune_markers(struct app *app)
 	db_release(app->db_relaxed, conn);
 }
 
-/* Liveness on its own thread: slow recovery or peer calls never make this instance look dead. */
+/* Liveness on its own thread and connection: slow recovery, peers or load never make this instance look dead. */
 static void beat_job(void *arg)
 {
 	twopc_instance_beat(arg);
@@ -933,8 +1183,8 @@ static void recovery_job(void *arg)
 
 bool twopc_recovery_start(struct app *app)
 {
-	app->beat_ticker = ticker_start("instance_beat", RECOVERY_SECONDS * 1000, beat_job, app);
-	app->recovery_ticker = ticker_start("recovery", RECOVERY_SECONDS * 1000, recovery_job, app);
+	app->beat_ticker = ticker_start("instance_beat", app->cfg.recovery_interval_ms, beat_job, app);
+	app->recovery_ticker = ticker_start("recovery", app->cfg.recovery_interval_ms, recovery_job, app);
 	return app->beat_ticker != NULL && app->recovery_ticker != NULL;
 }
 

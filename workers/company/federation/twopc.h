@@ -12,7 +12,11 @@
  * TRANSACTION. It never aborts a prepared transaction on its own: its recovery
  * asks the coordinator. Commit and abort are idempotent thanks to the marker.
  *
- * Recovery runs at start and every few seconds on both sides.
+ * Recovery runs at start and every EVC_RECOVERY_INTERVAL_MS on both sides. A
+ * trip is recovered only when nobody drives it: this process knows which of
+ * its own it drives (twopc_flight_begin/end), and another process of the
+ * company is gone when its row in worker_instances is deleted or silent for
+ * EVC_ORPHAN_AFTER_SECONDS. It must never take a trip a live process drives.
  */
 #ifndef EVC_TWOPC_H
 #define EVC_TWOPC_H
@@ -25,6 +29,20 @@
 struct app;
 
 #define TWOPC_GID_MAX 80
+#define TWOPC_RETRY_AFTER_SECONDS 2 /* told with a 503 whose trip is not decided yet */
+
+/* The module's state in app->twopc (flights, liveness); before any request is served. */
+bool twopc_init(struct app *app) __attribute__((warn_unused_result));
+void twopc_cleanup(struct app *app);
+
+/*
+ * A request of this process drives gid from now on: called before the trip's
+ * row is written or claimed with gid, so recovery never takes it while the
+ * request runs. false when too many are in flight (answer 503). Every begun
+ * gid is ended, after twopc_run returned or when the row was never written.
+ */
+bool twopc_flight_begin(struct app *app, const char *gid) __attribute__((warn_unused_result));
+void twopc_flight_end(struct app *app, const char *gid);
 
 /* "evc_<coordinator>_<trip hex>_<op letter><8 hex>"; false if any part is malformed. */
 bool twopc_gid_make(const char *coordinator, const char *trip_id, const char *op, char gid[TWOPC_GID_MAX]);
@@ -41,19 +59,26 @@ void twopc_prepare(struct app *app, json_t *request, const char *request_id, str
 void twopc_commit(struct app *app, const char *gid, struct peer_response *out);
 void twopc_abort(struct app *app, const char *gid, struct peer_response *out);
 
-/* Coordinator: the decision for gid, "commit", "abort" or "pending"; NULL when unreachable. */
+/*
+ * Coordinator: the decision for gid, "commit", "abort" or "pending" (a live
+ * request drives it); NULL when the database did not answer. With no decision
+ * and nobody driving the trip, abort is recorded first (presumed abort), so the
+ * answer never changes afterwards.
+ */
 const char *twopc_decision(struct app *app, const char *gid);
 
 /*
  * Coordinator: runs one distributed transaction of the trip (op reserve, cancel
- * or finish) whose row is already in trips with this gid. Fills *reply with the
- * client's answer (new reference) and returns its status.
+ * or finish) whose row is already in trips with this gid, in flight. Fills
+ * *reply with the client's answer (new reference) and returns its status: 201
+ * or 200 only once the commit is durable with the trip's row; 503 with
+ * trip_id when the outcome cannot be decided now (recovery then finishes it).
  */
 int twopc_run(struct app *app, const char *trip_id, const char *gid, const char *request_id, json_t **reply);
 
 /*
- * Records this process as alive (worker_instances); the recovery loop repeats
- * it every 2 s on its own ticker. Undecided trips of an instance silent for 6 s are aborted.
+ * Records this process as alive (worker_instances), on a connection of its
+ * own; repeated every EVC_RECOVERY_INTERVAL_MS on its own ticker.
  */
 bool twopc_instance_beat(struct app *app);
 

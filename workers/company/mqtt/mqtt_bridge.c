@@ -1,5 +1,6 @@
 #include "mqtt_bridge.h"
 #include "app.h"
+#include "bounds.h"
 #include "log.h"
 #include "catalogue.h"
 #include "plan.h"
@@ -26,6 +27,7 @@
 #define FLUSH_ROWS 5000           /* or as soon as this many wait */
 #define PRUNE_SECONDS 60
 #define MAX_PAYLOAD 65536
+#define REJECT_LOG_SECONDS 10     /* refused telemetry: one log line per reason this often, with the count */
 
 enum item_kind { ITEM_TELEMETRY, ITEM_REQUEST, ITEM_STATION };
 
@@ -65,10 +67,19 @@ struct mqtt_bridge {
 	pthread_mutex_t lock; /* guards the retry thread's sleep */
 	pthread_cond_t wake;
 
-	atomic_ullong telemetry_received, telemetry_stored, telemetry_rejected, shed, oversized;
+	atomic_ullong telemetry_received, telemetry_stored, telemetry_rejected, telemetry_out_of_range, shed, oversized;
 	atomic_ullong requests_answered, requests_rejected;
 	atomic_llong last_lag_ms;
+
+	/* Refused telemetry not logged yet, per reason (the flusher's own: no lock). */
+	struct {
+		const char *reason;
+		size_t pending;
+		int64_t logged_ms;
+	} rejects[2];
 };
+
+enum sample_fate { SAMPLE_OK, SAMPLE_MALFORMED, SAMPLE_OUT_OF_RANGE };
 
 static int64_t now_ms(void)
 {
@@ -412,14 +423,19 @@ static void *handler_loop(void *arg)
 /* ---- telemetry ------------------------------------------------------------------- */
 
 /*
- * Turns one sample into a COPY line and notes it as the car's latest. False
- * (and counted) when the sample is malformed: telemetry has no one to answer.
+ * Turns one sample into a COPY line and notes it as the car's latest; or tells
+ * why not (counted by the caller: telemetry has no one to answer). A sample
+ * older than the retention would be pruned at once; one from the future would
+ * stay the car's latest position for good.
  */
-static bool telemetry_line(const struct item *it, char *line, size_t size, json_t *latest, int64_t *sample_ms)
+static enum sample_fate telemetry_line(const struct config *cfg, const struct item *it, int64_t now, char *line,
+				       size_t size, json_t *latest, int64_t *sample_ms)
 {
 	struct telemetry_sample t;
 	if (!validate_car_id(it->subject) || !telemetry_parse(it->payload, strlen(it->payload), &t))
-		return false;
+		return SAMPLE_MALFORMED;
+	if (bounds_telemetry(cfg, t.ts, now) != NULL)
+		return SAMPLE_OUT_OF_RANGE;
 	char stamp[TIMEUTIL_RFC3339_LEN];
 	timeutil_format_rfc3339(t.ts, stamp);
 	snprintf(line, size, "%s\t%s\t%.6f\t%.6f\t%.4f\t%.2f\t%.2f\n", it->subject, stamp, t.lat, t.lon, t.soc,
@@ -432,23 +448,40 @@ static bool telemetry_line(const struct item *it, char *line, size_t size, json_
 					      (json_int_t)t.ts, "ts", stamp, "lat", t.lat, "lon", t.lon, "soc", t.soc, "speed_kmh",
 					      t.speed_kmh, "consumption", t.consumption, "profile",
 					      t.profile[0] ? t.profile : NULL));
-	return true;
+	return SAMPLE_OK;
+}
+
+/*
+ * One info line per reason at most every REJECT_LOG_SECONDS, with the count
+ * since the last: a car flooding bad samples must not flood the log. The
+ * first after a quiet spell is logged at once.
+ */
+static void log_rejections(struct mqtt_bridge *b, int64_t now)
+{
+	for (size_t i = 0; i < sizeof(b->rejects) / sizeof(b->rejects[0]); i++) {
+		if (b->rejects[i].pending == 0 || now - b->rejects[i].logged_ms < REJECT_LOG_SECONDS * 1000)
+			continue;
+		log_info("event=telemetry_rejected count=%zu reason=%s", b->rejects[i].pending, b->rejects[i].reason);
+		b->rejects[i].pending = 0;
+		b->rejects[i].logged_ms = now;
+	}
 }
 
 /* Stores a batch: one COPY for the samples, one statement for the cars' latest state. */
 static void store_telemetry(struct mqtt_bridge *b, struct item *batch)
 {
-	size_t capacity = 1 << 16, used = 0, rows = 0, rejected = 0;
+	size_t capacity = 1 << 16, used = 0, rows = 0, malformed = 0, out_of_range = 0;
 	char *copy = malloc(capacity);
 	json_t *latest = json_object();
-	int64_t newest_sample = 0;
+	int64_t newest_sample = 0, now = timeutil_now();
 	for (struct item *it = batch; it != NULL && copy != NULL; it = it->next) {
 		char line[512];
 		if (it->kind != ITEM_TELEMETRY)
 			continue;
 		int64_t sample_ms = 0;
-		if (!telemetry_line(it, line, sizeof(line), latest, &sample_ms)) {
-			rejected++;
+		enum sample_fate fate = telemetry_line(&b->app->cfg, it, now, line, sizeof(line), latest, &sample_ms);
+		if (fate != SAMPLE_OK) {
+			*(fate == SAMPLE_MALFORMED ? &malformed : &out_of_range) += 1;
 			continue;
 		}
 		size_t n = strlen(line);
@@ -465,9 +498,11 @@ static void store_telemetry(struct mqtt_bridge *b, struct item *batch)
 		if (sample_ms > newest_sample)
 			newest_sample = sample_ms;
 	}
-	atomic_fetch_add(&b->telemetry_rejected, rejected);
-	if (rejected > 0)
-		log_info("event=telemetry_rejected count=%zu reason=malformed", rejected);
+	atomic_fetch_add(&b->telemetry_rejected, malformed + out_of_range);
+	atomic_fetch_add(&b->telemetry_out_of_range, out_of_range);
+	b->rejects[0].pending += malformed;
+	b->rejects[1].pending += out_of_range;
+	log_rejections(b, now_ms());
 
 	PGconn *conn = rows > 0 ? db_acquire(b->app->db, APP_DB_WAIT_MS) : NULL;
 	if (conn != NULL) {
@@ -545,6 +580,7 @@ static void *flush_loop(void *arg)
 			if (it->kind == ITEM_STATION)
 				handle_station(b, it); /* in arrival order: a Last Will then a birth ends online */
 		free_items(batch);
+		log_rejections(b, now_ms());
 		if (now_ms() - last_prune > PRUNE_SECONDS * 1000) {
 			prune_telemetry(b);
 			last_prune = now_ms();
@@ -618,7 +654,8 @@ static int on_message(void *context, char *topic, int topic_len, MQTTAsync_messa
 		free(it);
 	} else if (ours) {
 		atomic_fetch_add(&b->oversized, 1);
-		log_warn("event=mqtt_payload_refused subject=%s bytes=%d limit=%d", subject, msg->payloadlen, MAX_PAYLOAD);
+		/* The sender's fault, not ours: info, like every refused input. */
+		log_info("event=mqtt_payload_refused subject=%s bytes=%d limit=%d", subject, msg->payloadlen, MAX_PAYLOAD);
 	}
 	MQTTAsync_freeMessage(&msg);
 	MQTTAsync_free(topic);
@@ -722,6 +759,10 @@ struct mqtt_bridge *mqtt_bridge_start(struct app *app)
 		return NULL;
 	const char *company = app->cfg.company_id;
 	b->app = app;
+	b->rejects[0].reason = "malformed";
+	b->rejects[1].reason = "out_of_range";
+	for (size_t i = 0; i < sizeof(b->rejects) / sizeof(b->rejects[0]); i++)
+		b->rejects[i].logged_ms = -REJECT_LOG_SECONDS * 1000;
 	char client_id[64];
 	snprintf(client_id, sizeof(client_id), "evc-worker-%s-%.8s", company, app->instance);
 	snprintf(b->prefix, sizeof(b->prefix), "evc/v1/%s/", company);
@@ -769,10 +810,11 @@ void mqtt_bridge_notify(struct mqtt_bridge *b, const char *car, const char *leaf
 
 json_t *mqtt_bridge_stats(struct mqtt_bridge *b)
 {
-	return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "connected", atomic_load(&b->connected),
+	return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "connected", atomic_load(&b->connected),
 			 "telemetry_received", (json_int_t)atomic_load(&b->telemetry_received), "telemetry_stored",
 			 (json_int_t)atomic_load(&b->telemetry_stored), "telemetry_rejected",
-			 (json_int_t)atomic_load(&b->telemetry_rejected), "telemetry_lag_ms",
+			 (json_int_t)atomic_load(&b->telemetry_rejected), "telemetry_out_of_range",
+			 (json_int_t)atomic_load(&b->telemetry_out_of_range), "telemetry_lag_ms",
 			 (json_int_t)atomic_load(&b->last_lag_ms), "requests_answered",
 			 (json_int_t)atomic_load(&b->requests_answered), "requests_rejected",
 			 (json_int_t)atomic_load(&b->requests_rejected), "shed", (json_int_t)atomic_load(&b->shed), "oversized",

@@ -1,5 +1,6 @@
 #include "api.h"
 #include "app.h"
+#include "federation.h"
 #include "mqtt_bridge.h"
 #include "twopc.h"
 
@@ -27,6 +28,7 @@ int api_health_get(struct http_request *req)
 				 (json_int_t)in_doubt, "oldest_prepared_seconds", oldest);
 	if (app->mqtt != NULL)
 		json_object_set_new(body, "mqtt_stats", mqtt_bridge_stats(app->mqtt));
+	json_object_set_new(body, "federation", federation_readiness());
 	if (!db_up) {
 		return http_reply_error_extra(req, 503, "unavailable", body, "the database is unavailable");
 	}
