@@ -89,29 +89,26 @@ static bool b64_decode(const char *in, size_t len, unsigned char *out, size_t ca
 	return true;
 }
 
+/* True when s (len bytes, no NUL needed) is 1 to max characters, each in allowed. */
+static bool made_of(const char *s, size_t len, size_t max, const char *allowed)
+{
+	if (len < 1 || len > max)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (s[i] == '\0' || strchr(allowed, s[i]) == NULL)
+			return false;
+	return true;
+}
+
 static bool is_issuer(const char *s, size_t len)
 {
-	if (len < 1 || len > CARTOKEN_ISSUER_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
-			return false;
-	}
-	return true;
+	return made_of(s, len, CARTOKEN_ISSUER_MAX, "abcdefghijklmnopqrstuvwxyz0123456789-");
 }
 
 static bool is_car_id(const char *s, size_t len)
 {
-	if (len < 1 || len > CARTOKEN_CAR_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-		      c == '.' || c == ':' || c == '-'))
-			return false;
-	}
-	return true;
+	return made_of(s, len, CARTOKEN_CAR_MAX,
+		       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-");
 }
 
 static bool is_jti(const char *s, size_t len)
