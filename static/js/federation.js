@@ -128,7 +128,7 @@ export function federationPage(root, params, query, ctx) {
     }
     if (prepared.length) {
       parts.push(el('p', { class: 'small' }, plural(prepared.length, 'transaction', 'transactions') + ' prepared here, waiting for their coordinator:'),
-        el('ul', { class: 'tx-list' }, prepared.map((p) => el('li', { class: 'mono small', text: p.gid + ' · ' + ago(Date.parse(p.prepared)) }))));
+        el('ul', { class: 'tx-list' }, prepared.map((p) => el('li', { class: 'mono small wrap', text: p.gid + ' · ' + ago(Date.parse(p.prepared)) }))));
     }
     c.txList.replaceChildren(...parts);
   }

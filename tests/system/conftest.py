@@ -63,12 +63,17 @@ def parse_ts(s):
     return datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
 
 
+# Windows draw from the operating system's randomness, never from the global
+# generator, which a property-test library may seed and replay between examples.
+_WINDOW_RANDOM = random.SystemRandom()
+
+
 def future_start(min_days=30, max_days=300):
     """A whole-minute instant days ahead at a random offset, so runs never collide.
     (Within a year: the worker refuses bookings further ahead.)"""
     base = utcnow().replace(second=0, microsecond=0)
-    return base + timedelta(days=random.randint(min_days, max_days),
-                            minutes=random.randint(0, 24 * 60 - 1))
+    return base + timedelta(days=_WINDOW_RANDOM.randint(min_days, max_days),
+                            minutes=_WINDOW_RANDOM.randint(0, 24 * 60 - 1))
 
 
 def window(hours=1.0, start=None):
