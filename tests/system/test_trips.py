@@ -463,6 +463,11 @@ def test_peer_down_gives_503_fast_and_holds_nothing(companies, stack):
         assert not any(p.values()), f"prepared left at a/b while c is down: {p}"
         t = get_trip(a, trip_id)
         assert t["status"] == "aborted", t
+        # A car asking b for a trip b does not keep: c, which may keep it, is
+        # silent, so "no such trip" would be a guess. The truth is 503.
+        unknown = "7f0c2a8e-1111-4222-8333-944455556666"
+        asked = companies["b"].get(f"/trips/{unknown}", car=new_car_id("asker"), timeout=60)
+        assert_error(asked, 503, {"peer_unavailable"})
 
         # A trip that does not touch c still works.
         legs_ab = route(stations[:2])

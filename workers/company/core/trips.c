@@ -20,7 +20,6 @@
 
 #define MAX_LEGS 8
 #define FORWARD_TIMEOUT_MS 20000L /* a forwarded cancel runs a whole 2PC at the coordinator */
-#define LOOKUP_TIMEOUT_MS 2000L
 
 /* Adds company to the participants (a JSON array of ids) once. */
 static void add_participant(json_t *participants, const char *company)
@@ -298,32 +297,59 @@ static void call_peer_as(const struct actor *actor, const char *peer, const char
 			 actor->kind == ACTOR_CAR ? behalf : NULL, out);
 }
 
-/* Finds the live peer that coordinates trip_id: true and its id in peer. */
-static bool find_coordinator(const struct actor *actor, const char *trip_id, const char *request_id,
-			     char peer[VALIDATE_COMPANY_MAX + 1], struct core_result *r)
+/* Asks one peer whether it coordinates trip_id: 1 yes (answer in r), 0 no, -1 it did not answer. */
+static int ask_coordinator(struct app *app, const struct actor *actor, const char *company, const char *path,
+			   const char *request_id, struct core_result *r)
+{
+	struct peer_response pr;
+	call_peer_as(actor, company, "GET", path, app->cfg.peer_timeout_ms, request_id, &pr);
+	int verdict = pr.status == 0 || pr.status >= 500 ? -1 : 0;
+	if (pr.status == 200 && pr.body != NULL) {
+		verdict = 1;
+		json_object_set_new(pr.body, "coordinator", json_string(company));
+		core_ok(r, json_incref(pr.body));
+	}
+	peer_response_clear(&pr);
+	return verdict;
+}
+
+/*
+ * Finds the peer that coordinates trip_id: EVC_OK and its id in peer. Every
+ * known peer is asked, not only those the last heartbeat saw (a trip must not
+ * vanish because one ping was late); a peer that does not answer is asked once
+ * more. "No such trip" is said only when every peer answered no; otherwise the
+ * truth is that we could not tell (503).
+ */
+static enum evc_err find_coordinator(struct app *app, const struct actor *actor, const char *trip_id,
+				     const char *request_id, char peer[VALIDATE_COMPANY_MAX + 1], struct core_result *r)
 {
 	char path[128];
 	snprintf(path, sizeof(path), HTTP_API_PREFIX "/trips/%s?local=1", trip_id);
-	json_t *servers = federation_servers();
-	bool found = false;
+	json_t *peers = federation_peers_json();
+	int silent = 0;
 	size_t i;
-	json_t *server;
-	json_array_foreach(servers, i, server) {
-		const char *company = json_string_value(json_object_get(server, "company"));
-		if (i == 0 || company == NULL || found)
-			continue; /* ourselves */
-		struct peer_response pr;
-		call_peer_as(actor, company, "GET", path, LOOKUP_TIMEOUT_MS, request_id, &pr);
-		if (pr.status == 200 && pr.body != NULL) {
-			found = true;
+	json_t *p;
+	json_array_foreach(peers, i, p) {
+		const char *company = json_string_value(json_object_get(p, "company"));
+		int verdict = -1;
+		for (int attempt = 0; attempt < 2 && verdict < 0 && company != NULL; attempt++)
+			verdict = ask_coordinator(app, actor, company, path, request_id, r);
+		if (verdict == 1) {
 			snprintf(peer, VALIDATE_COMPANY_MAX + 1, "%s", company);
-			json_object_set_new(pr.body, "coordinator", json_string(company));
-			core_ok(r, json_incref(pr.body));
+			json_decref(peers);
+			return EVC_OK;
 		}
-		peer_response_clear(&pr);
+		if (verdict < 0) {
+			silent++;
+			log_warn("event=trip_lookup_peer_silent req=%s trip=%s peer=%s", request_id, trip_id,
+				 company ? company : "?");
+		}
 	}
-	json_decref(servers);
-	return found;
+	json_decref(peers);
+	if (silent > 0)
+		return core_fail(r, EVC_ERR_UNAVAILABLE, "peer_unavailable",
+				 "the trip is not here and a server that may coordinate it did not answer");
+	return core_fail(r, EVC_ERR_NOT_FOUND, "not_found", "no such trip at any server of the federation");
 }
 
 enum evc_err trips_get(struct app *app, const struct actor *actor, const char *trip_id, bool local_only,
@@ -342,23 +368,19 @@ enum evc_err trips_get(struct app *app, const struct actor *actor, const char *t
 	if (local_trip(app, actor, POLICY_TRIP_READ, trip_id, &here, request_id, r) != EVC_ERR_NOT_FOUND || here ||
 	    local_only || actor->kind != ACTOR_CAR || actor->via[0] != '\0')
 		return r->err;
-	if (!find_coordinator(actor, trip_id, request_id, peer, r))
-		core_fail(r, EVC_ERR_NOT_FOUND, "not_found", "no such trip at any live server");
-	return r->err;
+	return find_coordinator(app, actor, trip_id, request_id, peer, r);
 }
 
 /* Cancel or finish at the live peer that coordinates the trip, as the car. */
-static enum evc_err forward_change(const struct actor *actor, const char *trip_id, const char *op, const char *request_id,
-				   struct core_result *r)
+static enum evc_err forward_change(struct app *app, const struct actor *actor, const char *trip_id, const char *op,
+				   const char *request_id, struct core_result *r)
 {
 	char peer[VALIDATE_COMPANY_MAX + 1], path[128];
 	if (actor->kind != ACTOR_CAR || actor->via[0] != '\0')
 		return core_fail(r, EVC_ERR_NOT_FOUND, "not_found", "no such trip coordinated here");
-	struct core_result found = CORE_RESULT_INIT;
-	bool known = find_coordinator(actor, trip_id, request_id, peer, &found);
-	core_result_clear(&found);
-	if (!known)
-		return core_fail(r, EVC_ERR_NOT_FOUND, "not_found", "no such trip at any live server");
+	if (find_coordinator(app, actor, trip_id, request_id, peer, r) != EVC_OK)
+		return r->err;
+	core_result_clear(r);
 	snprintf(path, sizeof(path), HTTP_API_PREFIX "/trips/%s/%s", trip_id, op);
 	struct peer_response pr;
 	call_peer_as(actor, peer, "POST", path, FORWARD_TIMEOUT_MS, request_id, &pr);
@@ -420,7 +442,7 @@ enum evc_err trips_change(struct app *app, const struct actor *actor, const char
 		return core_fail(r, EVC_ERR_NOT_FOUND, "not_found", "no such trip");
 	enum evc_err found = local_trip(app, actor, action, trip_id, &here, request_id, r);
 	if (found == EVC_ERR_NOT_FOUND && !here)
-		return forward_change(actor, trip_id, op, request_id, r);
+		return forward_change(app, actor, trip_id, op, request_id, r);
 	if (found != EVC_OK)
 		return r->err;
 	if (!twopc_flight_begin(app, gid)) {
