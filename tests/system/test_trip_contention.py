@@ -92,9 +92,14 @@ def test_concurrent_trips_never_double_book_and_are_all_or_nothing(companies, st
     assert not any(t.is_alive() for t in threads), "some POST /trips never returned"
 
     statuses = Counter(j["status"] for j in jobs)
-    unexpected = [j for j in jobs if j["status"] not in (201, 409, 503)]
+    # 40 clients at once from one address exceed EVC_HTTP_MAX_CONN_PER_CLIENT (32): on a
+    # loaded machine a connection past the cap that is slow to send gets the documented
+    # 429 too_many_connections, which books nothing (checked below like every refusal).
+    unexpected = [j for j in jobs if j["status"] not in (201, 409, 503) and not (
+        j["status"] == 429 and isinstance(j["body"], dict)
+        and j["body"].get("error", {}).get("code") == "too_many_connections")]
     assert not unexpected, (
-        f"answers other than 201/409/503: {statuses}; first: {unexpected[0]}\n"
+        f"answers other than 201/409/429/503: {statuses}; first: {unexpected[0]}\n"
         + "\n".join(log_tail(stack, cid, 15, grep=("level=error", "level=warn")) for cid in COMPANY_IDS))
     assert statuses[201] >= 1, f"not a single trip confirmed: {statuses}"
     assert statuses[409] >= 1, f"heavy overlap but no trip refused: {statuses}"
@@ -114,8 +119,9 @@ def test_concurrent_trips_never_double_book_and_are_all_or_nothing(companies, st
 
     # Every trip row has exactly its legs live (confirmed) or none (aborted).
     trips = {t["id"]: t for ts_ in all_rows.values() for t in ts_}
-    assert len(trips) == CONCURRENT_TRIPS, (
-        f"{len(trips)} trips rows for {CONCURRENT_TRIPS} requests: {Counter(j['status'] for j in jobs)}")
+    reached = CONCURRENT_TRIPS - statuses[429]
+    assert len(trips) == reached, (
+        f"{len(trips)} trips rows for {reached} requests that reached a handler: {statuses}")
     live = live_counts_by_trip(companies, trips)
     wrong = []
     for tid, t in trips.items():
@@ -128,6 +134,9 @@ def test_concurrent_trips_never_double_book_and_are_all_or_nothing(companies, st
     by_key = {t["idempotency_key"]: t for t in trips.values()}
     for j in jobs:
         t = by_key.get(j["key"])
+        if j["status"] == 429:
+            assert t is None, f"a request refused at the connection wrote a trip: {j}, {t}"
+            continue
         assert t is not None, f"no trips row for the request {j}"
         if j["status"] == 201:
             assert j["body"]["id"] == t["id"] and t["status"] == "confirmed", (j, t)
