@@ -98,6 +98,7 @@ class Replica:
         env_words = worker_env(self.main.id)
         port = free_port(self.main.port + 50)
         env_words["EVC_HTTP_PORT"] = str(port)
+        env_words["EVC_PUBLIC_URL"] = f"http://127.0.0.1:{port}"  # what it tells peers through the ping answer
         binary = stack_settings(self.stack["state_dir"]).get("EVC_WORKER_BIN") or str(REPO / "build" / "evc-worker")
         env = dict(os.environ)
         env.update(env_words)
@@ -356,6 +357,36 @@ def test_mqtt_requests_answered_once(replica, companies, stack):
     assert len(handled) == n and not twice, f"handled: {dump(handled)}"
     split = {who for v in handled.values() for who, _ in v}
     assert split == {"a", "replica"}, f"all {n} requests went to {split}: is the subscription shared?"
+
+
+def test_a_trip_reaches_a_company_through_its_other_replica(replica, companies, stack):
+    """b learns a's second process from a's ping answer (`urls`); with a's first process
+    stopped, b still sees a up and a trip b coordinates books a's leg through the replica."""
+    a, b = companies["a"], companies["b"]
+    url = replica.company.http_url
+
+    def a_at_b():
+        peers = assert_json(b.get("/federation/peers", admin=True))["items"]
+        return next(p for p in peers if p["company"] == "a")
+    assert wait_for(lambda: url in a_at_b()["urls"], 20), a_at_b()
+    stations = [companies[cid].create_station(chargers=1)["id"] for cid in ("a", "b", "c")]
+    legs = route(stations)
+    car = new_car_id("failover")
+    b.car_token(car)
+    try:
+        run_stack("stop", "a", "worker")
+        time.sleep(3)  # more than a heartbeat: b must keep a up through the replica
+        assert a_at_b()["status"] == "up", a_at_b()
+        r, _, _ = post_trip(b, legs, car_id=car, timeout=60)
+        assert_status(r, 201)
+        trip = assert_json(r)
+        legs_at_a = a.sql("SELECT status FROM reservations WHERE trip_id = %s::uuid", (trip["id"],))
+        assert legs_at_a == [("confirmed",)], legs_at_a
+        problem = all_or_nothing(companies, trip_row(b, trip_id=trip["id"]))
+        assert problem is None, problem
+    finally:
+        run_stack("start", "a", "worker", check=False)
+        a.wait_healthy()
 
 
 def test_stopping_a_replica_keeps_the_company_online(replica, companies, stack):

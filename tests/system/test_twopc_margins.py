@@ -12,6 +12,10 @@ fault-injection campaign found wrong, each reproduced and shown right.
   - a slow participant under load, with an orphan delay shorter than its pause:
     no yes-voted trip is aborted by its coordinator's own recovery;
   - a decision racing another writer answers 409, never a false 503;
+  - one car and key make one trip in the whole federation, at any number of
+    coordinators, one after another or at once; a retry while the first request
+    runs waits for its outcome;
+  - a cancel a participant cannot take leaves the trip confirmed, and says so;
   - /health tells whether the federation is formed, and names what is missing.
 
 Fail points: `participant_slow_prepare` makes a participant pause 3 s after
@@ -28,8 +32,8 @@ import requests
 
 from conftest import STACK_SCRIPT, assert_json, assert_status, future_start, new_car_id, stack_dir
 from tripkit import (COMPANY_IDS, all_or_nothing, arm_failpoint, decision, disarm_failpoint, ensure_up,
-                     fresh_stations, live_of_trip, log_tail, new_key, post_trip, prepared, reservations_of_trip,
-                     route, trip_row, wait_for)
+                     fresh_stations, live_of_trip, log_tail, new_key, nothing_prepared, post_trip, prepared,
+                     reservations_of_trip, route, trip_row, wait_for)
 
 RELEASED_WITHIN = 10    # seconds after the coordinator's database is back until nothing is held
 SETTLED_WITHIN = 30     # seconds for recovery to finish everything a crash left (ASan, 2 cores)
@@ -291,6 +295,110 @@ def test_a_slow_participant_under_load_gets_no_yes_voted_trip_aborted(companies,
         disarm_failpoint(b, "participant_slow_prepare")
         stackctl("restart", "a", "worker", check=False)
         ensure_up(a)
+
+
+# ---------------------------------------------------------------- 5. one trip per (car, key)
+
+def live_trips_of_car(companies, car):
+    """{trip_id: live reservations at every company} of the car's trips."""
+    total = {}
+    for c in companies.values():
+        for trip_id, n in c.sql("SELECT trip_id::text, count(*) FROM reservations WHERE car_id = %s"
+                                " AND status IN ('held', 'confirmed') GROUP BY trip_id", (car,)):
+            total[trip_id] = total.get(trip_id, 0) + n
+    return total
+
+
+def test_one_car_and_key_at_two_coordinators_one_after_another_is_one_trip(companies):
+    """A car whose server went silent retries at another company with the same key: it gets
+    the first trip (201, the same id, `coordinator` a), never a second trip. Another request
+    with that key is 422, and neither refusal holds or prepares anything."""
+    a, b = companies["a"], companies["b"]
+    stations = fresh_stations(companies)
+    legs, car, key = route(stations), new_car_id("twice"), new_key("twice")
+    first = assert_json(post_trip(a, legs, car_id=car, key=key)[0])
+    for attempt in range(2):  # the retry at b, and b's own replay of it
+        r, _, _ = post_trip(b, legs, car_id=car, key=key)
+        assert_status(r, 201)
+        again = assert_json(r)
+        assert again["id"] == first["id"] and again.get("coordinator") == "a", (attempt, again)
+        assert again["status"] == "confirmed", again
+    assert live_trips_of_car(companies, car) == {first["id"]: 3}
+    other = route(stations, start=future_start())
+    r, _, _ = post_trip(b, other, car_id=car, key=key)
+    body = r.json()
+    assert r.status_code == 422 and body["error"]["code"] == "idempotency_key_reused", (r.status_code, body)
+    assert live_trips_of_car(companies, car) == {first["id"]: 3}
+    assert wait_for(lambda: nothing_prepared(companies), 10), prepared(companies)
+
+
+def test_one_car_and_key_at_two_coordinators_at_once_is_one_trip(companies):
+    """Both coordinators race the same car and key: whichever prepares first at the first
+    participant wins; the other waits there for the outcome and answers with that trip."""
+    a, b = companies["a"], companies["b"]
+    for _ in range(3):
+        stations = fresh_stations(companies)
+        legs, car, key = route(stations), new_car_id("race"), new_key("race")
+        a.car_token(car)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            answers = list(pool.map(lambda c: post_trip(c, legs, car_id=car, key=key, timeout=60)[0], (a, b)))
+        got = [(r.status_code, r.text[:300]) for r in answers]
+        assert all(r.status_code == 201 for r in answers), got
+        ids = {r.json()["id"] for r in answers}
+        assert len(ids) == 1, got
+        assert live_trips_of_car(companies, car) == {ids.pop(): 3}, got
+    assert wait_for(lambda: nothing_prepared(companies), 10), prepared(companies)
+
+
+def test_a_retry_while_the_first_request_runs_waits_for_its_outcome(companies):
+    """The same key again at the same server while the first request is still in its 2PC
+    (c pauses 3 s before its vote): the retry waits and answers 201 with the same trip,
+    not 409 in_progress."""
+    a, c = companies["a"], companies["c"]
+    stations = fresh_stations(companies)
+    legs, car, key = route(stations), new_car_id("retry"), new_key("retry")
+    a.car_token(car)
+    try:
+        arm_failpoint(c, "participant_slow_prepare")
+        thread, holder = post_in_thread(a, legs, key, car)
+        assert wait_for(lambda: trip_row(a, key=key, car_id=car), 20), "the first request never started"
+        r, _, _ = post_trip(a, legs, car_id=car, key=key, timeout=60)
+        thread.join(60)
+    finally:
+        disarm_failpoint(c, "participant_slow_prepare")
+    assert isinstance(holder[0], requests.Response), holder[0]
+    assert_status(holder[0], 201)
+    assert_status(r, 201)
+    assert r.json()["id"] == holder[0].json()["id"], (r.text[:300], holder[0].text[:300])
+    assert live_trips_of_car(companies, car) == {r.json()["id"]: 3}
+
+
+# ---------------------------------------------------------------- 6. truthful states
+
+def test_a_cancel_a_participant_cannot_take_leaves_the_trip_confirmed_and_says_so(companies):
+    """c is down while its car cancels: the cancel is all or nothing, so the answer is 503
+    `peer_unavailable`, and the trip and every leg still read confirmed, as every charger
+    still is. Once c is back the same cancel goes through everywhere."""
+    a, c = companies["a"], companies["c"]
+    stations = fresh_stations(companies)
+    car = new_car_id("cancel")
+    trip = assert_json(post_trip(a, route(stations), car_id=car)[0])
+    try:
+        stackctl("stop", "c", "worker")
+        r = a.post(f"/trips/{trip['id']}/cancel", car=car, timeout=60)
+        assert r.status_code == 503 and r.json()["error"]["code"] == "peer_unavailable", (r.status_code, r.text[:300])
+        seen = assert_json(a.get(f"/trips/{trip['id']}", car=car))
+        assert seen["status"] == "confirmed", seen
+        assert [leg["state"] for leg in seen["legs"]] == ["confirmed"] * 3, seen["legs"]
+        assert live_of_trip(companies, trip["id"]) == {"a": 1, "b": 1, "c": 1}
+    finally:
+        stackctl("start", "c", "worker", check=False)
+        ensure_up(c)
+    r = a.post(f"/trips/{trip['id']}/cancel", car=car, timeout=60)
+    assert_status(r, 200)
+    assert r.json()["status"] == "cancelled", r.json()
+    assert live_of_trip(companies, trip["id"]) == {"a": 0, "b": 0, "c": 0}
+    assert wait_for(lambda: nothing_prepared(companies), 10), prepared(companies)
 
 
 # ---------------------------------------------------------------- 4. no false 503

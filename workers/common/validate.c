@@ -79,3 +79,10 @@ bool validate_uuid(const char *text)
 	}
 	return true;
 }
+
+bool validate_idempotency_key(const char *key)
+{
+	size_t n = strlen(key);
+	return n >= 1 && n <= VALIDATE_KEY_MAX &&
+	       strspn(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:") == n;
+}

@@ -12,6 +12,7 @@
 #define VALIDATE_COMPANY_MAX 16
 #define VALIDATE_STATION_MAX 65
 #define VALIDATE_CAR_MAX 64
+#define VALIDATE_KEY_MAX 100
 
 /* Company id: 1..16 of [a-z0-9]. */
 bool validate_company_id(const char *id);
@@ -27,6 +28,9 @@ bool validate_station_company(const char *station_id, char *out, size_t out_size
 
 /* Car id: 1..64 of [A-Za-z0-9_.:-]. */
 bool validate_car_id(const char *id);
+
+/* Idempotency-Key: 1..100 of [A-Za-z0-9-_.:], the car's own name for one request. */
+bool validate_idempotency_key(const char *key);
 
 /* Canonical textual UUID, 8-4-4-4-12 hex digits. */
 bool validate_uuid(const char *text);

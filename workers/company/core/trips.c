@@ -17,9 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_LEGS 8
 #define FORWARD_TIMEOUT_MS 20000L /* a forwarded cancel runs a whole 2PC at the coordinator */
+#define RUNNING_POLL_MS 100L      /* a retry waiting on its key's first request looks again this often */
 
 /* Adds company to the participants (a JSON array of ids) once. */
 static void add_participant(json_t *participants, const char *company)
@@ -76,25 +78,40 @@ static enum evc_err read_legs(struct app *app, json_t *input, json_t *legs, json
 	return EVC_OK;
 }
 
+/* What a retry of a key found: its answer in r, its first attempt still running, or a trip elsewhere. */
+enum replay_kind { REPLAY_ANSWERED, REPLAY_RUNNING, REPLAY_ELSEWHERE };
+
+/* The trip a key names at another coordinator (an attempt here met it at a participant). */
+struct elsewhere {
+	char trip_id[37];
+	char coordinator[VALIDATE_COMPANY_MAX + 1];
+};
+
 /* Answers a retry of a key with the first request's outcome. */
-static void replay(PGconn *conn, const char *car, const char *key, const char *request_text, const char *request_id,
-		   struct core_result *r)
+static enum replay_kind replay(PGconn *conn, const char *car, const char *key, const char *request_text,
+			       const char *request_id, struct elsewhere *dup, struct core_result *r)
 {
 	static const char sql[] =
-		"SELECT request = $2::jsonb, response_status, response_body, status, trip_json(t) FROM trips t"
-		" WHERE idempotency_key = $1 AND car_id = $3";
+		"SELECT request = $2::jsonb, response_status, response_body, status, trip_json(t), duplicate_of,"
+		" duplicate_coordinator FROM trips t WHERE idempotency_key = $1 AND car_id = $3";
 	const char *params[] = { key, request_text, car };
 	PGresult *res = db_exec(conn, sql, 3, params);
+	enum replay_kind kind = REPLAY_ANSWERED;
 	if (!db_ok(res, "trip_replay") || PQntuples(res) == 0) {
 		coredb_error(r, conn, res, request_id);
 		PQclear(res);
-		return;
+		return kind;
 	}
 	const char *status = PQgetvalue(res, 0, 3);
 	json_t *trip = json_loads(PQgetvalue(res, 0, 4), 0, NULL);
 	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
 		json_decref(trip);
 		core_fail(r, EVC_ERR_UNPROCESSABLE, "idempotency_key_reused", "this Idempotency-Key was used for another request");
+	} else if (!PQgetisnull(res, 0, 5)) {
+		json_decref(trip);
+		snprintf(dup->trip_id, sizeof(dup->trip_id), "%s", PQgetvalue(res, 0, 5));
+		snprintf(dup->coordinator, sizeof(dup->coordinator), "%s", PQgetvalue(res, 0, 6));
+		kind = REPLAY_ELSEWHERE;
 	} else if (!PQgetisnull(res, 0, 1)) {
 		json_decref(trip);
 		core_relay(r, atol(PQgetvalue(res, 0, 1)), json_loads(PQgetvalue(res, 0, 2), 0, NULL));
@@ -104,11 +121,14 @@ static void replay(PGconn *conn, const char *car, const char *key, const char *r
 	} else if (strcmp(status, "aborted") == 0 || strcmp(status, "aborting") == 0) {
 		core_fail_extra(r, EVC_ERR_CONFLICT, "aborted", trip, "the trip was aborted; nothing is held");
 	} else {
+		r->retry_after = 1;
 		core_fail_extra(r, EVC_ERR_CONFLICT, "in_progress", trip,
 				"the first request with this key is still running; ask GET /trips/{id}");
+		kind = REPLAY_RUNNING;
 	}
 	r->replayed = true;
 	PQclear(res);
+	return kind;
 }
 
 /* The car's live future trips here, against EVC_CAR_MAX_TRIPS. */
@@ -171,55 +191,203 @@ static void remember_answer(struct app *app, const char *trip_id, const struct c
 	db_release(app->db, conn);
 }
 
-static enum evc_err run_new_trip(struct app *app, const char *car, const char *key, json_t *input, json_t *legs,
-				 json_t *participants, const char *request_id, struct core_result *r)
+/*
+ * Calls a peer for actor: a car's request goes with the peer token and the car
+ * it is for (the peer trusts our word for the cars we authenticated, as it
+ * trusts our prepares); anyone else's as this company.
+ */
+static void call_peer_as(const struct actor *actor, const char *peer, const char *method, const char *path, long timeout,
+			 const char *request_id, struct peer_response *out)
+{
+	char behalf[VALIDATE_CAR_MAX + 40];
+	snprintf(behalf, sizeof(behalf), HTTP_ON_BEHALF_HEADER ": car:%s", actor->id);
+	federation_call(peer, method, path, NULL, timeout, request_id, actor->kind == ACTOR_CAR ? behalf : NULL, out);
+}
+
+/* Where a request stands once its row is written or its key found. */
+enum trip_start { START_FRESH, START_ANSWERED, START_RUNNING, START_ELSEWHERE };
+
+/* Writes the trip's row (params as insert_trip's) under the car's lock, or finds what its key names. */
+static enum trip_start open_trip(struct app *app, const char *const params[8], struct elsewhere *dup,
+				 const char *request_id, struct core_result *r)
+{
+	const char *car = params[1], *key = params[2], *request_text = params[3];
+	enum trip_start start = START_ANSWERED;
+	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
+	if (conn == NULL) {
+		coredb_unavailable(r, request_id);
+		return start;
+	}
+	/* The count and the insert under the car's lock: racing requests of one car cannot both pass. */
+	if (coredb_begin_car(conn, car, request_id, r) == EVC_OK) {
+		bool fresh = false;
+		enum replay_kind kind = REPLAY_ANSWERED;
+		if (insert_trip(app, conn, params, &fresh, request_id, r) == EVC_OK && !fresh)
+			kind = replay(conn, car, key, request_text, request_id, dup, r);
+		else if (fresh && check_car_limit(app, conn, car, request_id, r) != EVC_OK)
+			fresh = false; /* rolled back below */
+		coredb_end(conn, request_id, r);
+		if (fresh && r->err == EVC_OK)
+			start = START_FRESH;
+		else if (kind == REPLAY_RUNNING)
+			start = START_RUNNING;
+		else if (kind == REPLAY_ELSEWHERE && r->err == EVC_OK)
+			start = START_ELSEWHERE;
+	}
+	db_release(app->db, conn);
+	return start;
+}
+
+/* True when two trips' legs are the same stations and windows, in the same order. */
+static bool same_legs(json_t *mine, json_t *theirs)
+{
+	static const char *const fields[] = { "station_id", "start", "end" };
+	if (!json_is_array(theirs) || json_array_size(mine) != json_array_size(theirs))
+		return false;
+	for (size_t i = 0; i < json_array_size(mine); i++)
+		for (size_t f = 0; f < 3; f++) {
+			const char *a = json_string_value(json_object_get(json_array_get(mine, i), fields[f]));
+			const char *b = json_string_value(json_object_get(json_array_get(theirs, i), fields[f]));
+			if (a == NULL || b == NULL || strcmp(a, b) != 0)
+				return false;
+		}
+	return true;
+}
+
+/*
+ * Answers with the trip the car's key names at another coordinator, as a
+ * retry there would: 201 with the trip (and `coordinator`), 409 if it was
+ * aborted, 422 if that trip's legs are not this request's.
+ */
+static void answer_elsewhere(struct app *app, const struct actor *actor, json_t *legs, const struct elsewhere *dup,
+			     const char *request_id, struct core_result *r)
+{
+	char path[128];
+	snprintf(path, sizeof(path), HTTP_API_PREFIX "/trips/%s?local=1", dup->trip_id);
+	struct peer_response pr;
+	call_peer_as(actor, dup->coordinator, "GET", path, app->cfg.peer_timeout_ms, request_id, &pr);
+	json_t *trip = pr.status == 200 ? pr.body : NULL;
+	const char *status = json_string_value(json_object_get(trip, "status"));
+	if (trip == NULL || status == NULL) {
+		log_warn("event=trip_key_elsewhere_unread req=%s trip=%s coordinator=%s status=%ld", request_id, dup->trip_id,
+			 dup->coordinator, pr.status);
+		r->retry_after = TWOPC_RETRY_AFTER_SECONDS;
+		core_fail(r, EVC_ERR_UNAVAILABLE, "peer_unavailable",
+			  "this Idempotency-Key names trip %s, kept by company '%s', which could not show it; retry later",
+			  dup->trip_id, dup->coordinator);
+	} else if (!same_legs(legs, json_object_get(trip, "legs"))) {
+		core_fail(r, EVC_ERR_UNPROCESSABLE, "idempotency_key_reused",
+			  "this Idempotency-Key was used for another request (trip %s at company '%s')", dup->trip_id,
+			  dup->coordinator);
+	} else {
+		json_object_set_new(trip, "coordinator", json_string(dup->coordinator));
+		if (strcmp(status, "aborted") == 0 || strcmp(status, "aborting") == 0) {
+			core_fail_extra(r, EVC_ERR_CONFLICT, "aborted", json_incref(trip), "the trip was aborted; nothing is held");
+		} else {
+			core_ok(r, json_incref(trip));
+			r->created = true;
+			snprintf(r->location, sizeof(r->location), "/trips/%s", dup->trip_id);
+		}
+		r->replayed = true;
+		log_info("event=trip_key_elsewhere req=%s trip=%s coordinator=%s status=%s", request_id, dup->trip_id,
+			 dup->coordinator, status);
+	}
+	peer_response_clear(&pr);
+}
+
+/*
+ * A participant told us the car's key names another coordinator's trip: this
+ * attempt (aborted, nothing held) records it, so a retry here asks that trip
+ * again. True with dup filled.
+ */
+static bool note_elsewhere(struct app *app, const char *trip_id, json_t *reply, struct elsewhere *dup,
+			   const char *request_id)
+{
+	const char *other = json_string_value(json_object_get(reply, "key_trip_id"));
+	const char *coordinator = json_string_value(json_object_get(reply, "key_coordinator"));
+	if (other == NULL || coordinator == NULL || !validate_uuid(other) || !validate_company_id(coordinator))
+		return false;
+	snprintf(dup->trip_id, sizeof(dup->trip_id), "%s", other);
+	snprintf(dup->coordinator, sizeof(dup->coordinator), "%s", coordinator);
+	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
+	PGresult *res = NULL;
+	const char *params[] = { trip_id, other, coordinator };
+	if (conn != NULL)
+		res = db_exec(conn, "UPDATE trips SET duplicate_of = $2::uuid, duplicate_coordinator = $3 WHERE id = $1::uuid",
+			      3, params);
+	if (conn == NULL || !db_ok(res, "trip_duplicate"))
+		log_warn("event=trip_duplicate_not_noted req=%s trip=%s key_trip=%s coordinator=%s", request_id, trip_id,
+			 other, coordinator);
+	PQclear(res);
+	if (conn != NULL)
+		db_release(app->db, conn);
+	return true;
+}
+
+/* Runs the 2PC of a fresh trip; true when its key turned out to name a trip elsewhere (dup filled). */
+static bool drive_new_trip(struct app *app, const char *trip_id, const char *gid, struct elsewhere *dup,
+			   const char *request_id, struct core_result *r)
+{
+	json_t *reply = NULL;
+	int status = twopc_run(app, trip_id, gid, request_id, &reply);
+	const char *code = json_string_value(json_object_get(json_object_get(reply, "error"), "code"));
+	if (status == 409 && code != NULL && strcmp(code, "duplicate_key") == 0 &&
+	    note_elsewhere(app, trip_id, reply, dup, request_id)) {
+		json_decref(reply);
+		return true;
+	}
+	core_relay(r, status, reply);
+	if (status == 201)
+		snprintf(r->location, sizeof(r->location), "/trips/%s", trip_id);
+	if (status == 503 || (status == 409 && code != NULL && strcmp(code, "in_progress") == 0))
+		r->retry_after = TWOPC_RETRY_AFTER_SECONDS;
+	if (status != 409 || code == NULL || strcmp(code, "in_progress") != 0)
+		remember_answer(app, trip_id, r); /* "another attempt is undecided" is no final answer */
+	return false;
+}
+
+static void pause_ms(long ms)
+{
+	struct timespec pause = { ms / 1000, (ms % 1000) * 1000000L };
+	nanosleep(&pause, NULL);
+}
+
+static enum evc_err run_new_trip(struct app *app, const struct actor *actor, const char *car, const char *key,
+				 json_t *input, json_t *legs, json_t *participants, const char *request_id,
+				 struct core_result *r)
 {
 	char trip_id[37], gid[TWOPC_GID_MAX];
 	if (!secret_uuid(trip_id) || !twopc_gid_make(app->cfg.company_id, trip_id, "reserve", gid))
 		return core_fail(r, EVC_ERR_UNAVAILABLE, "unavailable", "no randomness for ids");
+	/* Ours from before the row exists: recovery never takes a trip a request of this process drives. */
+	if (!twopc_flight_begin(app, gid)) {
+		r->retry_after = TWOPC_RETRY_AFTER_SECONDS;
+		return core_fail(r, EVC_ERR_UNAVAILABLE, "unavailable", "too many trips in flight here; retry later");
+	}
 	json_t *request = json_deep_copy(input);
 	json_object_set_new(request, "car_id", json_string(car));
 	char *request_text = json_dumps(request, JSON_COMPACT | JSON_SORT_KEYS);
 	char *legs_text = json_dumps(legs, JSON_COMPACT), *participants_text = json_dumps(participants, JSON_COMPACT);
 	json_decref(request);
-	bool fresh = false;
-	/* Ours from before the row exists: recovery never takes a trip a request of this process drives. */
-	if (!twopc_flight_begin(app, gid)) {
-		free(request_text);
-		free(legs_text);
-		free(participants_text);
-		r->retry_after = TWOPC_RETRY_AFTER_SECONDS;
-		return core_fail(r, EVC_ERR_UNAVAILABLE, "unavailable", "too many trips in flight here; retry later");
+	/* A key is the car's own (unique per car): another car's request can never replay it. */
+	const char *params[] = { trip_id, car, key, request_text, legs_text, participants_text, app->instance, gid };
+	struct elsewhere dup = { "", "" };
+	enum trip_start start = open_trip(app, params, &dup, request_id, r);
+	/* A retry while the key's first request runs here waits for its outcome, a bounded while. */
+	for (long waited = 0; start == START_RUNNING && waited < 2L * app->cfg.peer_timeout_ms; waited += RUNNING_POLL_MS) {
+		pause_ms(RUNNING_POLL_MS);
+		core_result_clear(r);
+		*r = (struct core_result)CORE_RESULT_INIT;
+		start = open_trip(app, params, &dup, request_id, r);
 	}
-	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
-	if (conn == NULL) {
-		coredb_unavailable(r, request_id);
-	} else {
-		/* A key is the car's own (unique per car): another car's request can never replay it. */
-		const char *params[] = { trip_id, car, key, request_text, legs_text, participants_text, app->instance, gid };
-		/* The count and the insert under the car's lock: racing requests of one car cannot both pass. */
-		if (coredb_begin_car(conn, car, request_id, r) == EVC_OK) {
-			if (insert_trip(app, conn, params, &fresh, request_id, r) == EVC_OK && !fresh)
-				replay(conn, car, key, request_text, request_id, r);
-			else if (fresh && check_car_limit(app, conn, car, request_id, r) != EVC_OK)
-				fresh = false; /* rolled back below */
-			coredb_end(conn, request_id, r);
-			fresh = fresh && r->err == EVC_OK;
-		}
-		db_release(app->db, conn);
-	}
-	if (fresh) {
+	if (start == START_FRESH) {
 		log_info("event=trip_requested req=%s trip=%s car=%s legs=%zu participants=%s", request_id, trip_id, car,
 			 json_array_size(legs), participants_text);
-		json_t *reply = NULL;
-		int status = twopc_run(app, trip_id, gid, request_id, &reply);
-		core_relay(r, status, reply);
-		if (status == 201)
-			snprintf(r->location, sizeof(r->location), "/trips/%s", trip_id);
-		if (status == 503)
-			r->retry_after = TWOPC_RETRY_AFTER_SECONDS;
-		remember_answer(app, trip_id, r);
+		if (drive_new_trip(app, trip_id, gid, &dup, request_id, r))
+			start = START_ELSEWHERE;
 	}
+	if (start == START_ELSEWHERE)
+		answer_elsewhere(app, actor, legs, &dup, request_id, r);
 	twopc_flight_end(app, gid);
 	free(request_text);
 	free(legs_text);
@@ -234,12 +402,10 @@ enum evc_err trips_create(struct app *app, const struct actor *actor, json_t *in
 	const char *car_id = NULL, *car;
 	if (policy_check(actor, POLICY_TRIP_CREATE, NULL, request_id, r) != EVC_OK)
 		return r->err;
-	size_t key_len = key != NULL ? strlen(key) : 0;
-	if (key_len < 1 || key_len > TRIPS_KEY_MAX ||
-	    strspn(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:") != key_len)
+	if (key == NULL || !validate_idempotency_key(key))
 		return core_fail(r, EVC_ERR_INVALID, "missing_idempotency_key",
 				 "an Idempotency-Key (1 to %d of [A-Za-z0-9-_.:]) is required, so a retry never books twice",
-				 TRIPS_KEY_MAX);
+				 VALIDATE_KEY_MAX);
 	if (!jsonx_string(input, "car_id", false, VALIDATE_CAR_MAX, &car_id, &err))
 		return core_fail(r, EVC_ERR_INVALID, err.code, "%s", err.message);
 	if (policy_booking_car(actor, car_id, &car, request_id, r) != EVC_OK)
@@ -252,7 +418,7 @@ enum evc_err trips_create(struct app *app, const struct actor *actor, json_t *in
 	}
 	json_t *legs = json_array(), *participants = json_array();
 	if (read_legs(app, input, legs, participants, r) == EVC_OK)
-		run_new_trip(app, car, key, input, legs, participants, request_id, r);
+		run_new_trip(app, actor, car, key, input, legs, participants, request_id, r);
 	json_decref(legs);
 	json_decref(participants);
 	return r->err;
@@ -278,23 +444,6 @@ static enum evc_err local_trip(struct app *app, const struct actor *actor, enum 
 	PQclear(res);
 	db_release(app->db, conn);
 	return r->err;
-}
-
-/*
- * Calls a peer for actor: a car's request goes with the peer token and the car
- * it is for (the peer trusts our word for the cars we authenticated, as it
- * trusts our prepares); anyone else's as this company.
- */
-static void call_peer_as(const struct actor *actor, const char *peer, const char *method, const char *path, long timeout,
-			 const char *request_id, struct peer_response *out)
-{
-	char url[256], token[FEDERATION_TOKEN_MAX], behalf[VALIDATE_CAR_MAX + 40];
-	memset(out, 0, sizeof(*out));
-	if (!federation_peer(peer, url, sizeof(url), token, sizeof(token)))
-		return;
-	snprintf(behalf, sizeof(behalf), HTTP_ON_BEHALF_HEADER ": car:%s", actor->id);
-	peer_call_header(method, url, path, token[0] ? token : NULL, NULL, timeout, request_id,
-			 actor->kind == ACTOR_CAR ? behalf : NULL, out);
 }
 
 /* Asks one peer whether it coordinates trip_id: 1 yes (answer in r), 0 no, -1 it did not answer. */

@@ -15,8 +15,6 @@
 
 struct app;
 
-#define TRIPS_KEY_MAX 100
-
 /*
  * Books {"legs":[{"station_id","start","end"}...][,"car_id"]} (input borrowed)
  * once per (car, key): a retry with the same key gets the first answer. A car

@@ -18,10 +18,16 @@
 #define HEARTBEAT_SECONDS 2
 #define CATALOGUE_EVERY 5 /* heartbeats between catalogue refreshes */
 #define CALL_TIMEOUT_MS 2000L
+#define MAX_URLS 4 /* of one company's replicas: the first URL and three more */
 
 struct peer {
 	char id[VALIDATE_COMPANY_MAX + 1];
-	char url[256];
+	char url[256];                         /* configured or registered: the handshake goes there */
+	char configured[MAX_URLS - 1][256];    /* its other replicas, from EVC_PEERS (after '|') */
+	int configured_count;
+	char learned[MAX_URLS - 1][256];       /* its live replicas, as its last ping answer named them */
+	int learned_count;
+	char preferred[256];                   /* the URL that answered last; "" for url */
 	char inbound[FEDERATION_TOKEN_MAX];  /* we issued it; the peer presents it */
 	char outbound[FEDERATION_TOKEN_MAX]; /* the peer issued it; we present it */
 	char refused[FEDERATION_TOKEN_MAX];  /* an outbound token the peer refused: never use it again */
@@ -75,7 +81,45 @@ static bool valid_url(const char *url)
 	       strpbrk(url, " \"'<>\\") == NULL;
 }
 
-/* Parses EVC_PEERS ("b=http://host:8082,c=http://host:8083"). */
+/* Caller holds fed.lock. Every URL of p's replicas, the preferred first, without repeats: the count. */
+static int urls_locked(const struct peer *p, char urls[MAX_URLS][256])
+{
+	const char *all[1 + 2 * (MAX_URLS - 1)];
+	int n = 0, kept = 0;
+	all[n++] = p->url;
+	for (int i = 0; i < p->configured_count; i++)
+		all[n++] = p->configured[i];
+	for (int i = 0; i < p->learned_count; i++)
+		all[n++] = p->learned[i];
+	if (p->preferred[0] != '\0')
+		snprintf(urls[kept++], 256, "%s", p->preferred);
+	for (int i = 0; i < n && kept < MAX_URLS; i++) {
+		bool seen = all[i][0] == '\0';
+		for (int k = 0; k < kept && !seen; k++)
+			seen = strcmp(urls[k], all[i]) == 0;
+		if (!seen)
+			snprintf(urls[kept++], 256, "%s", all[i]);
+	}
+	return kept;
+}
+
+/* Parses one EVC_PEERS item's URLs ("http://h1:8082|http://h2:8082") into p. */
+static bool config_urls_locked(struct peer *p, char *urls)
+{
+	char *save = NULL;
+	int n = 0;
+	for (char *url = strtok_r(urls, "|", &save); url != NULL; url = strtok_r(NULL, "|", &save), n++) {
+		if (!valid_url(url) || n >= MAX_URLS || (n > 0 && p->configured_count >= MAX_URLS - 1))
+			return false;
+		if (n == 0)
+			snprintf(p->url, sizeof(p->url), "%s", url);
+		else
+			snprintf(p->configured[p->configured_count++], sizeof(p->configured[0]), "%s", url);
+	}
+	return n > 0;
+}
+
+/* Parses EVC_PEERS ("b=http://host:8082,c=http://host:8083|http://host2:8083"). */
 static bool load_config_peers(const struct config *cfg)
 {
 	char list[sizeof(cfg->peers)];
@@ -88,11 +132,12 @@ static bool load_config_peers(const struct config *cfg)
 			return false;
 		}
 		*eq = '\0';
-		if (!validate_company_id(item) || !valid_url(eq + 1) || strcmp(item, cfg->company_id) == 0) {
-			log_error("event=config_invalid name=EVC_PEERS peer=%s", item);
+		struct peer *p = validate_company_id(item) && strcmp(item, cfg->company_id) != 0 ? add_locked(item, NULL) : NULL;
+		if (p == NULL || !config_urls_locked(p, eq + 1)) {
+			log_error("event=config_invalid name=EVC_PEERS peer=%s hint=\"id=url[|url...], at most %d URLs\"", item,
+				  MAX_URLS);
 			return false;
 		}
-		add_locked(item, eq + 1);
 	}
 	return true;
 }
@@ -206,14 +251,23 @@ done:
 		log_warn("event=handshake_commit_failed peer=%s", snapshot->id);
 }
 
+/* Caller holds fed.lock. Keeps the replica URLs a ping answer names ("urls"), at most MAX_URLS - 1. */
+static void learn_urls_locked(struct peer *p, json_t *urls)
+{
+	size_t i;
+	json_t *url;
+	p->learned_count = 0;
+	json_array_foreach(urls, i, url) {
+		const char *text = json_string_value(url);
+		if (text != NULL && valid_url(text) && p->learned_count < MAX_URLS - 1)
+			snprintf(p->learned[p->learned_count++], sizeof(p->learned[0]), "%s", text);
+	}
+}
+
 static void heartbeat(PGconn *conn, const struct peer *snapshot)
 {
-	/* The token as it is now: a handshake may have just replaced the snapshot's. */
-	char url[256], token[FEDERATION_TOKEN_MAX];
-	if (!federation_peer(snapshot->id, url, sizeof(url), token, sizeof(token)))
-		return;
 	struct peer_response r;
-	peer_call("GET", url, "/api/v1/federation/ping", token[0] ? token : NULL, NULL, CALL_TIMEOUT_MS, NULL, &r);
+	federation_call(snapshot->id, "GET", "/api/v1/federation/ping", NULL, CALL_TIMEOUT_MS, NULL, NULL, &r);
 	bool up = r.status == 200 || r.status == 401;
 	if (r.status == 401)
 		federation_credentials_refused(snapshot->id);
@@ -229,6 +283,8 @@ static void heartbeat(PGconn *conn, const struct peer *snapshot)
 			p->latency_ms = r.ms;
 			p->last_seen = time(NULL);
 		}
+		if (r.status == 200)
+			learn_urls_locked(p, json_object_get(r.body, "urls"));
 	}
 	pthread_mutex_unlock(&fed.lock);
 	if (changed)
@@ -259,7 +315,7 @@ static void refresh_catalogue(PGconn *conn, const struct peer *snapshot)
 	PQclear(res);
 
 	struct peer_response r;
-	peer_call("GET", snapshot->url, path, NULL, NULL, CALL_TIMEOUT_MS, NULL, &r);
+	federation_call(snapshot->id, "GET", path, NULL, CALL_TIMEOUT_MS, NULL, NULL, &r);
 	json_t *items = json_object_get(r.body, "items");
 	size_t i;
 	json_t *station;
@@ -366,6 +422,37 @@ bool federation_peer(const char *id, char *url, size_t url_size, char *token, si
 	}
 	pthread_mutex_unlock(&fed.lock);
 	return p != NULL && url[0] != '\0';
+}
+
+void federation_call(const char *id, const char *method, const char *path, json_t *body, long timeout_ms,
+		     const char *request_id, const char *extra_header, struct peer_response *out)
+{
+	char urls[MAX_URLS][256], token[FEDERATION_TOKEN_MAX] = "";
+	int n = 0;
+	pthread_mutex_lock(&fed.lock);
+	struct peer *p = find_locked(id);
+	if (p != NULL) {
+		n = urls_locked(p, urls);
+		snprintf(token, sizeof(token), "%s", p->outbound);
+	}
+	pthread_mutex_unlock(&fed.lock);
+	memset(out, 0, sizeof(*out));
+	for (int i = 0; i < n; i++) {
+		peer_call_header(method, urls[i], path, token[0] ? token : NULL, body, timeout_ms, request_id, extra_header,
+				 out);
+		if (out->reached) {
+			if (i > 0) {
+				log_info("event=peer_failover peer=%s url=%s req=%s", id, urls[i], request_id ? request_id : "-");
+				pthread_mutex_lock(&fed.lock);
+				if ((p = find_locked(id)) != NULL)
+					snprintf(p->preferred, sizeof(p->preferred), "%s", urls[i]);
+				pthread_mutex_unlock(&fed.lock);
+			}
+			return;
+		}
+		log_debug("event=peer_replica_unreachable peer=%s url=%s req=%s", id, urls[i], request_id ? request_id : "-");
+		peer_response_clear(out);
+	}
 }
 
 bool federation_peer_up(const char *id)
@@ -503,8 +590,12 @@ json_t *federation_peers_json(void)
 			gmtime_r(&p->last_seen, &tm);
 			strftime(seen, sizeof(seen), "%Y-%m-%dT%H:%M:%SZ", &tm);
 		}
-		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:o, s:f, s:b}", "company", p->id, "url", p->url,
-						      "status", p->up ? "up" : "down", "last_seen",
+		char urls[MAX_URLS][256];
+		json_t *all = json_array();
+		for (int k = 0, n = urls_locked(p, urls); k < n; k++)
+			json_array_append_new(all, json_string(urls[k]));
+		json_array_append_new(list, json_pack("{s:s, s:s, s:o, s:s, s:o, s:f, s:b}", "company", p->id, "url", p->url,
+						      "urls", all, "status", p->up ? "up" : "down", "last_seen",
 						      seen[0] ? json_string(seen) : json_null(), "latency_ms", p->latency_ms,
 						      "registered", p->outbound[0] != '\0'));
 	}

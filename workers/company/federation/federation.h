@@ -18,6 +18,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "peer_client.h"
+
 struct app;
 
 #define FEDERATION_TOKEN_MAX 65
@@ -28,6 +30,15 @@ void federation_stop(struct app *app);
 
 /* Copies a peer's base URL and our outbound token; false when the peer is unknown. */
 bool federation_peer(const char *id, char *url, size_t url_size, char *token, size_t token_size);
+
+/*
+ * Calls a peer with our outbound token, at the replica that answered last
+ * first, then at its other replica URLs (configured, or named by its ping
+ * answer) while no connection could be made: a request that may have reached
+ * a server is never sent to another. out->status 0 when none answered.
+ */
+void federation_call(const char *id, const char *method, const char *path, json_t *body, long timeout_ms,
+		     const char *request_id, const char *extra_header, struct peer_response *out);
 
 /* True when the peer answered the last heartbeat. */
 bool federation_peer_up(const char *id);

@@ -120,9 +120,13 @@ void peer_call_header(const char *method, const char *base_url, const char *path
 	} else {
 		log_debug("event=peer_call_failed url=%s error=\"%s\"", url, curl_easy_strerror(rc));
 	}
-	double seconds = 0;
+	double seconds = 0, pretransfer = 0;
 	curl_easy_getinfo(curl, CURLINFO_TOTAL_TIME, &seconds);
+	curl_easy_getinfo(curl, CURLINFO_PRETRANSFER_TIME, &pretransfer);
 	out->ms = seconds * 1000.0;
+	/* Refused, unresolved, or timed out before the request could be sent: safe to send elsewhere. */
+	out->reached = !(rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+			 (rc == CURLE_OPERATION_TIMEDOUT && pretransfer <= 0));
 
 	free(received.data);
 	free(payload);

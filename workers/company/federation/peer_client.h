@@ -13,6 +13,7 @@ struct peer_response {
 	long status;   /* HTTP status; 0 when the peer could not be reached or timed out */
 	json_t *body;  /* parsed JSON body, or NULL; new reference, freed by peer_response_clear */
 	double ms;     /* round trip */
+	bool reached;  /* the request may have reached the server: false only when no connection was made */
 };
 
 /* Once, before threads start; connect_timeout_ms bounds every call's connect (EVC_PEER_CONNECT_TIMEOUT_MS). */

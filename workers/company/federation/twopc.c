@@ -241,6 +241,63 @@ static bool owns_trip(PGconn *conn, const char *trip_id, const char *coordinator
 	return ok;
 }
 
+/* The trip a key names here, read after an insert met it: into out as a 409 vote no. */
+static void answer_key_taken(PGconn *conn, const char *car_id, const char *key, struct peer_response *out)
+{
+	static const char sql[] = "SELECT trip_id, coordinator FROM trip_keys WHERE car_id = $1 AND idempotency_key = $2";
+	const char *params[] = { car_id, key };
+	PGresult *res = db_exec(conn, sql, 2, params);
+	if (db_ok(res, "trip_key") && PQntuples(res) == 1)
+		answer(out, 409, json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "vote", "no", "key_trip_id", PQgetvalue(res, 0, 0),
+					   "key_coordinator", PQgetvalue(res, 0, 1), "error", "code", "duplicate_key",
+					   "message", "this car's Idempotency-Key names another trip"));
+	else
+		answer_error(out, 503, "unavailable", "the database is unavailable");
+	PQclear(res);
+}
+
+/*
+ * Records the trip's (car, key) inside the open transaction, so a second trip
+ * with the same car and key, from any coordinator, meets it. While the first
+ * trip's transaction is undecided the insert waits for it (half the peer
+ * timeout), so the answer is that trip's outcome. False with out set and the
+ * transaction rolled back: 409 `duplicate_key` naming the trip the key belongs
+ * to, or 409 `in_progress` when its transaction stayed undecided.
+ */
+static bool claim_key(struct app *app, PGconn *conn, const char *car_id, const char *key, const char *trip_id,
+		      const char *coordinator, const char *request_id, struct peer_response *out)
+{
+	char wait[32];
+	snprintf(wait, sizeof(wait), "%dms", app->cfg.peer_timeout_ms / 2);
+	const char *wait_params[] = { wait }, *reset_params[] = { PREPARE_LOCK_TIMEOUT };
+	const char *params[] = { car_id, key, trip_id, coordinator };
+	PGresult *set = db_exec(conn, "SELECT set_config('lock_timeout', $1, true)", 1, wait_params);
+	PGresult *res = db_exec(conn,
+				"INSERT INTO trip_keys (car_id, idempotency_key, trip_id, coordinator)"
+				" VALUES ($1, $2, $3::uuid, $4) ON CONFLICT DO NOTHING RETURNING 1",
+				4, params);
+	PGresult *reset = db_exec(conn, "SELECT set_config('lock_timeout', $1, true)", 1, reset_params);
+	bool ok = db_ok(set, "key_wait") && db_ok(res, "trip_key") && db_ok(reset, "lock_timeout");
+	bool claimed = ok && PQntuples(res) == 1, waited_out = db_sqlstate_is(res, DB_LOCK_NOT_AVAILABLE);
+	PQclear(set);
+	PQclear(res);
+	PQclear(reset);
+	if (claimed)
+		return true;
+	if (ok)
+		answer_key_taken(conn, car_id, key, out);
+	else if (waited_out)
+		answer(out, 409, json_pack("{s:s, s:{s:s, s:s}}", "vote", "no", "error", "code", "in_progress", "message",
+					   "another trip with this car's Idempotency-Key is still being decided"));
+	else
+		answer_error(out, 503, "unavailable", "the database is unavailable");
+	log_info("event=twopc_key_taken req=%s trip=%s car=%s key=%s status=%ld", request_id, trip_id, car_id, key,
+		 out->status);
+	if (!db_command(conn, "ROLLBACK"))
+		log_warn("event=rollback_failed req=%s trip=%s", request_id, trip_id);
+	return false;
+}
+
 void twopc_prepare(struct app *app, json_t *request, const char *request_id, struct peer_response *out)
 {
 	const char *gid = json_string_value(json_object_get(request, "gid"));
@@ -248,6 +305,8 @@ void twopc_prepare(struct app *app, json_t *request, const char *request_id, str
 	const char *coordinator = json_string_value(json_object_get(request, "coordinator"));
 	const char *op = json_string_value(json_object_get(request, "op"));
 	const char *car_id = json_string_value(json_object_get(request, "car_id"));
+	json_t *key_json = json_object_get(request, "idempotency_key");
+	const char *key = json_string_value(key_json);
 	json_t *legs = json_object_get(request, "legs");
 	memset(out, 0, sizeof(*out));
 
@@ -255,8 +314,11 @@ void twopc_prepare(struct app *app, json_t *request, const char *request_id, str
 	if (gid == NULL || trip_id == NULL || coordinator == NULL || op == NULL || car_id == NULL ||
 	    !twopc_gid_parse(gid, gid_coordinator, sizeof(gid_coordinator), gid_trip) ||
 	    strcmp(gid_coordinator, coordinator) != 0 || strcasecmp(gid_trip, trip_id) != 0 ||
-	    strcmp(gid_op(gid), op) != 0 || !validate_car_id(car_id) || !json_is_array(legs)) {
-		answer_error(out, 400, "invalid_request", "prepare needs gid, trip_id, coordinator, op, car_id and legs that agree");
+	    strcmp(gid_op(gid), op) != 0 || !validate_car_id(car_id) || !json_is_array(legs) ||
+	    (key_json != NULL && (key == NULL || !validate_idempotency_key(key)))) {
+		answer_error(out, 400, "invalid_request",
+			     "prepare needs gid, trip_id, coordinator, op, car_id and legs that agree (and a valid idempotency_key, "
+			     "when sent)");
 		return;
 	}
 	size_t i;
@@ -325,6 +387,9 @@ void twopc_prepare(struct app *app, json_t *request, const char *request_id, str
 		goto done;
 	}
 
+	if (key != NULL && strcmp(op, "reserve") == 0 &&
+	    !claim_key(app, conn, car_id, key, trip_id, coordinator, request_id, out))
+		goto done;
 	json_t *reservations = json_array();
 	ok = strcmp(op, "reserve") == 0 ? book_legs(conn, legs, car_id, trip_id, reservations, out)
 					: update_legs(conn, op, trip_id, reservations, out);
@@ -566,10 +631,10 @@ static const char *phase(const char *op, const char *decision, bool finished)
 			return "preparing";
 		return commit ? (finished ? "confirmed" : "committing") : (finished ? "aborted" : "aborting");
 	}
+	if (decision != NULL && !commit)
+		return "confirmed"; /* the cancel or finish will not happen: the trip stands, at once */
 	if (!finished)
 		return strcmp(op, "cancel") == 0 ? "cancelling" : "finishing";
-	if (!commit)
-		return "confirmed"; /* the cancel or finish did not happen: the trip stands */
 	return strcmp(op, "cancel") == 0 ? "cancelled" : "finished";
 }
 
@@ -681,12 +746,7 @@ static void call_participant(struct app *app, const char *company, const char *p
 			twopc_abort(app, gid, out);
 		return;
 	}
-	char url[256], token[FEDERATION_TOKEN_MAX];
-	if (!federation_peer(company, url, sizeof(url), token, sizeof(token))) {
-		memset(out, 0, sizeof(*out));
-		return;
-	}
-	peer_call("POST", url, path, token[0] ? token : NULL, body, app->cfg.peer_timeout_ms, request_id, out);
+	federation_call(company, "POST", path, body, app->cfg.peer_timeout_ms, request_id, NULL, out);
 	if (out->status == 401)
 		federation_credentials_refused(company);
 }
@@ -694,6 +754,7 @@ static void call_participant(struct app *app, const char *company, const char *p
 /* The trip's row, as the coordinator needs it to drive a transaction. */
 struct trip_row {
 	char car_id[VALIDATE_CAR_MAX + 1];
+	char key[VALIDATE_KEY_MAX + 1];
 	json_t *legs;         /* owned */
 	json_t *participants; /* owned, array of company ids */
 };
@@ -701,11 +762,13 @@ struct trip_row {
 static bool load_trip(PGconn *conn, const char *trip_id, struct trip_row *t)
 {
 	const char *params[] = { trip_id };
-	PGresult *res = db_exec(conn, "SELECT car_id, legs, array_to_json(participants) FROM trips WHERE id = $1::uuid", 1,
-				params);
+	PGresult *res = db_exec(
+		conn, "SELECT car_id, legs, array_to_json(participants), idempotency_key FROM trips WHERE id = $1::uuid", 1,
+		params);
 	bool ok = db_ok(res, "load_trip") && PQntuples(res) == 1;
 	if (ok) {
 		snprintf(t->car_id, sizeof(t->car_id), "%s", PQgetvalue(res, 0, 0));
+		snprintf(t->key, sizeof(t->key), "%s", PQgetvalue(res, 0, 3));
 		t->legs = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
 		t->participants = json_loads(PQgetvalue(res, 0, 2), 0, NULL);
 		ok = t->legs != NULL && t->participants != NULL;
@@ -849,8 +912,8 @@ static json_t *unavailable_reply(const char *trip_id, const char *message)
 int twopc_run(struct app *app, const char *trip_id, const char *gid, const char *request_id, json_t **reply)
 {
 	const char *op = gid_op(gid);
-	struct trip_row trip = { "", NULL, NULL };
-	struct peer_response failure = { 0, NULL, 0 };
+	struct trip_row trip = { "", "", NULL, NULL };
+	struct peer_response failure = { 0, NULL, 0, false };
 	const char *failed_company = NULL;
 	int status;
 
@@ -871,6 +934,8 @@ int twopc_run(struct app *app, const char *trip_id, const char *gid, const char 
 		json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "gid", gid, "trip_id", trip_id, "coordinator",
 					 app->cfg.company_id, "op", op, "car_id", trip.car_id, "legs",
 					 legs_of(trip.legs, company));
+		if (strcmp(op, "reserve") == 0) /* one trip per car and key in the whole federation */
+			json_object_set_new(body, "idempotency_key", json_string(trip.key));
 		struct peer_response vote;
 		call_participant(app, company, "/api/v1/federation/prepare", body, request_id, &vote);
 		json_decref(body);
@@ -888,7 +953,9 @@ int twopc_run(struct app *app, const char *trip_id, const char *gid, const char 
 	/* The decision, durable with the trip's phase and legs before anyone is told. */
 	const char *want = failed_company == NULL ? "commit" : "abort";
 	conn = db_acquire(app->db, APP_DB_WAIT_MS);
-	enum outcome decided = conn != NULL ? decide(conn, gid, trip_id, want, "request", trip.legs) : OUTCOME_UNKNOWN;
+	/* An aborted cancel or finish changes no leg: the row keeps its confirmed legs. */
+	json_t *decided_legs = strcmp(op, "reserve") != 0 && failed_company != NULL ? NULL : trip.legs;
+	enum outcome decided = conn != NULL ? decide(conn, gid, trip_id, want, "request", decided_legs) : OUTCOME_UNKNOWN;
 	bool lost = decided == OUTCOME_NO_TRIP;
 	if (lost) {
 		/* No commit without the trip's row (a database that lost it): abort. */
@@ -927,6 +994,13 @@ int twopc_run(struct app *app, const char *trip_id, const char *gid, const char 
 	} else if (lost) {
 		status = 503;
 		*reply = unavailable_reply(trip_id, "the coordinator's record of the trip is gone; nothing is held");
+	} else if (failure.status == 409 && json_object_get(failure.body, "failed_leg") == NULL) {
+		/* The key is another trip's (duplicate_key, naming it) or that trip is still undecided (in_progress). */
+		status = 409;
+		*reply = json_deep_copy(failure.body);
+		json_object_del(*reply, "vote");
+		json_object_set_new(*reply, "trip_id", json_string(trip_id));
+		json_object_set_new(*reply, "company", json_string(failed_company));
 	} else if (failure.status == 409) {
 		json_t *leg = json_array_get(trip.legs, (size_t)json_integer_value(json_object_get(failure.body, "failed_leg")));
 		status = 409;
@@ -1015,7 +1089,7 @@ static void recover_trips(struct app *app)
 								     : OUTCOME_UNKNOWN;
 		if (o == OUTCOME_UNKNOWN ? !orphan_trip : !orphan_trip && !c[i].stale)
 			continue; /* a live sibling process drives it */
-		struct trip_row trip = { "", NULL, NULL };
+		struct trip_row trip = { "", "", NULL, NULL };
 		conn = db_acquire(app->db, APP_DB_WAIT_MS);
 		if (conn == NULL)
 			break;
@@ -1060,15 +1134,14 @@ static void recover_prepared(struct app *app)
 		if (!twopc_gid_parse(gids[i], coordinator, sizeof(coordinator), trip_id))
 			continue; /* not one of ours: an operator's business */
 		const char *decision = NULL;
-		struct peer_response r = { 0, NULL, 0 };
+		struct peer_response r = { 0, NULL, 0, false };
 		if (strcmp(coordinator, app->cfg.company_id) == 0) {
 			decision = twopc_decision(app, gids[i]);
 		} else {
 			/* Only the coordinator's answer resolves it: unreachable or 503 means wait. */
-			char url[256], token[FEDERATION_TOKEN_MAX], path[160];
+			char path[160];
 			snprintf(path, sizeof(path), "/api/v1/federation/decisions/%s", gids[i]);
-			if (federation_peer(coordinator, url, sizeof(url), token, sizeof(token)))
-				peer_call("GET", url, path, token[0] ? token : NULL, NULL, app->cfg.peer_timeout_ms, gids[i], &r);
+			federation_call(coordinator, "GET", path, NULL, app->cfg.peer_timeout_ms, gids[i], NULL, &r);
 			if (r.status == 200)
 				decision = json_string_value(json_object_get(r.body, "decision"));
 		}
@@ -1092,11 +1165,11 @@ bool twopc_instance_beat(struct app *app)
 	bool ok = false;
 	PGconn *conn = db_acquire(t->beat_db, APP_DB_WAIT_MS);
 	if (conn != NULL) {
-		const char *params[] = { app->instance };
+		const char *params[] = { app->instance, app->cfg.public_url };
 		PGresult *res = db_exec(conn,
-					"INSERT INTO worker_instances (instance) VALUES ($1)"
-					" ON CONFLICT (instance) DO UPDATE SET last_seen = now()",
-					1, params);
+					"INSERT INTO worker_instances (instance, url) VALUES ($1, $2)"
+					" ON CONFLICT (instance) DO UPDATE SET last_seen = now(), url = EXCLUDED.url",
+					2, params);
 		ok = db_ok(res, "instance_beat");
 		PQclear(res);
 		db_release(t->beat_db, conn);
@@ -1194,6 +1267,26 @@ void twopc_recovery_stop(struct app *app)
 	ticker_stop(app->beat_ticker);
 	app->recovery_ticker = app->beat_ticker = NULL;
 	instance_gone(app);
+}
+
+json_t *twopc_instance_urls(struct app *app)
+{
+	char alive[16];
+	snprintf(alive, sizeof(alive), "%d", app->cfg.orphan_after_seconds);
+	json_t *urls = json_array();
+	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
+	if (conn == NULL)
+		return urls;
+	const char *params[] = { alive };
+	PGresult *res = db_exec(conn,
+				"SELECT DISTINCT url FROM worker_instances WHERE url IS NOT NULL"
+				" AND last_seen > now() - make_interval(secs => $1::int) ORDER BY url LIMIT 8",
+				1, params);
+	for (int i = 0; db_ok(res, "instance_urls") && i < PQntuples(res); i++)
+		json_array_append_new(urls, json_string(PQgetvalue(res, i, 0)));
+	PQclear(res);
+	db_release(app->db, conn);
+	return urls;
 }
 
 bool twopc_in_doubt(struct app *app, long *count, double *oldest_seconds)

@@ -92,6 +92,9 @@ bool twopc_instance_claim_slot(struct app *app);
 bool twopc_recovery_start(struct app *app) __attribute__((warn_unused_result));
 void twopc_recovery_stop(struct app *app);
 
+/* The public URLs of this company's live processes (its replicas), for peers to fail over (new reference). */
+json_t *twopc_instance_urls(struct app *app);
+
 /* In-doubt prepared transactions here: count and age in seconds of the oldest. */
 bool twopc_in_doubt(struct app *app, long *count, double *oldest_seconds);
 

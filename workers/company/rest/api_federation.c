@@ -39,6 +39,7 @@ int api_federation_ping(struct http_request *req)
 	json_t *body = carauth_announcement(req->app);
 	json_object_set_new(body, "company", json_string(req->app->cfg.company_id));
 	json_object_set_new(body, "caller", json_string(peer));
+	json_object_set_new(body, "urls", twopc_instance_urls(req->app)); /* every live replica: peers fail over */
 	return http_reply_json(req, 200, body, NULL);
 }
 
