@@ -16,7 +16,7 @@ build/fuzz/obj/%.o: %.c $(HEADERS)
 build/fuzz/libevc.a: $(FUZZ_LIB_OBJ)
 	$(AR) rcs $@ $^
 
-build/fuzz/%: tests/fuzz/%.c build/fuzz/libevc.a
+build/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_body.h build/fuzz/libevc.a
 	@mkdir -p $(@D)
 	clang $(CPPFLAGS) $(FUZZ_FLAGS) -o $@ $< build/fuzz/libevc.a $(LDLIBS)
 

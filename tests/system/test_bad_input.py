@@ -8,6 +8,9 @@ part (a car naming another car would get 403 instead)."""
 
 import json
 import re
+import secrets
+import subprocess
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -344,29 +347,112 @@ def test_lying_content_length_is_refused(target):
     company.assert_alive()
 
 
-@pytest.mark.parametrize("ctype", ["text/plain", "application/x-www-form-urlencoded",
-                                   "application/xml"])
-def test_wrong_content_type_is_tolerated_or_415(target, ctype):
+# ---------------------------------------------------------------- media type: 415
+
+# What clients send when the body is not declared JSON: curl -d (form), a
+# browser's fetch of a string (text/plain), a hand-rolled client (none), a JSON
+# that is not UTF-8, a look-alike.
+WRONG_MEDIA_TYPES = ["text/plain;charset=UTF-8", "application/x-www-form-urlencoded", None,
+                     "application/json; charset=iso-8859-1", "application/jsonp", "multipart/form-data; boundary=x"]
+
+
+def writes(company):
+    """Rows every body-taking route may write, and the stations' last change."""
+    return company.sql_one(
+        "SELECT (SELECT count(*) FROM stations), (SELECT max(updated_at) FROM stations),"
+        " (SELECT count(*) FROM reservations), (SELECT count(*) FROM waitlist), (SELECT count(*) FROM trips),"
+        " (SELECT count(*) FROM peers), (SELECT count(*) FROM tx_decisions), (SELECT count(*) FROM tx_markers),"
+        " (SELECT count(*) FROM pg_prepared_xacts)")
+
+
+def body_routes(companies, st):
+    """One request per body-taking route family, each with a body the route
+    would act on if it were declared JSON: (method, path, company, headers, body)."""
+    a, b = companies["a"], companies["b"]
+    car = new_car_id("mt")
+    start = future_start()
+    win = {"start": ts(start), "end": ts(start + timedelta(hours=1))}
+    as_car = a.as_car(car)
+    peer = {"Authorization": "Token " + a.sql_one("SELECT outbound_token FROM peers WHERE id = %s", (b.id,))[0]}
+    gid = f"evc_{a.id}_{secrets.token_hex(16)}_r{secrets.token_hex(4)}"
+    return {
+        "stations_create": ("POST", "/stations", a, a.admin, a.station_body()),
+        "stations_update": ("PATCH", f"/stations/{st['id']}", a, a.admin, {"name": "renamed by a refused body"}),
+        "reservations": ("POST", "/reservations", a, as_car, good(st["id"], car_id=car)),
+        "waitlist": ("POST", "/waitlist", a, as_car, dict(station_id=st["id"], expires_at=win["start"], **win)),
+        "trips": ("POST", "/trips", a, dict(as_car, **{"Idempotency-Key": secrets.token_hex(8)}),
+                  {"legs": [dict(station_id=st["id"], **win)]}),
+        "routes_plan": ("POST", "/routes/plan", a, as_car,
+                        {"origin": "Testville", "destination": "Testville", "departure": win["start"],
+                         "battery": {"capacity_kwh": 60, "soc": 60}}),
+        "availability_batch": ("POST", "/availability/batch", a, {}, {"windows": [dict(station_id=st["id"], **win)]}),
+        "session": ("POST", "/session", a, {}, {"token": a.admin_token}),
+        "federation_peers": ("POST", "/federation/peers", a, a.admin, {"company": "z", "url": "http://127.0.0.1:9"}),
+        "federation_prepare": ("POST", "/federation/prepare", b, peer,
+                               {"gid": gid, "trip_id": str(uuid.uuid4()), "coordinator": a.id, "op": "reserve",
+                                "car_id": car, "legs": []}),
+        "federation_commit": ("POST", "/federation/commit", b, peer, {"gid": gid}),
+        "federation_abort": ("POST", "/federation/abort", b, peer, {"gid": gid}),
+        "admin_failpoints": ("POST", "/admin/failpoints", a, a.admin, {"name": "coordinator_after_decision", "enabled": False}),
+    }
+
+
+ROUTE_FAMILIES = ["stations_create", "stations_update", "reservations", "waitlist", "trips", "routes_plan",
+                  "availability_batch", "session", "federation_peers", "federation_prepare", "federation_commit",
+                  "federation_abort", "admin_failpoints"]
+
+
+@pytest.mark.parametrize("family", ROUTE_FAMILIES)
+def test_body_not_declared_json_is_415_and_writes_nothing(companies, target, family):
+    """Every route that takes a body refuses one that is not sent as
+    application/json (or not declared at all) with 415, before reading it:
+    nothing written, no cookie, the worker serving."""
+    method, path, company, headers, body = body_routes(companies, target[1])[family]
+    data = json.dumps(body).encode()
+    for ctype in WRONG_MEDIA_TYPES:
+        h = dict(headers, **({"Content-Type": ctype} if ctype is not None else {}))
+        before = writes(company)
+        r = requests.request(method, company.url(path), headers=h, data=data, timeout=30)
+        envelope = assert_error(r, 415, "unsupported_media_type")
+        assert "application/json" in envelope["error"]["message"], envelope
+        assert "Set-Cookie" not in r.headers, (family, ctype)
+        assert writes(company) == before, f"{family} with Content-Type {ctype!r} wrote something although refused"
+    company.assert_alive()
+
+
+@pytest.mark.parametrize("ctype", ["application/json", "application/json; charset=utf-8", "Application/JSON;charset=UTF-8",
+                                   'application/json; charset="utf-8"'])
+def test_json_media_types_clients_send_are_served(target, ctype):
+    """requests (json=), Postman and Insomnia send application/json; browsers'
+    fetch and some SDKs add a charset: all are served."""
     company, st = target
     body = good(st["id"])
     company.car_token(body["car_id"])
     before = company.counts()
-    r = company.post("/reservations", data=json.dumps(body), car=body["car_id"],
-                     headers={"Content-Type": ctype})
-    if r.status_code == 201:
-        assert company.counts()[1] == before[1] + 1
-        assert_status(company.cancel(assert_json(r)["id"]), 200)
-    else:
-        assert_error(r, (400, 415), None)
-        assert company.counts() == before
-    company.assert_alive()
+    r = company.post("/reservations", data=json.dumps(body), car=body["car_id"], headers={"Content-Type": ctype})
+    assert_status(r, 201)
+    assert company.counts()[1] == before[1] + 1
+    assert_status(company.cancel(assert_json(r)["id"]), 200)
 
 
-def test_form_encoded_body_is_400_or_415(target):
+def test_curl_json_is_served_and_curl_data_is_415(target):
+    """The real curl: -d sends application/x-www-form-urlencoded (refused with
+    a message that says what to send), --json sends application/json (served)."""
     company, st = target
     body = good(st["id"])
-    expect_refused(company, "POST", "/reservations", (400, 415), codes=None, car=body["car_id"],
-                   data=body)
+    auth = f"Authorization: Bearer {company.car_token(body['car_id'])}"
+    before = company.counts()
+    url = company.url("/reservations")
+    out = subprocess.run(["curl", "-s", "-H", auth, "-d", json.dumps(body), url],
+                         capture_output=True, text=True, timeout=30).stdout
+    assert json.loads(out)["error"]["code"] == "unsupported_media_type", out
+    assert company.counts() == before
+    out = subprocess.run(["curl", "-s", "-H", auth, "--json", json.dumps(body), url],
+                         capture_output=True, text=True, timeout=30).stdout
+    created = json.loads(out)
+    assert created.get("status") in ("confirmed", "held"), out
+    assert company.counts()[1] == before[1] + 1
+    assert_status(company.cancel(created["id"]), 200)
 
 
 # ---------------------------------------------------------------- stations with bad bodies

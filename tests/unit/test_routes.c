@@ -45,12 +45,33 @@ static void every_route_is_well_formed(void **state)
 	}
 }
 
+static void only_json_media_types_pass(void **state)
+{
+	(void)state;
+	static const char *const json[] = { "application/json", "Application/JSON", " application/json ",
+					    "application/json; charset=utf-8", "application/json;charset=UTF8",
+					    "application/json; charset=\"utf-8\"", "application/json; foo=bar; charset=utf-8 ",
+					    NULL };
+	static const char *const other[] = { "", "text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded",
+					     "multipart/form-data; boundary=x", "application/jsonx", "application/json-patch+json",
+					     "application/json; charset=latin1", "application/json; charset=\"utf-8",
+					     "application/json x", "application/xml", NULL };
+	assert_false(http_media_type_is_json(NULL));
+	for (int i = 0; json[i] != NULL; i++)
+		if (!http_media_type_is_json(json[i]))
+			fail_msg("refused %s", json[i]);
+	for (int i = 0; other[i] != NULL; i++)
+		if (http_media_type_is_json(other[i]))
+			fail_msg("accepted %s", other[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(placeholders_capture_one_segment),
 		cmocka_unit_test(overlong_segments_do_not_match),
 		cmocka_unit_test(every_route_is_well_formed),
+		cmocka_unit_test(only_json_media_types_pass),
 	};
 	return cmocka_run_group_tests_name("routes", tests, NULL, NULL);
 }

@@ -127,3 +127,26 @@ bool jsonx_depth_ok(const char *text, size_t len, int max_depth)
 	}
 	return true;
 }
+
+bool jsonx_load_object(const char *text, size_t len, int max_depth, json_t **out, struct jsonx_error *err)
+{
+	*out = NULL;
+	err->code = "invalid_json";
+	if (!jsonx_depth_ok(text, len, max_depth)) {
+		snprintf(err->message, sizeof(err->message), "JSON nests deeper than %d levels", max_depth);
+		return false;
+	}
+	json_error_t jerr;
+	json_t *body = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (body == NULL) {
+		snprintf(err->message, sizeof(err->message), "invalid JSON at position %d: %s", jerr.position, jerr.text);
+		return false;
+	}
+	if (!json_is_object(body)) {
+		json_decref(body);
+		snprintf(err->message, sizeof(err->message), "request body must be a JSON object");
+		return false;
+	}
+	*out = body;
+	return true;
+}

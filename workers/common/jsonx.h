@@ -36,4 +36,13 @@ bool jsonx_only_keys(json_t *obj, const char *const *allowed, struct jsonx_error
  */
 bool jsonx_depth_ok(const char *text, size_t len, int max_depth);
 
+/*
+ * Parses a request body (len bytes, no NUL needed) as one JSON object at most
+ * max_depth deep, duplicate keys refused: the one parser of every body. On
+ * success *out is a new reference (caller decrefs); on false err says why
+ * (code "invalid_json").
+ */
+bool jsonx_load_object(const char *text, size_t len, int max_depth, json_t **out, struct jsonx_error *err)
+	__attribute__((warn_unused_result));
+
 #endif

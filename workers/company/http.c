@@ -218,10 +218,55 @@ int http_reply_db_unavailable(struct http_request *req)
 	return http_reply_error(req, 503, "unavailable", "the database is unavailable, retry later");
 }
 
+/* True when the parameter at p ("name=value", up to ';' or the end) is not a charset, or is UTF-8. */
+static bool charset_ok(const char *p)
+{
+	size_t len = strcspn(p, ";");
+	while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+		len--;
+	if (len < 8 || strncasecmp(p, "charset=", 8) != 0)
+		return true;
+	const char *v = p + 8;
+	len -= 8;
+	if (len >= 2 && v[0] == '"' && v[len - 1] == '"') {
+		v++;
+		len -= 2;
+	}
+	return (len == 5 && strncasecmp(v, "utf-8", 5) == 0) || (len == 4 && strncasecmp(v, "utf8", 4) == 0);
+}
+
+bool http_media_type_is_json(const char *content_type)
+{
+	static const char json[] = "application/json";
+	if (content_type == NULL)
+		return false;
+	const char *p = content_type + strspn(content_type, " \t");
+	if (strncasecmp(p, json, sizeof(json) - 1) != 0)
+		return false;
+	p += sizeof(json) - 1;
+	p += strspn(p, " \t");
+	/* Parameters may follow; a charset, if named, must be UTF-8 (RFC 8259 §8.1). */
+	while (*p == ';') {
+		p += 1 + strspn(p + 1, " \t");
+		if (!charset_ok(p))
+			return false;
+		p += strcspn(p, ";");
+	}
+	return *p == '\0';
+}
+
 int http_read_json_object(struct http_request *req, json_t **out)
 {
 	long max = req->app->cfg.max_body_bytes;
 	*out = NULL;
+	/* A body must say it is JSON: curl -d (form), a browser's text/plain or none at all is refused unread. */
+	const char *ctype = mg_get_header(req->conn, "Content-Type");
+	if (!req->body_read && !http_media_type_is_json(ctype)) {
+		char shown[80];
+		log_safe(ctype != NULL ? ctype : "(none)", shown, sizeof(shown));
+		return http_reply_error(req, 415, "unsupported_media_type",
+					"the body must be sent as Content-Type: application/json, not %s", shown);
+	}
 	if (req->info->content_length > max)
 		return http_reply_error(req, 413, "payload_too_large", "request body is larger than %ld bytes", max);
 
@@ -267,19 +312,12 @@ int http_read_json_object(struct http_request *req, json_t **out)
 		return http_reply_error(req, 400, "invalid_json", "request body must be a JSON object");
 	}
 
-	if (!jsonx_depth_ok(buf, len, HTTP_MAX_JSON_DEPTH)) {
-		free(buf);
-		return http_reply_error(req, 400, "invalid_json", "JSON nests deeper than %d levels", HTTP_MAX_JSON_DEPTH);
-	}
-	json_error_t jerr;
-	json_t *body = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	struct jsonx_error err;
+	json_t *body;
+	bool parsed = jsonx_load_object(buf, len, HTTP_MAX_JSON_DEPTH, &body, &err);
 	free(buf);
-	if (body == NULL)
-		return http_reply_error(req, 400, "invalid_json", "invalid JSON at position %d: %s", jerr.position, jerr.text);
-	if (!json_is_object(body)) {
-		json_decref(body);
-		return http_reply_error(req, 400, "invalid_json", "request body must be a JSON object");
-	}
+	if (!parsed)
+		return http_reply_field_error(req, &err);
 	*out = body;
 	return 0;
 }

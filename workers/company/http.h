@@ -86,8 +86,15 @@ int http_reply_field_error(struct http_request *req, const struct jsonx_error *e
 int http_reply_db_unavailable(struct http_request *req);
 
 /*
+ * True when a Content-Type header value names JSON: application/json, any
+ * case, with parameters, a charset only if UTF-8. NULL (no header) is false.
+ */
+bool http_media_type_is_json(const char *content_type);
+
+/*
  * Reads the body as one JSON object into *out (new reference, caller decrefs).
- * Returns 0 on success, or the error status it already sent (400, 413, or
+ * A body not sent as application/json is refused unread with 415.
+ * Returns 0 on success, or the error status it already sent (400, 413, 415, or
  * 408 when the body takes longer than EVC_HTTP_REQUEST_TIMEOUT_MS to arrive).
  */
 int http_read_json_object(struct http_request *req, json_t **out) __attribute__((warn_unused_result));

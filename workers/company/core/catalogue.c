@@ -2,6 +2,10 @@
 #include "coredb.h"
 #include "federation.h"
 #include "policy.h"
+#include "validate.h"
+
+#include <stdio.h>
+#include <string.h>
 
 enum evc_err catalogue_network_stations(struct app *app, const struct actor *actor, const char *request_id,
 					struct core_result *r)
@@ -26,4 +30,68 @@ enum evc_err catalogue_servers(struct app *app, const struct actor *actor, const
 		return r->err;
 	core_ok(r, json_pack("{s:o}", "items", federation_servers()));
 	return EVC_OK;
+}
+
+static const char *const station_statuses[] = { "active", "maintenance", "offline", NULL };
+
+static bool is_station_status(const char *s)
+{
+	for (const char *const *p = station_statuses; *p != NULL; p++)
+		if (strcmp(*p, s) == 0)
+			return true;
+	return false;
+}
+
+/* Reads and validates the writable fields; required for creation, optional for PATCH. */
+static bool read_fields(json_t *body, bool required, struct station_fields *f, struct jsonx_error *err)
+{
+	double lat, lon, power, price;
+	long long chargers;
+
+	memset(f, 0, sizeof(*f));
+	if (!jsonx_string(body, "name", required, 200, &f->name, err) ||
+	    !jsonx_string(body, "city", required, 100, &f->city, err) ||
+	    !jsonx_number(body, "lat", required, -90, 90, &lat, &f->has_lat, err) ||
+	    !jsonx_number(body, "lon", required, -180, 180, &lon, &f->has_lon, err) ||
+	    !jsonx_integer(body, "chargers", required, 1, 64, &chargers, &f->has_chargers, err) ||
+	    !jsonx_number(body, "power_kw", required, 0.1, 1000, &power, &f->has_power, err) ||
+	    !jsonx_number(body, "price_per_kwh", required, 0, 1000, &price, &f->has_price, err) ||
+	    !jsonx_string(body, "status", false, 16, &f->status, err))
+		return false;
+	if (f->status != NULL && !is_station_status(f->status)) {
+		err->code = "invalid_field";
+		snprintf(err->message, sizeof(err->message), "field 'status' must be active, maintenance or offline");
+		return false;
+	}
+	if (f->has_lat)
+		snprintf(f->lat, sizeof(f->lat), "%.7f", lat);
+	if (f->has_lon)
+		snprintf(f->lon, sizeof(f->lon), "%.7f", lon);
+	if (f->has_chargers)
+		snprintf(f->chargers, sizeof(f->chargers), "%lld", chargers);
+	if (f->has_power)
+		snprintf(f->power_kw, sizeof(f->power_kw), "%.1f", power);
+	if (f->has_price)
+		snprintf(f->price, sizeof(f->price), "%.2f", price);
+	return true;
+}
+
+bool catalogue_station_read(json_t *body, const char *company, struct station_fields *f, struct jsonx_error *err)
+{
+	static const char *const create_keys[] = { "id", "name", "city", "lat", "lon", "chargers",
+						   "power_kw", "price_per_kwh", "status", NULL };
+	char owner[VALIDATE_COMPANY_MAX + 1];
+	const char *id = NULL;
+	bool create = company != NULL;
+	if (!jsonx_only_keys(body, create ? create_keys : create_keys + 1, err) ||
+	    (create && !jsonx_string(body, "id", true, VALIDATE_STATION_MAX, &id, err)) || !read_fields(body, create, f, err))
+		return false;
+	f->id = id;
+	if (create && (!validate_station_company(id, owner, sizeof(owner)) || strcmp(owner, company) != 0)) {
+		err->code = "invalid_field";
+		snprintf(err->message, sizeof(err->message),
+			 "field 'id' must look like '%s-<code>', code of [a-z0-9-], at most 48 characters", company);
+		return false;
+	}
+	return true;
 }

@@ -6,10 +6,30 @@
 #ifndef EVC_CATALOGUE_H
 #define EVC_CATALOGUE_H
 
+#include <jansson.h>
+#include <stdbool.h>
+
 #include "actor.h"
 #include "errors.h"
+#include "jsonx.h"
 
 struct app;
+
+/* The writable fields of a station, normalised to the text parameters SQL takes (NULL/"" when absent). */
+struct station_fields {
+	const char *id, *name, *city, *status; /* borrowed from the body */
+	char lat[32], lon[32], chargers[16], power_kw[32], price[32];
+	bool has_lat, has_lon, has_chargers, has_power, has_price;
+};
+
+/*
+ * Pure: reads and checks a station's body. company non-NULL: a creation, every
+ * field required and "id" one of company's; NULL: a PATCH, every field
+ * optional, no id. False with err (a 400) otherwise. Fuzzed
+ * (tests/fuzz/fuzz_body_station.c).
+ */
+bool catalogue_station_read(json_t *body, const char *company, struct station_fields *f, struct jsonx_error *err)
+	__attribute__((warn_unused_result));
 
 /* {"items":[station...]}: ours and the peers' cached ones, with their owner's health. */
 enum evc_err catalogue_network_stations(struct app *app, const struct actor *actor, const char *request_id,

@@ -152,11 +152,7 @@ static void mark_free_results(json_t *results)
 }
 
 
-/*
- * The asked windows, validated, as [{station_id, start, stop}] for
- * availability_query: a new reference, or NULL with the 400 in r.
- */
-static json_t *read_windows(json_t *input, struct core_result *r)
+json_t *plan_read_windows(json_t *input, struct core_result *r)
 {
 	static const char *const allowed[] = { "windows", NULL };
 	struct jsonx_error err;
@@ -215,7 +211,7 @@ enum evc_err plan_availability_batch(struct app *app, const struct actor *actor,
 		return r->err;
 	if (!json_is_object(input))
 		return core_fail(r, EVC_ERR_INVALID, "invalid_json", "request body must be a JSON object");
-	json_t *windows = read_windows(input, r);
+	json_t *windows = plan_read_windows(input, r);
 	if (windows == NULL)
 		return r->err;
 	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
@@ -243,14 +239,6 @@ enum evc_err plan_availability_batch(struct app *app, const struct actor *actor,
 }
 
 /* ---- the plan request -------------------------------------------------------------- */
-
-struct plan_input {
-	const char *car_id, *origin, *destination;
-	int64_t departure;
-	struct planner_battery battery;
-	const char *consumption_source;
-	int max_options;
-};
 
 /* The battery object into in->battery; false with the 400 in r. */
 static bool read_battery(json_t *input, struct plan_input *in, struct core_result *r)
@@ -289,12 +277,7 @@ static bool read_battery(json_t *input, struct plan_input *in, struct core_resul
 	return true;
 }
 
-/*
- * The input into in (strings borrowed from input, or the actor's id); false
- * with the refusal in r. A car plans for itself: its car_id is optional and
- * may name no other car.
- */
-static bool read_input(const struct actor *actor, json_t *input, struct plan_input *in, struct core_result *r)
+bool plan_read_input(const struct actor *actor, json_t *input, int64_t now, struct plan_input *in, struct core_result *r)
 {
 	static const char *const allowed[] = { "car_id", "origin", "destination", "departure", "battery", "max_options", NULL };
 	struct jsonx_error err;
@@ -326,7 +309,6 @@ static bool read_input(const struct actor *actor, json_t *input, struct plan_inp
 		return false;
 	in->max_options = (int)max_options;
 
-	int64_t now = timeutil_now();
 	in->departure = now;
 	if (departure != NULL && !timeutil_parse_rfc3339(departure, &in->departure)) {
 		core_fail(r, EVC_ERR_INVALID, "invalid_field", "field 'departure' must be an RFC 3339 time");
@@ -942,7 +924,7 @@ enum evc_err plan_route(struct app *app, const struct actor *actor, json_t *inpu
 		return r->err;
 	if (!json_is_object(input))
 		return core_fail(r, EVC_ERR_INVALID, "invalid_json", "request body must be a JSON object");
-	if (!read_input(actor, input, &in, r))
+	if (!plan_read_input(actor, input, timeutil_now(), &in, r))
 		return r->err;
 	struct plan_run run = { .app = app, .request_id = request_id };
 	run.conn = db_acquire(app->db, APP_DB_WAIT_MS);

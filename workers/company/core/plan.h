@@ -13,11 +13,38 @@
 #define EVC_PLAN_H
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 #include "actor.h"
 #include "errors.h"
+#include "planner.h"
 
 struct app;
+
+/* A plan request as read from its body: strings borrowed from it (or the actor's id). */
+struct plan_input {
+	const char *car_id, *origin, *destination;
+	int64_t departure;                  /* from now minus 5 min to a year ahead; now when absent */
+	struct planner_battery battery;     /* soc, min_soc, target_soc as fractions of 1 */
+	const char *consumption_source;     /* "request" when the body gave it, else NULL */
+	int max_options;
+};
+
+/*
+ * Pure (no database): reads and checks a plan's body as actor sends it at now.
+ * A car plans for itself: its car_id is optional and may name no other car
+ * (FORBIDDEN). false with the refusal in r. Fuzzed (tests/fuzz/fuzz_body_plan.c).
+ */
+bool plan_read_input(const struct actor *actor, json_t *input, int64_t now, struct plan_input *in, struct core_result *r)
+	__attribute__((warn_unused_result));
+
+/*
+ * Pure: the windows of an availability batch {"windows":[{station_id,start,end}...]},
+ * checked, as [{station_id, start, stop}] in UTC: a new reference, or NULL with
+ * the 400 in r. Fuzzed (tests/fuzz/fuzz_body_plan.c).
+ */
+json_t *plan_read_windows(json_t *input, struct core_result *r) __attribute__((warn_unused_result));
 
 /*
  * Plans a route for input {"origin","destination","departure","battery",...,"car_id"?} (borrowed).

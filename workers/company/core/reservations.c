@@ -96,32 +96,41 @@ static void book(struct app *app, PGconn *conn, const struct booking_window *w, 
 	PQclear(failed);
 }
 
+enum evc_err reservations_read(const struct config *cfg, json_t *input, int64_t now, struct reservation_request *out,
+			       struct core_result *r)
+{
+	struct jsonx_error err;
+	char owner[VALIDATE_COMPANY_MAX + 1];
+	memset(out, 0, sizeof(*out));
+	if (!jsonx_string(input, "station_id", true, VALIDATE_STATION_MAX, &out->station_id, &err) ||
+	    !jsonx_string(input, "car_id", false, VALIDATE_CAR_MAX, &out->car_id, &err))
+		return core_fail(r, EVC_ERR_INVALID, err.code, "%s", err.message);
+	if (!read_time(input, "start", &out->start, r) || !read_time(input, "end", &out->end, r))
+		return r->err;
+	const char *problem = bounds_window(cfg, out->start, out->end, now);
+	if (problem != NULL)
+		return core_fail(r, EVC_ERR_INVALID, "invalid_window", "%s", problem);
+	if (!validate_station_company(out->station_id, owner, sizeof(owner)))
+		return core_fail(r, EVC_ERR_NOT_FOUND, "not_found", "no such station");
+	if (strcmp(owner, cfg->company_id) != 0)
+		return core_fail(r, EVC_ERR_NOT_FOUND, "not_found",
+				 "station '%s' belongs to company '%s': book it on that company's server, or as a leg of POST /api/v1/trips",
+				 out->station_id, owner);
+	return EVC_OK;
+}
+
 enum evc_err reservations_create(struct app *app, const struct actor *actor, json_t *input, const char *request_id,
 				 struct core_result *r)
 {
-	struct jsonx_error err;
-	const char *station_id, *car_id = NULL, *car;
-	int64_t start, end;
-	char owner[VALIDATE_COMPANY_MAX + 1];
+	struct reservation_request in;
+	const char *car;
 
-	if (policy_check(actor, POLICY_RESERVATION_CREATE, NULL, request_id, r) != EVC_OK)
+	if (policy_check(actor, POLICY_RESERVATION_CREATE, NULL, request_id, r) != EVC_OK ||
+	    reservations_read(&app->cfg, input, timeutil_now(), &in, r) != EVC_OK ||
+	    policy_booking_car(actor, in.car_id, &car, request_id, r) != EVC_OK)
 		return r->err;
-	if (!jsonx_string(input, "station_id", true, VALIDATE_STATION_MAX, &station_id, &err) ||
-	    !jsonx_string(input, "car_id", false, VALIDATE_CAR_MAX, &car_id, &err))
-		return core_fail(r, EVC_ERR_INVALID, err.code, "%s", err.message);
-	if (policy_booking_car(actor, car_id, &car, request_id, r) != EVC_OK)
-		return r->err;
-	if (!read_time(input, "start", &start, r) || !read_time(input, "end", &end, r))
-		return r->err;
-	const char *problem = bounds_window(&app->cfg, start, end, timeutil_now());
-	if (problem != NULL)
-		return core_fail(r, EVC_ERR_INVALID, "invalid_window", "%s", problem);
-	if (!validate_station_company(station_id, owner, sizeof(owner)))
-		return core_fail(r, EVC_ERR_NOT_FOUND, "not_found", "no such station");
-	if (strcmp(owner, app->cfg.company_id) != 0)
-		return core_fail(r, EVC_ERR_NOT_FOUND, "not_found",
-				 "station '%s' belongs to company '%s': book it on that company's server, or as a leg of POST /api/v1/trips",
-				 station_id, owner);
+	const char *station_id = in.station_id;
+	int64_t start = in.start, end = in.end;
 
 	char start_text[TIMEUTIL_RFC3339_LEN], end_text[TIMEUTIL_RFC3339_LEN];
 	timeutil_format_rfc3339(start, start_text);

@@ -8,11 +8,27 @@
 #define EVC_RESERVATIONS_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "actor.h"
 #include "errors.h"
 
 struct app;
+struct config;
+
+/* A reservation request as read from its body: strings borrowed from the input. */
+struct reservation_request {
+	const char *station_id; /* one of cfg's company's stations (by its id's prefix) */
+	const char *car_id;     /* NULL when absent */
+	int64_t start, end;     /* within the booking rules (bounds_window) at now */
+};
+
+/*
+ * Pure (no database, no actor): reads and checks the body of a reservation.
+ * EVC_OK, or the 400/404 in r. Fuzzed (tests/fuzz/fuzz_body_reservation.c).
+ */
+enum evc_err reservations_read(const struct config *cfg, json_t *input, int64_t now, struct reservation_request *out,
+			       struct core_result *r) __attribute__((warn_unused_result));
 
 /*
  * Books {"station_id","start","end"[,"car_id"]} (input borrowed). A car books

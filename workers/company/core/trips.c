@@ -34,23 +34,20 @@ static void add_participant(json_t *participants, const char *company)
 	json_array_append_new(participants, json_string(company));
 }
 
-/*
- * Validates the legs into *legs (normalized: station_id, company, start, end in
- * UTC, state) and the companies in prepare order into *participants.
- */
-static enum evc_err read_legs(struct app *app, json_t *input, json_t *legs, json_t *participants, struct core_result *r)
+enum evc_err trips_read_legs(const struct config *cfg, json_t *input, int64_t now, json_t *legs, json_t *participants,
+			     struct core_result *r)
 {
 	json_t *in = json_object_get(input, "legs");
 	if (!json_is_array(in) || json_array_size(in) < 1 || json_array_size(in) > MAX_LEGS)
 		return core_fail(r, EVC_ERR_INVALID, "invalid_field", "field 'legs' must be an array of 1 to %d legs", MAX_LEGS);
-	int64_t previous_end = 0, now = timeutil_now();
+	int64_t previous_end = 0;
 	size_t i;
 	json_t *leg;
 	json_array_foreach(in, i, leg) {
 		struct jsonx_error err;
 		const char *station, *start_text, *end_text, *problem;
 		int64_t start, end;
-		char owner[VALIDATE_COMPANY_MAX + 1], url[256], token[FEDERATION_TOKEN_MAX];
+		char owner[VALIDATE_COMPANY_MAX + 1];
 		if (!json_is_object(leg))
 			return core_fail(r, EVC_ERR_INVALID, "invalid_field", "leg %zu must be an object", i + 1);
 		if (!jsonx_string(leg, "station_id", true, VALIDATE_STATION_MAX, &station, &err) ||
@@ -60,20 +57,32 @@ static enum evc_err read_legs(struct app *app, json_t *input, json_t *legs, json
 			return core_fail(r, EVC_ERR_INVALID, "invalid_field", "leg %zu: malformed station id", i + 1);
 		if (!timeutil_parse_rfc3339(start_text, &start) || !timeutil_parse_rfc3339(end_text, &end))
 			return core_fail(r, EVC_ERR_INVALID, "invalid_field", "leg %zu: start and end must be RFC 3339 times", i + 1);
-		if ((problem = bounds_window(&app->cfg, start, end, now)) != NULL)
+		if ((problem = bounds_window(cfg, start, end, now)) != NULL)
 			return core_fail(r, EVC_ERR_INVALID, "invalid_window", "leg %zu: %s", i + 1, problem);
 		if (start < previous_end)
 			return core_fail(r, EVC_ERR_INVALID, "invalid_window", "leg %zu starts before leg %zu ends: legs go in time order",
 					 i + 1, i);
 		previous_end = end;
-		if (strcmp(owner, app->cfg.company_id) != 0 && !federation_peer(owner, url, sizeof(url), token, sizeof(token)))
-			return core_fail(r, EVC_ERR_INVALID, "unknown_company", "leg %zu: no company '%s' in the federation", i + 1, owner);
 		char s[TIMEUTIL_RFC3339_LEN], e[TIMEUTIL_RFC3339_LEN];
 		timeutil_format_rfc3339(start, s);
 		timeutil_format_rfc3339(end, e);
 		json_array_append_new(legs, json_pack("{s:s, s:s, s:s, s:s, s:s, s:n, s:n}", "station_id", station, "company", owner,
 						      "start", s, "end", e, "state", "pending", "reservation_id", "charger"));
 		add_participant(participants, owner);
+	}
+	return EVC_OK;
+}
+
+/* Every leg's company is this one or a peer of the federation; EVC_OK or the 400 in r. */
+static enum evc_err known_companies(struct app *app, json_t *legs, struct core_result *r)
+{
+	char url[256], token[FEDERATION_TOKEN_MAX];
+	size_t i;
+	json_t *leg;
+	json_array_foreach(legs, i, leg) {
+		const char *owner = json_string_value(json_object_get(leg, "company"));
+		if (strcmp(owner, app->cfg.company_id) != 0 && !federation_peer(owner, url, sizeof(url), token, sizeof(token)))
+			return core_fail(r, EVC_ERR_INVALID, "unknown_company", "leg %zu: no company '%s' in the federation", i + 1, owner);
 	}
 	return EVC_OK;
 }
@@ -417,7 +426,8 @@ enum evc_err trips_create(struct app *app, const struct actor *actor, json_t *in
 				 app->cfg.trip_rate_per_second);
 	}
 	json_t *legs = json_array(), *participants = json_array();
-	if (read_legs(app, input, legs, participants, r) == EVC_OK)
+	if (trips_read_legs(&app->cfg, input, timeutil_now(), legs, participants, r) == EVC_OK &&
+	    known_companies(app, legs, r) == EVC_OK)
 		run_new_trip(app, actor, car, key, input, legs, participants, request_id, r);
 	json_decref(legs);
 	json_decref(participants);

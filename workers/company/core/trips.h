@@ -9,11 +9,13 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "actor.h"
 #include "errors.h"
 
 struct app;
+struct config;
 
 /*
  * Books {"legs":[{"station_id","start","end"}...][,"car_id"]} (input borrowed)
@@ -22,6 +24,16 @@ struct app;
  */
 enum evc_err trips_create(struct app *app, const struct actor *actor, json_t *input, const char *key,
 			  const char *request_id, struct core_result *r);
+
+/*
+ * Pure (no database, no peers): reads and checks the "legs" of a trip's body
+ * into legs (appended, normalised: station_id, company, start and end in UTC,
+ * state "pending", reservation_id and charger null), in time order, each within
+ * the booking rules at now, and their companies in prepare order into
+ * participants. EVC_OK or the 400 in r. Fuzzed (tests/fuzz/fuzz_body_trip.c).
+ */
+enum evc_err trips_read_legs(const struct config *cfg, json_t *input, int64_t now, json_t *legs, json_t *participants,
+			     struct core_result *r) __attribute__((warn_unused_result));
 
 /* The trip, here or (unless local_only) at the live peer that coordinates it. */
 enum evc_err trips_get(struct app *app, const struct actor *actor, const char *trip_id, bool local_only,

@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "actor.h"
 #include "errors.h"
@@ -38,6 +39,24 @@ void waitlist_wake(struct app *app);
  */
 enum evc_err waitlist_join(struct app *app, const struct actor *actor, json_t *input, const char *request_id,
 			   struct core_result *r);
+
+struct config;
+
+/* A join as read from its body: strings borrowed from the input. */
+struct waitlist_request {
+	const char *car_id;          /* NULL when absent */
+	const char *station;         /* one of cfg's company's stations, or NULL and then ... */
+	const char *city;            /* ... a city (exactly one of the two) */
+	long long flex;              /* minutes the window may move, 0 when absent */
+	int64_t start, end, expires; /* the window within the booking rules, a deadline after now */
+};
+
+/*
+ * Pure (no database, no actor): reads and checks the body of a join. EVC_OK,
+ * or the 400/404 in r. Fuzzed (tests/fuzz/fuzz_body_waitlist.c).
+ */
+enum evc_err waitlist_read_join(const struct config *cfg, json_t *input, int64_t now, struct waitlist_request *out,
+				struct core_result *r) __attribute__((warn_unused_result));
 enum evc_err waitlist_get(struct app *app, const struct actor *actor, const char *id, const char *request_id,
 			  struct core_result *r);
 enum evc_err waitlist_withdraw(struct app *app, const struct actor *actor, const char *id, const char *request_id,

@@ -13,40 +13,30 @@
 
 #define MAX_FLEXIBILITY_MINUTES (12 * 60)
 
-struct join_fields {
-	const char *car, *station, *city;
-	long long flex;
-	int64_t start, end, expires;
-};
-
-/* Reads and checks the fields of a join; EVC_OK or the 400/403/404 in r. */
-static enum evc_err read_join(struct app *app, const struct actor *actor, json_t *input, struct join_fields *f,
-			      const char *request_id, struct core_result *r)
+enum evc_err waitlist_read_join(const struct config *cfg, json_t *input, int64_t now, struct waitlist_request *f,
+				struct core_result *r)
 {
 	struct jsonx_error err;
-	const char *car_id = NULL, *start_text, *end_text, *expires_text, *problem;
+	const char *start_text, *end_text, *expires_text, *problem;
 	char owner[VALIDATE_COMPANY_MAX + 1];
 	memset(f, 0, sizeof(*f));
-	if (!jsonx_string(input, "car_id", false, VALIDATE_CAR_MAX, &car_id, &err) ||
+	if (!jsonx_string(input, "car_id", false, VALIDATE_CAR_MAX, &f->car_id, &err) ||
 	    !jsonx_string(input, "station_id", false, VALIDATE_STATION_MAX, &f->station, &err) ||
 	    !jsonx_string(input, "city", false, 100, &f->city, &err) || !jsonx_string(input, "start", true, 64, &start_text, &err) ||
 	    !jsonx_string(input, "end", true, 64, &end_text, &err) ||
 	    !jsonx_integer(input, "flexibility_minutes", false, 0, MAX_FLEXIBILITY_MINUTES, &f->flex, NULL, &err) ||
 	    !jsonx_string(input, "expires_at", true, 64, &expires_text, &err))
 		return core_fail(r, EVC_ERR_INVALID, err.code, "%s", err.message);
-	if (policy_booking_car(actor, car_id, &f->car, request_id, r) != EVC_OK)
-		return r->err;
 	if ((f->station == NULL) == (f->city == NULL))
 		return core_fail(r, EVC_ERR_INVALID, "invalid_field", "give either 'station_id' or 'city'");
 	if (f->station != NULL &&
-	    (!validate_station_company(f->station, owner, sizeof(owner)) || strcmp(owner, app->cfg.company_id) != 0))
+	    (!validate_station_company(f->station, owner, sizeof(owner)) || strcmp(owner, cfg->company_id) != 0))
 		return core_fail(r, EVC_ERR_NOT_FOUND, "not_found", "no station '%s' here: join the waitlist at its owner",
 				 f->station);
 	if (!timeutil_parse_rfc3339(start_text, &f->start) || !timeutil_parse_rfc3339(end_text, &f->end) ||
 	    !timeutil_parse_rfc3339(expires_text, &f->expires))
 		return core_fail(r, EVC_ERR_INVALID, "invalid_field", "start, end and expires_at must be RFC 3339 times");
-	int64_t now = timeutil_now();
-	if ((problem = bounds_window(&app->cfg, f->start, f->end, now)) != NULL)
+	if ((problem = bounds_window(cfg, f->start, f->end, now)) != NULL)
 		return core_fail(r, EVC_ERR_INVALID, "invalid_window", "%s", problem);
 	if (f->expires <= now)
 		return core_fail(r, EVC_ERR_INVALID, "invalid_window", "the deadline 'expires_at' is already past");
@@ -66,16 +56,18 @@ enum evc_err waitlist_join(struct app *app, const struct actor *actor, json_t *i
 		"  $7::timestamptz FROM place WHERE place.city IS NOT NULL"
 		"  AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM stations WHERE city = $3))"
 		" RETURNING id, waitlist_json(waitlist)";
-	struct join_fields f;
+	struct waitlist_request f;
+	const char *car;
 	if (policy_check(actor, POLICY_WAITLIST_JOIN, NULL, request_id, r) != EVC_OK ||
-	    read_join(app, actor, input, &f, request_id, r) != EVC_OK)
+	    waitlist_read_join(&app->cfg, input, timeutil_now(), &f, r) != EVC_OK ||
+	    policy_booking_car(actor, f.car_id, &car, request_id, r) != EVC_OK)
 		return r->err;
 	char s[TIMEUTIL_RFC3339_LEN], e[TIMEUTIL_RFC3339_LEN], x[TIMEUTIL_RFC3339_LEN], flex_text[16];
 	timeutil_format_rfc3339(f.start, s);
 	timeutil_format_rfc3339(f.end, e);
 	timeutil_format_rfc3339(f.expires, x);
 	snprintf(flex_text, sizeof(flex_text), "%lld", f.flex);
-	const char *params[] = { f.car, f.station, f.city, s, e, flex_text, x };
+	const char *params[] = { car, f.station, f.city, s, e, flex_text, x };
 	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
 	if (conn == NULL)
 		return coredb_unavailable(r, request_id);
@@ -86,7 +78,7 @@ enum evc_err waitlist_join(struct app *app, const struct actor *actor, json_t *i
 		core_fail(r, EVC_ERR_NOT_FOUND, "not_found", f.station != NULL ? "no such station" : "no station of ours in that city");
 	} else {
 		log_info("event=waitlist_joined req=%s waitlist=%s car=%s station=%s city=%s", request_id, PQgetvalue(res, 0, 0),
-			 f.car, f.station ? f.station : "-", f.city ? f.city : "-");
+			 car, f.station ? f.station : "-", f.city ? f.city : "-");
 		core_ok_text(r, PQgetvalue(res, 0, 1));
 		r->created = true;
 		snprintf(r->location, sizeof(r->location), "/waitlist/%s", PQgetvalue(res, 0, 0));

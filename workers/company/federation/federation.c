@@ -626,3 +626,38 @@ json_t *federation_readiness(void)
 	pthread_mutex_unlock(&fed.lock);
 	return json_pack("{s:b, s:o}", "ready", json_array_size(missing) == 0, "missing", missing);
 }
+
+/* True when text is visible ASCII only: no control character (CR, LF) may reach a URL or a log line. */
+static bool printable(const char *text)
+{
+	for (; *text != '\0'; text++)
+		if ((unsigned char)*text <= 0x20 || (unsigned char)*text >= 0x7f)
+			return false;
+	return true;
+}
+
+/* The field error of a registration. */
+static bool registration_refused(struct jsonx_error *err, const char *message)
+{
+	err->code = "invalid_field";
+	snprintf(err->message, sizeof(err->message), "%s", message);
+	return false;
+}
+
+bool federation_read_registration(json_t *body, const char *self, struct federation_registration *out,
+				  struct jsonx_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (!jsonx_string(body, "id", true, VALIDATE_COMPANY_MAX, &out->id, err) ||
+	    !jsonx_string(body, "url", true, 255, &out->url, err) ||
+	    !jsonx_string(body, "token", true, FEDERATION_TOKEN_MAX - 1, &out->token, err))
+		return false;
+	if (!validate_company_id(out->id) || strcmp(out->id, self) == 0)
+		return registration_refused(err, "field 'id' must be another company's id");
+	if ((strncmp(out->url, "http://", 7) != 0 && strncmp(out->url, "https://", 8) != 0) || strpbrk(out->url, " \"'<>\\") ||
+	    !printable(out->url))
+		return registration_refused(err, "field 'url' must be an http(s) URL");
+	if (strspn(out->token, "0123456789abcdefABCDEF") != strlen(out->token) || strlen(out->token) < 32)
+		return registration_refused(err, "field 'token' must be at least 32 hex digits");
+	return true;
+}

@@ -15,6 +15,8 @@
 #define EVC_FEDERATION_H
 
 #include <jansson.h>
+
+#include "jsonx.h"
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -52,6 +54,19 @@ bool federation_authenticate(const char *authorization, char *peer_id);
 
 /* True when authorization carries the registration secret. */
 bool federation_is_registration_secret(const char *authorization);
+
+/* A registration as read from its body {"id","url","token"}: strings borrowed from it. */
+struct federation_registration {
+	const char *id, *url, *token;
+};
+
+/*
+ * Pure: reads and checks a registration's body: id another company's than
+ * self, url http(s) of visible ASCII without quotes, backslashes or angle brackets, token at least
+ * 32 hex digits. False with err (a 400). Fuzzed (tests/fuzz/fuzz_body_peer.c).
+ */
+bool federation_read_registration(json_t *body, const char *self, struct federation_registration *out,
+				  struct jsonx_error *err) __attribute__((warn_unused_result));
 
 /*
  * Records a peer that registered with us and issues its inbound token into

@@ -298,55 +298,84 @@ static bool claim_key(struct app *app, PGconn *conn, const char *car_id, const c
 	return false;
 }
 
-void twopc_prepare(struct app *app, json_t *request, const char *request_id, struct peer_response *out)
+/* One leg of a prepare, normalised into legs; false when it is not one of ours with a valid window. */
+static bool read_prepare_leg(const struct config *cfg, json_t *leg, json_t *legs, int64_t *start, int64_t *end)
 {
-	const char *gid = json_string_value(json_object_get(request, "gid"));
-	const char *trip_id = json_string_value(json_object_get(request, "trip_id"));
-	const char *coordinator = json_string_value(json_object_get(request, "coordinator"));
-	const char *op = json_string_value(json_object_get(request, "op"));
-	const char *car_id = json_string_value(json_object_get(request, "car_id"));
-	json_t *key_json = json_object_get(request, "idempotency_key");
-	const char *key = json_string_value(key_json);
-	json_t *legs = json_object_get(request, "legs");
-	memset(out, 0, sizeof(*out));
+	char owner[VALIDATE_COMPANY_MAX + 1], s[TIMEUTIL_RFC3339_LEN], e[TIMEUTIL_RFC3339_LEN];
+	const char *sid = json_string_value(json_object_get(leg, "station_id"));
+	json_t *index = json_object_get(leg, "index");
+	if (sid == NULL || !validate_station_company(sid, owner, sizeof(owner)) || strcmp(owner, cfg->company_id) != 0 ||
+	    !json_is_integer(index) || !timeutil_parse_rfc3339(json_string_value(json_object_get(leg, "start")) ?: "", start) ||
+	    !timeutil_parse_rfc3339(json_string_value(json_object_get(leg, "end")) ?: "", end) || *end <= *start)
+		return false;
+	timeutil_format_rfc3339(*start, s);
+	timeutil_format_rfc3339(*end, e);
+	json_array_append_new(legs, json_pack("{s:O, s:s, s:s, s:s}", "index", index, "station_id", sid, "start", s, "end", e));
+	return true;
+}
 
+bool twopc_read_prepare(const struct config *cfg, json_t *request, int64_t now, struct twopc_prepare_request *q,
+			struct peer_response *out)
+{
 	char gid_coordinator[VALIDATE_COMPANY_MAX + 1], gid_trip[37];
-	if (gid == NULL || trip_id == NULL || coordinator == NULL || op == NULL || car_id == NULL ||
-	    !twopc_gid_parse(gid, gid_coordinator, sizeof(gid_coordinator), gid_trip) ||
-	    strcmp(gid_coordinator, coordinator) != 0 || strcasecmp(gid_trip, trip_id) != 0 ||
-	    strcmp(gid_op(gid), op) != 0 || !validate_car_id(car_id) || !json_is_array(legs) ||
-	    (key_json != NULL && (key == NULL || !validate_idempotency_key(key)))) {
+	memset(q, 0, sizeof(*q));
+	memset(out, 0, sizeof(*out));
+	q->gid = json_string_value(json_object_get(request, "gid"));
+	q->trip_id = json_string_value(json_object_get(request, "trip_id"));
+	q->coordinator = json_string_value(json_object_get(request, "coordinator"));
+	q->op = json_string_value(json_object_get(request, "op"));
+	q->car_id = json_string_value(json_object_get(request, "car_id"));
+	json_t *key = json_object_get(request, "idempotency_key");
+	q->key = json_string_value(key);
+	json_t *in = json_object_get(request, "legs");
+	if (q->gid == NULL || q->trip_id == NULL || q->coordinator == NULL || q->op == NULL || q->car_id == NULL ||
+	    !twopc_gid_parse(q->gid, gid_coordinator, sizeof(gid_coordinator), gid_trip) ||
+	    strcmp(gid_coordinator, q->coordinator) != 0 || strcasecmp(gid_trip, q->trip_id) != 0 ||
+	    strcmp(gid_op(q->gid), q->op) != 0 || !validate_car_id(q->car_id) || !json_is_array(in) ||
+	    (key != NULL && (q->key == NULL || !validate_idempotency_key(q->key)))) {
 		answer_error(out, 400, "invalid_request",
 			     "prepare needs gid, trip_id, coordinator, op, car_id and legs that agree (and a valid idempotency_key, "
 			     "when sent)");
-		return;
+		return false;
 	}
+	q->legs = json_array();
 	size_t i;
 	json_t *leg;
-	json_array_foreach(legs, i, leg) {
-		char owner[VALIDATE_COMPANY_MAX + 1];
-		const char *sid = json_string_value(json_object_get(leg, "station_id"));
+	json_array_foreach(in, i, leg) {
 		int64_t s, e;
-		if (sid == NULL || !validate_station_company(sid, owner, sizeof(owner)) ||
-		    strcmp(owner, app->cfg.company_id) != 0 || !json_is_integer(json_object_get(leg, "index")) ||
-		    !timeutil_parse_rfc3339(json_string_value(json_object_get(leg, "start")) ?: "", &s) ||
-		    !timeutil_parse_rfc3339(json_string_value(json_object_get(leg, "end")) ?: "", &e) || e <= s) {
+		if (!read_prepare_leg(cfg, leg, q->legs, &s, &e)) {
 			answer_error(out, 400, "invalid_leg", "every leg needs index, start, end and a station of this company");
-			return;
+			break;
 		}
 		/* A peer's window follows the rules of a local booking. */
-		const char *problem = strcmp(op, "reserve") == 0 ? bounds_window(&app->cfg, s, e, timeutil_now()) : NULL;
-		if (problem != NULL) {
-			log_warn("event=prepare_refused req=%s gid=%s coordinator=%s reason=\"%s\"", request_id, gid, coordinator,
-				 problem);
-			answer_error(out, 400, "invalid_window", problem);
-			return;
+		if (strcmp(q->op, "reserve") == 0 && (q->window_problem = bounds_window(cfg, s, e, now)) != NULL) {
+			answer_error(out, 400, "invalid_window", q->window_problem);
+			break;
 		}
 	}
+	if (out->status == 0)
+		return true;
+	json_decref(q->legs);
+	q->legs = NULL;
+	return false;
+}
+
+void twopc_prepare(struct app *app, json_t *request, const char *request_id, struct peer_response *out)
+{
+	struct twopc_prepare_request q;
+	if (!twopc_read_prepare(&app->cfg, request, timeutil_now(), &q, out)) {
+		if (q.window_problem != NULL)
+			log_warn("event=prepare_refused req=%s gid=%s coordinator=%s reason=\"%s\"", request_id, q.gid, q.coordinator,
+				 q.window_problem);
+		return;
+	}
+	const char *gid = q.gid, *trip_id = q.trip_id, *coordinator = q.coordinator, *op = q.op, *car_id = q.car_id;
+	json_t *legs = q.legs;
 
 	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
 	if (conn == NULL) {
 		answer_error(out, 503, "unavailable", "the database is unavailable");
+		json_decref(legs);
 		return;
 	}
 	const char *lock_params[] = { PREPARE_LOCK_TIMEOUT };
@@ -387,8 +416,8 @@ void twopc_prepare(struct app *app, json_t *request, const char *request_id, str
 		goto done;
 	}
 
-	if (key != NULL && strcmp(op, "reserve") == 0 &&
-	    !claim_key(app, conn, car_id, key, trip_id, coordinator, request_id, out))
+	if (q.key != NULL && strcmp(op, "reserve") == 0 &&
+	    !claim_key(app, conn, car_id, q.key, trip_id, coordinator, request_id, out))
 		goto done;
 	json_t *reservations = json_array();
 	ok = strcmp(op, "reserve") == 0 ? book_legs(conn, legs, car_id, trip_id, reservations, out)
@@ -411,6 +440,7 @@ void twopc_prepare(struct app *app, json_t *request, const char *request_id, str
 	}
 done:
 	db_release(app->db, conn);
+	json_decref(legs);
 	if (out->status == 200)
 		failpoint_hit(FAILPOINT_PARTICIPANT_SLOW_PREPARE); /* tests: a participant slow to send its vote */
 }

@@ -23,6 +23,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "peer_client.h"
 
@@ -56,6 +57,24 @@ bool twopc_gid_parse(const char *gid, char *coordinator, size_t coordinator_size
  * status and body a participant answers (body: new reference).
  */
 void twopc_prepare(struct app *app, json_t *request, const char *request_id, struct peer_response *out);
+
+struct config;
+
+/* A prepare as read from its body: strings borrowed from it. */
+struct twopc_prepare_request {
+	const char *gid, *trip_id, *coordinator, *op, *car_id; /* agreeing with each other */
+	const char *key;            /* the car's Idempotency-Key (a reserve, when sent), or NULL */
+	json_t *legs;               /* new reference: [{index, station_id, start, end}], times in UTC, our stations */
+	const char *window_problem; /* why a leg's window broke the booking rules (static), or NULL */
+};
+
+/*
+ * Pure (no database): reads and checks a prepare's body, a reserve's windows
+ * against the booking rules at now. true, or false with the 400 in out (and
+ * q->legs NULL). Fuzzed (tests/fuzz/fuzz_body_prepare.c).
+ */
+bool twopc_read_prepare(const struct config *cfg, json_t *request, int64_t now, struct twopc_prepare_request *q,
+			struct peer_response *out) __attribute__((warn_unused_result));
 void twopc_commit(struct app *app, const char *gid, struct peer_response *out);
 void twopc_abort(struct app *app, const char *gid, struct peer_response *out);
 

@@ -1,6 +1,7 @@
 #include "mqtt_bridge.h"
 #include "app.h"
 #include "bounds.h"
+#include "jsonx.h"
 #include "log.h"
 #include "catalogue.h"
 #include "plan.h"
@@ -271,14 +272,6 @@ static void remember_answer(struct mqtt_bridge *b, const char *key, const struct
 	db_release(b->app->db, conn);
 }
 
-/* A copy of the request without the envelope's fields: what the core reads. */
-static json_t *core_input(json_t *req)
-{
-	json_t *input = json_deep_copy(req);
-	json_object_del(input, "type");
-	json_object_del(input, "request_id");
-	return input;
-}
 
 /* True when type is known and the request has the fields it needs (checked before any claim). */
 static bool well_formed(const char *type, json_t *req)
@@ -297,12 +290,11 @@ static bool well_formed(const char *type, json_t *req)
 }
 
 /* Runs a well-formed request through the core as the car (the broker's ACL proved the topic's car logged in). */
-static void run_request(struct mqtt_bridge *b, const struct actor *car, const char *type, json_t *req,
+static void run_request(struct mqtt_bridge *b, const struct actor *car, const char *type, json_t *input,
 			const char *request_id, struct core_result *r)
 {
 	struct app *app = b->app;
-	const char *trip = json_string_value(json_object_get(req, "trip_id"));
-	json_t *input = core_input(req);
+	const char *trip = json_string_value(json_object_get(input, "trip_id"));
 	if (strcmp(type, "plan") == 0) {
 		plan_route(app, car, input, request_id, r);
 	} else if (strcmp(type, "reserve") == 0) {
@@ -312,7 +304,7 @@ static void run_request(struct mqtt_bridge *b, const struct actor *car, const ch
 	} else if (strcmp(type, "waitlist") == 0) {
 		waitlist_join(app, car, input, request_id, r);
 	} else if (strcmp(type, "checkin") == 0) {
-		reservations_checkin(app, car, json_string_value(json_object_get(req, "reservation_id")), request_id, r);
+		reservations_checkin(app, car, json_string_value(json_object_get(input, "reservation_id")), request_id, r);
 	} else if (strcmp(type, "servers") == 0) {
 		catalogue_servers(app, car, request_id, r);
 	} else if (strcmp(type, "stations") == 0) {
@@ -322,7 +314,6 @@ static void run_request(struct mqtt_bridge *b, const struct actor *car, const ch
 	} else {
 		trips_change(app, car, trip, type, request_id, r); /* cancel, finish */
 	}
-	json_decref(input);
 }
 
 static bool valid_request_id(const char *id)
@@ -331,31 +322,56 @@ static bool valid_request_id(const char *id)
 	return n >= 1 && n <= 64 && strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-") == n;
 }
 
+bool mqtt_bridge_read_request(const char *payload, size_t len, struct mqtt_bridge_request *out)
+{
+	struct jsonx_error err;
+	memset(out, 0, sizeof(*out));
+	out->code = "invalid_json";
+	if (!jsonx_load_object(payload, len, MQTT_MAX_JSON_DEPTH, &out->req, &err)) {
+		snprintf(out->message, sizeof(out->message), "payload must be a JSON object (%s)", err.message);
+		return false;
+	}
+	out->request_id = json_string_value(json_object_get(out->req, "request_id"));
+	out->type = json_string_value(json_object_get(out->req, "type"));
+	if (!valid_request_id(out->request_id)) {
+		out->request_id = NULL;
+		out->code = "invalid_field";
+		snprintf(out->message, sizeof(out->message), "request_id must be 1 to 64 of [A-Za-z0-9_.:-]");
+		return false;
+	}
+	if (out->type == NULL || !well_formed(out->type, out->req)) {
+		out->code = "invalid_request";
+		snprintf(out->message, sizeof(out->message), "%s",
+			 "type must be plan, reserve (with legs), cancel, finish or status (with trip_id), waitlist, "
+			 "checkin (with reservation_id), servers or stations");
+		return false;
+	}
+	/* What the core reads: the request without the envelope's fields. */
+	out->input = json_deep_copy(out->req);
+	json_object_del(out->input, "type");
+	json_object_del(out->input, "request_id");
+	out->code = NULL;
+	return true;
+}
+
+void mqtt_bridge_request_clear(struct mqtt_bridge_request *q)
+{
+	json_decref(q->input);
+	json_decref(q->req);
+	memset(q, 0, sizeof(*q));
+}
+
 static void handle_request(struct mqtt_bridge *b, const struct item *it)
 {
 	const char *car_id = it->subject;
-	json_error_t jerr;
-	json_t *req = json_loads(it->payload, JSON_REJECT_DUPLICATES, &jerr);
-	const char *request_id = json_string_value(json_object_get(req, "request_id"));
-	const char *type = json_string_value(json_object_get(req, "type"));
+	struct mqtt_bridge_request q;
 	struct core_result r = CORE_RESULT_INIT;
 
-	if (!json_is_object(req)) {
-		char message[200];
-		snprintf(message, sizeof(message), "payload must be a JSON object (%s)", req == NULL ? jerr.text : "not an object");
-		answer_error(b, car_id, NULL, NULL, 400, "invalid_json", message);
+	if (!mqtt_bridge_read_request(it->payload, strlen(it->payload), &q)) {
+		answer_error(b, car_id, q.request_id, q.type, 400, q.code, q.message);
 		goto done;
 	}
-	if (!valid_request_id(request_id)) {
-		answer_error(b, car_id, NULL, type, 400, "invalid_field", "request_id must be 1 to 64 of [A-Za-z0-9_.:-]");
-		goto done;
-	}
-	if (type == NULL || !well_formed(type, req)) {
-		answer_error(b, car_id, request_id, type, 400, "invalid_request",
-			     "type must be plan, reserve (with legs), cancel, finish or status (with trip_id), waitlist, "
-			     "checkin (with reservation_id), servers or stations");
-		goto done;
-	}
+	const char *request_id = q.request_id, *type = q.type;
 	char key[160];
 	snprintf(key, sizeof(key), "%s/%s", car_id, request_id);
 	json_t *stored = NULL;
@@ -369,7 +385,7 @@ static void handle_request(struct mqtt_bridge *b, const struct item *it)
 		goto done;
 	}
 	struct actor car = actor_car(car_id);
-	run_request(b, &car, type, req, request_id, &r);
+	run_request(b, &car, type, q.input, request_id, &r);
 	remember_answer(b, key, &r);
 	int status = core_result_status(&r);
 	answer(b, car_id, request_id, type, status, json_incref(r.body));
@@ -377,7 +393,7 @@ static void handle_request(struct mqtt_bridge *b, const struct item *it)
 	log_info("event=mqtt_request car=%s request=%s type=%s status=%d", car_id, request_id, type, status);
 done:
 	core_result_clear(&r);
-	json_decref(req);
+	mqtt_bridge_request_clear(&q);
 }
 
 /* A station's birth or Last Will: an offline station takes no new bookings. */

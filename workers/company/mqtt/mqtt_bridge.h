@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 struct app;
 struct mqtt_bridge;
@@ -36,5 +37,26 @@ json_t *mqtt_bridge_stats(struct mqtt_bridge *bridge);
 
 /* Stores what is buffered, publishes offline, disconnects and frees. */
 void mqtt_bridge_stop(struct mqtt_bridge *bridge);
+
+#define MQTT_MAX_JSON_DEPTH 32 /* as HTTP_MAX_JSON_DEPTH */
+
+/* A car's request as read from its payload. */
+struct mqtt_bridge_request {
+	json_t *req;                   /* new reference: the payload, NULL when not a JSON object */
+	json_t *input;                 /* new reference: req without "type" and "request_id", what the core reads */
+	const char *request_id, *type; /* borrowed from req (request_id NULL unless valid) */
+	const char *code;              /* NULL when well-formed, else the 400's code */
+	char message[320];
+};
+
+/*
+ * Pure: reads the envelope of a request payload (len bytes): one JSON object
+ * with a valid request_id and a known type carrying the fields it needs. false
+ * with code and message for the 400 answer. Clear with mqtt_bridge_request_clear
+ * either way. Fuzzed (tests/fuzz/fuzz_body_mqtt.c).
+ */
+bool mqtt_bridge_read_request(const char *payload, size_t len, struct mqtt_bridge_request *out)
+	__attribute__((warn_unused_result));
+void mqtt_bridge_request_clear(struct mqtt_bridge_request *q);
 
 #endif

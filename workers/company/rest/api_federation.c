@@ -47,7 +47,7 @@ int api_federation_register(struct http_request *req)
 {
 	json_t *body = NULL;
 	struct jsonx_error err;
-	const char *id, *url, *token;
+	struct federation_registration reg;
 	char issued[FEDERATION_TOKEN_MAX];
 	int status;
 
@@ -57,26 +57,19 @@ int api_federation_register(struct http_request *req)
 		return http_reply_error(req, 401, "unauthorized", "registration needs 'Authorization: Token <registration secret>'");
 	if ((status = http_read_json_object(req, &body)) != 0)
 		return status;
-	if (!jsonx_string(body, "id", true, VALIDATE_COMPANY_MAX, &id, &err) ||
-	    !jsonx_string(body, "url", true, 255, &url, &err) ||
-	    !jsonx_string(body, "token", true, FEDERATION_TOKEN_MAX - 1, &token, &err)) {
+	if (!federation_read_registration(body, req->app->cfg.company_id, &reg, &err)) {
 		status = http_reply_field_error(req, &err);
-	} else if (!validate_company_id(id) || strcmp(id, req->app->cfg.company_id) == 0) {
-		status = http_reply_error(req, 400, "invalid_field", "field 'id' must be another company's id");
-	} else if ((strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) || strpbrk(url, " \"'<>\\")) {
-		status = http_reply_error(req, 400, "invalid_field", "field 'url' must be an http(s) URL");
-	} else if (strspn(token, "0123456789abcdefABCDEF") != strlen(token) || strlen(token) < 32) {
-		status = http_reply_error(req, 400, "invalid_field", "field 'token' must be at least 32 hex digits");
-	} else if (req->actor.kind == ACTOR_PEER && strcmp(req->actor.id, id) != 0) {
-		log_warn("event=refused req=%s actor=peer:%s action=federation.register id=%s", req->request_id, req->actor.id, id);
+	} else if (req->actor.kind == ACTOR_PEER && strcmp(req->actor.id, reg.id) != 0) {
+		log_warn("event=refused req=%s actor=peer:%s action=federation.register id=%s", req->request_id, req->actor.id,
+			 reg.id);
 		status = http_reply_error(req, 403, "forbidden", "a member changes its own registration only");
-	} else if (!member_or_operator && federation_peer_registered(id)) {
+	} else if (!member_or_operator && federation_peer_registered(reg.id)) {
 		log_warn("event=refused req=%s actor=registration_secret action=federation.register id=%s reason=already_member",
-			 req->request_id, id);
+			 req->request_id, reg.id);
 		status = http_reply_error(req, 409, "already_registered",
 					  "company '%s' is already a member: changing its URL or token needs its current credential "
-					  "or an operator of this company", id);
-	} else if (!federation_accept_registration(id, url, token, issued)) {
+					  "or an operator of this company", reg.id);
+	} else if (!federation_accept_registration(reg.id, reg.url, reg.token, issued)) {
 		status = http_reply_db_unavailable(req);
 	} else {
 		status = http_reply_json(req, 201, json_pack("{s:s, s:s, s:s}", "id", req->app->cfg.company_id, "url",

@@ -4,6 +4,7 @@
  */
 #include "api.h"
 #include "app.h"
+#include "catalogue.h"
 #include "log.h"
 #include "timeutil.h"
 #include "validate.h"
@@ -12,57 +13,6 @@
 #include <string.h>
 
 #define MAX_AVAILABILITY_SPAN (7 * 86400)
-
-static const char *const station_statuses[] = { "active", "maintenance", "offline", NULL };
-
-/* The writable fields of a station, as text parameters (NULL when absent). */
-struct station_fields {
-	const char *name, *city, *status;
-	char lat[32], lon[32], chargers[16], power_kw[32], price[32];
-	bool has_lat, has_lon, has_chargers, has_power, has_price;
-};
-
-static bool is_station_status(const char *s)
-{
-	for (const char *const *p = station_statuses; *p != NULL; p++)
-		if (strcmp(*p, s) == 0)
-			return true;
-	return false;
-}
-
-/* Reads and validates the writable fields; required for creation, optional for PATCH. */
-static bool read_fields(json_t *body, bool required, struct station_fields *f, struct jsonx_error *err)
-{
-	double lat, lon, power, price;
-	long long chargers;
-
-	memset(f, 0, sizeof(*f));
-	if (!jsonx_string(body, "name", required, 200, &f->name, err) ||
-	    !jsonx_string(body, "city", required, 100, &f->city, err) ||
-	    !jsonx_number(body, "lat", required, -90, 90, &lat, &f->has_lat, err) ||
-	    !jsonx_number(body, "lon", required, -180, 180, &lon, &f->has_lon, err) ||
-	    !jsonx_integer(body, "chargers", required, 1, 64, &chargers, &f->has_chargers, err) ||
-	    !jsonx_number(body, "power_kw", required, 0.1, 1000, &power, &f->has_power, err) ||
-	    !jsonx_number(body, "price_per_kwh", required, 0, 1000, &price, &f->has_price, err) ||
-	    !jsonx_string(body, "status", false, 16, &f->status, err))
-		return false;
-	if (f->status != NULL && !is_station_status(f->status)) {
-		err->code = "invalid_field";
-		snprintf(err->message, sizeof(err->message), "field 'status' must be active, maintenance or offline");
-		return false;
-	}
-	if (f->has_lat)
-		snprintf(f->lat, sizeof(f->lat), "%.7f", lat);
-	if (f->has_lon)
-		snprintf(f->lon, sizeof(f->lon), "%.7f", lon);
-	if (f->has_chargers)
-		snprintf(f->chargers, sizeof(f->chargers), "%lld", chargers);
-	if (f->has_power)
-		snprintf(f->power_kw, sizeof(f->power_kw), "%.1f", power);
-	if (f->has_price)
-		snprintf(f->price, sizeof(f->price), "%.2f", price);
-	return true;
-}
 
 int api_stations_list(struct http_request *req)
 {
@@ -90,8 +40,6 @@ int api_stations_get(struct http_request *req)
 
 int api_stations_create(struct http_request *req)
 {
-	static const char *const allowed[] = { "id", "name", "city", "lat", "lon", "chargers",
-					       "power_kw", "price_per_kwh", "status", NULL };
 	static const char sql[] =
 		"INSERT INTO stations (id, name, city, lat, lon, chargers, power_kw, price_per_kwh, status)"
 		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, 'active'))"
@@ -100,24 +48,16 @@ int api_stations_create(struct http_request *req)
 	json_t *body = NULL;
 	struct jsonx_error err;
 	struct station_fields f;
-	const char *id;
-	char owner[VALIDATE_COMPANY_MAX + 1];
 	int status;
 
 	if ((status = api_authorize(req, POLICY_STATION_MANAGE)) != 0 || (status = http_read_json_object(req, &body)) != 0)
 		return status;
 
-	if (!jsonx_only_keys(body, allowed, &err) || !jsonx_string(body, "id", true, VALIDATE_STATION_MAX, &id, &err) ||
-	    !read_fields(body, true, &f, &err)) {
+	if (!catalogue_station_read(body, company, &f, &err)) {
 		status = http_reply_field_error(req, &err);
 		goto cleanup;
 	}
-	if (!validate_station_company(id, owner, sizeof(owner)) || strcmp(owner, company) != 0) {
-		status = http_reply_error(req, 400, "invalid_field",
-					  "field 'id' must look like '%s-<code>', code of [a-z0-9-], at most 48 characters",
-					  company);
-		goto cleanup;
-	}
+	const char *id = f.id;
 
 	PGconn *conn = db_acquire(req->app->db, APP_DB_WAIT_MS);
 	if (conn == NULL) {
@@ -145,8 +85,6 @@ cleanup:
 
 int api_stations_update(struct http_request *req)
 {
-	static const char *const allowed[] = { "name", "city", "lat", "lon", "chargers",
-					       "power_kw", "price_per_kwh", "status", NULL };
 	/* Fewer chargers is refused while a live reservation still needs a removed one. */
 	static const char sql[] =
 		"UPDATE stations SET name = coalesce($2, name), city = coalesce($3, city),"
@@ -166,7 +104,7 @@ int api_stations_update(struct http_request *req)
 
 	if ((status = api_authorize(req, POLICY_STATION_MANAGE)) != 0 || (status = http_read_json_object(req, &body)) != 0)
 		return status;
-	if (!jsonx_only_keys(body, allowed, &err) || !read_fields(body, false, &f, &err)) {
+	if (!catalogue_station_read(body, NULL, &f, &err)) {
 		status = http_reply_field_error(req, &err);
 		goto cleanup;
 	}
