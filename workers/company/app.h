@@ -8,6 +8,7 @@
 #include "config.h"
 #include "db.h"
 
+struct admission;
 struct carauth;
 struct connguard;
 struct mqtt_bridge;
@@ -33,6 +34,7 @@ struct app {
 	struct connguard *connguard;  /* HTTP connections per client address (connguard.h) */
 	struct carauth *carauth;      /* car tokens: our signing key, peers' keys, revocations */
 	struct twopc *twopc;          /* two-phase commit: what this process drives, its liveness */
+	struct admission *plan_admission; /* route plans running at once (EVC_PLAN_MAX_INFLIGHT) */
 	/* The periodic jobs (ticker.h), each on its own thread. */
 	struct ticker *waitlist_ticker;  /* serves the waitlist, expires no-shows */
 	struct ticker *beat_ticker;      /* this instance's liveness (worker_instances) */
