@@ -26,7 +26,9 @@ struct app {
 	/*
 	 * Connections with synchronous_commit off, for what recovery derives again
 	 * after a crash (a trip's row and phases, COMMIT/ROLLBACK PREPARED): their
-	 * commits do not wait for the WAL flush. Nothing else may use them.
+	 * commits do not wait for the WAL flush; and the MQTT bridge's request
+	 * claims, made durable by the request's own synchronous commit that follows
+	 * (mqtt_bridge.c). Nothing else may use them.
 	 */
 	struct db_pool *db_relaxed;
 	struct mqtt_bridge *mqtt;

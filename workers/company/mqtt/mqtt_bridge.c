@@ -237,6 +237,13 @@ static void answer_error(struct mqtt_bridge *b, const char *car, const char *req
  * Claims the request; false when it was seen before (then *stored is its
  * answer, or NULL while another handler runs it). One statement: a racing
  * duplicate waits on the row and sees the first claim, never a second insert.
+ *
+ * On the relaxed pool (synchronous_commit off): the claim's commit does not wait
+ * for its WAL flush (issue 18: no extra flush for bookkeeping). It is durable as
+ * soon as anything the request writes after it is: the booking's commit, or the
+ * answer remember_answer() stores, flushes the WAL up to itself, and the claim's
+ * record lies before. Lost in a crash before that, the claim is lost with nothing
+ * done for it, and a redelivery runs the request, as for any unclaimed one.
  */
 static bool first_delivery(struct mqtt_bridge *b, const char *key, const char *car, const char *type, json_t **stored,
 			   long *stored_status)
@@ -251,7 +258,7 @@ static bool first_delivery(struct mqtt_bridge *b, const char *key, const char *c
 		/* Not claimed (answered, or a live handler runs it): what is stored, if anything. */
 		stored_sql[] = "SELECT status, response FROM mqtt_requests WHERE request_id = $1";
 	*stored = NULL;
-	PGconn *conn = db_acquire(b->app->db, APP_DB_WAIT_MS);
+	PGconn *conn = db_acquire(b->app->db_relaxed, APP_DB_WAIT_MS);
 	if (conn == NULL)
 		return true; /* cannot tell: run it; the trip's Idempotency-Key still guards reserve */
 	const char *params[] = { key, car, type, b->app->instance };
@@ -266,7 +273,7 @@ static bool first_delivery(struct mqtt_bridge *b, const char *key, const char *c
 		}
 		PQclear(res);
 	}
-	db_release(b->app->db, conn);
+	db_release(b->app->db_relaxed, conn);
 	return first;
 }
 
