@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from conftest import (STACK_SCRIPT, assert_error, assert_json, assert_status, future_start, new_car_id, parse_ts,
-                      run_stack, ts)
+                      run_stack, stack_dir, ts)
 from tripkit import ensure_up, federation_ready, new_key, post_trip, wait_for
 
 # A 50 kWh car at 18.5 kWh/100 km charged to 90%: about 200 km between charges, and
@@ -329,7 +329,7 @@ def restart_a_with(**settings):
     """Restarts company a's worker with these worker settings in its environment
     (none: back to the defaults), and waits until the federation is whole again."""
     env = {k: v for k, v in os.environ.items() if k not in ("EVC_PLAN_MAX_INFLIGHT", "EVC_PLAN_QUEUE_MS")}
-    env.update({k: str(v) for k, v in settings.items()})
+    env.update({k: str(v) for k, v in settings.items()}, EVC_STACK_DIR=stack_dir())
     p = subprocess.run([str(STACK_SCRIPT), "restart", "a", "worker"], env=env, capture_output=True, text=True,
                        timeout=180)
     assert p.returncode == 0, p.stderr[-2000:]
