@@ -222,6 +222,33 @@ def test_one_car_racing_itself_gets_no_more_than_its_reservation_limit(company):
     company.assert_alive()
 
 
+def test_two_bookings_of_a_car_one_short_of_its_limit_only_one_wins(company):
+    """A car one booking short of EVC_CAR_MAX_RESERVATIONS sends two at once (distinct
+    windows, so only the limit can refuse one): exactly one is booked, the other is
+    409 car_limit_reached and writes nothing. Five cars in a row, so an unlucky
+    interleaving that let both through would show."""
+    if not 0 < CAR_MAX_RESERVATIONS < 20:
+        pytest.skip(f"EVC_CAR_MAX_RESERVATIONS={CAR_MAX_RESERVATIONS}")
+    st = company.create_station(chargers=2)
+    t0 = future_start()
+    for round_ in range(5):
+        car = new_car_id(f"edge{round_}")
+        base = t0 + timedelta(days=round_)
+        for i in range(CAR_MAX_RESERVATIONS - 1):
+            company.book_ok(st["id"], base + timedelta(hours=i), base + timedelta(hours=i, minutes=30), car)
+        bodies = [{"station_id": st["id"], "car_id": car,
+                   "start": ts(base + timedelta(hours=12 + 2 * k)), "end": ts(base + timedelta(hours=13 + 2 * k))}
+                  for k in range(2)]
+        results = race(company, bodies)
+        assert summarize(results) == Counter({201: 1, 409: 1}), results
+        refused = next(body for status, body in results if status == 409)
+        assert refused["error"]["code"] == "car_limit_reached", refused
+        live = company.sql_one("SELECT count(*) FROM reservations WHERE car_id = %s "
+                               "AND status IN ('held', 'confirmed')", (car,))[0]
+        assert live == CAR_MAX_RESERVATIONS
+    company.assert_alive()
+
+
 def test_one_car_racing_itself_gets_no_more_than_its_trip_limit(companies):
     """10 trips of one car at once (under the rate limit's burst of 20), each on its
     own stretch of a roomy station: exactly EVC_CAR_MAX_TRIPS (3) are confirmed, the

@@ -10,12 +10,18 @@ Planning needs a credential: a car plans for itself (car_id may be left out: its
 token's car; naming another car is 403), the operator plans for a car it names.
 """
 
+import os
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+import requests
 
-from conftest import (assert_error, assert_json, assert_status, future_start, new_car_id, parse_ts,
-                      run_stack, ts)
+from conftest import (STACK_SCRIPT, assert_error, assert_json, assert_status, future_start, new_car_id, parse_ts,
+                      run_stack, stack_dir, ts)
 from tripkit import ensure_up, federation_ready, new_key, post_trip, wait_for
 
 # A 50 kWh car at 18.5 kWh/100 km charged to 90%: about 200 km between charges, and
@@ -317,3 +323,54 @@ def test_availability_batch_says_free_and_nearest_free(companies):
                 {"windows": [{"station_id": station, "start": ts(start), "end": ts(start)}]},
                 {"windows": [{"station_id": "BAD ID", "start": ts(start), "end": ts(start + timedelta(hours=1))}]}):
         assert_error(b.post("/availability/batch", json=bad), 400)
+
+
+def restart_a_with(**settings):
+    """Restarts company a's worker with these worker settings in its environment
+    (none: back to the defaults), and waits until the federation is whole again."""
+    env = {k: v for k, v in os.environ.items() if k not in ("EVC_PLAN_MAX_INFLIGHT", "EVC_PLAN_QUEUE_MS")}
+    env.update({k: str(v) for k, v in settings.items()}, EVC_STACK_DIR=stack_dir())
+    p = subprocess.run([str(STACK_SCRIPT), "restart", "a", "worker"], env=env, capture_output=True, text=True,
+                       timeout=180)
+    assert p.returncode == 0, p.stderr[-2000:]
+
+
+def test_a_saturated_planner_sheds_at_once_with_retry_after(all_up):
+    """Admission control: with one plan admitted at a time and no queue
+    (EVC_PLAN_MAX_INFLIGHT=1, EVC_PLAN_QUEUE_MS=0), 8 plans sent at once each get a 200
+    or a 503 `overloaded` with Retry-After, answered at once (well under the 5 s a peer
+    may take); at least one is shed, the worker stays healthy, and once the burst is
+    over a plan goes through."""
+    companies = all_up
+    a = companies["a"]
+    restart_a_with(EVC_PLAN_MAX_INFLIGHT=1, EVC_PLAN_QUEUE_MS=0)
+    try:
+        a.wait_healthy()
+        assert federation_ready(companies, timeout=30), "the federation is not all up"
+        car = new_car_id("shed")
+        body = plan_body(car_id=car)
+        headers = a.as_car(car)
+        barrier = threading.Barrier(8, timeout=60)
+
+        def one(_):
+            with requests.Session() as s:
+                barrier.wait()
+                t0 = time.monotonic()
+                r = s.post(a.url("/routes/plan"), json=body, headers=headers, timeout=PLAN_TIMEOUT)
+                return r, time.monotonic() - t0
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(one, range(8)))
+        statuses = sorted(r.status_code for r, _ in answers)
+        assert set(statuses) <= {200, 503}, statuses
+        assert 200 in statuses and 503 in statuses, statuses
+        for r, seconds in answers:
+            if r.status_code == 503:
+                assert_error(r, 503, "overloaded")
+                assert r.headers.get("Retry-After") == "1", r.headers
+                assert seconds < 2.0, f"a shed plan took {seconds:.2f} s"
+        plan_ok(a, plan_body(car_id=car))  # the burst is over: admitted again
+    finally:
+        restart_a_with()
+        a.wait_healthy()
+        federation_ready(companies, timeout=30)

@@ -129,3 +129,13 @@ long httpc_connects(const struct httpc *c)
 {
 	return c->connects;
 }
+
+long httpc_retry_after(struct httpc *c)
+{
+	struct curl_header *h = NULL;
+	if (curl_easy_header(c->curl, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK || h == NULL)
+		return -1;
+	char *end = NULL;
+	long seconds = strtol(h->value, &end, 10);
+	return end != h->value && seconds >= 0 ? seconds : -1;
+}

@@ -31,6 +31,9 @@ const char *httpc_body(const struct httpc *c);
 /* The last transport error, for messages ("" when none). Borrowed. */
 const char *httpc_error(const struct httpc *c);
 
+/* The last response's Retry-After in seconds, or -1 when it had none (or no answer came). */
+long httpc_retry_after(struct httpc *c);
+
 /* Connections this client opened so far: stays at one per server while keep-alive works. */
 long httpc_connects(const struct httpc *c);
 

@@ -35,17 +35,26 @@ static void sleep_until(int64_t ns)
 	}
 }
 
-static void count(struct worker *w, long status, int64_t started, int64_t done)
+/* Counts one answer; returns when the thread may send its next request (0: at once). */
+static int64_t count(struct worker *w, long status, int64_t started, int64_t done)
 {
 	struct load_result *r = &w->result;
+	long retry_after = status == 503 ? httpc_retry_after(w->t.http) : -1;
 	if (done >= w->warm_ns && done < w->end_ns)
 		w->answered_in_window = true;
+	int64_t next = retry_after >= 0 ? done + retry_after * 1000000000LL : 0;
 	if (started < w->warm_ns)
-		return;
+		return next;
 	if (status >= 200 && status < 300) {
 		r->ok++;
 		histogram_record(&r->hist, (uint64_t)((done - started) / 1000));
-		return;
+		return next;
+	}
+	if (retry_after >= 0) {
+		r->shed++;
+		if ((uint64_t)((done - started) / 1000) > r->shed_max_us)
+			r->shed_max_us = (uint64_t)((done - started) / 1000);
+		return next;
 	}
 	if (status == 409)
 		r->conflict++;
@@ -58,6 +67,7 @@ static void count(struct worker *w, long status, int64_t started, int64_t done)
 	if (status != 409 && r->first_error[0] == '\0')
 		snprintf(r->first_error, sizeof(r->first_error), "%ld %.200s", status,
 			 status == HTTPC_TRANSPORT_ERROR ? httpc_error(w->t.http) : httpc_body(w->t.http));
+	return next;
 }
 
 static void *work(void *arg)
@@ -68,7 +78,9 @@ static void *work(void *arg)
 		for (int64_t start = now_ns(); start < w->end_ns; start = now_ns()) {
 			long status = w->scenario->run_one(&w->t);
 			w->t.seq++;
-			count(w, status, start, now_ns());
+			int64_t next = count(w, status, start, now_ns());
+			if (next > 0)
+				sleep_until(next < w->end_ns ? next : w->end_ns);
 		}
 	} else {
 		/* This thread's share of the schedule, offset so the threads interleave. */
@@ -78,7 +90,7 @@ static void *work(void *arg)
 			sleep_until(due);
 			long status = w->scenario->run_one(&w->t);
 			w->t.seq++;
-			count(w, status, due, now_ns());
+			(void)count(w, status, due, now_ns()); /* paced: the schedule decides */
 		}
 	}
 	w->result.connects = httpc_connects(w->t.http);
@@ -140,6 +152,9 @@ bool load_run(struct bench *b, const struct scenario *s, const struct load_optio
 		r->conflict += wr->conflict;
 		r->client_error += wr->client_error;
 		r->server_error += wr->server_error;
+		r->shed += wr->shed;
+		if (wr->shed_max_us > r->shed_max_us)
+			r->shed_max_us = wr->shed_max_us;
 		r->transport_error += wr->transport_error;
 		r->connects += wr->connects;
 		r->starved += !workers[i].answered_in_window;

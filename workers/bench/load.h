@@ -6,7 +6,9 @@
  *  - paced (rate > 0): the threads together start rate operations a second on
  *    a fixed schedule, and latency counts from the scheduled start, so a slow
  *    answer that delays the next request is not hidden (coordinated omission).
- * Only operations started after the warm-up are counted.
+ * Only operations started after the warm-up are counted. A 503 with Retry-After
+ * (the server shedding load) is counted apart, and that thread waits as told,
+ * as a well-behaved client does, before its next request.
  */
 #ifndef EVC_BENCH_LOAD_H
 #define EVC_BENCH_LOAD_H
@@ -28,7 +30,9 @@ struct load_result {
 	uint64_t ok;             /* 2xx */
 	uint64_t conflict;       /* 409: no charger free, leg held by another trip */
 	uint64_t client_error;   /* other 4xx: the benchmark's own mistake */
-	uint64_t server_error;   /* 5xx */
+	uint64_t server_error;   /* 5xx but shed */
+	uint64_t shed;           /* 503 with Retry-After: admission control refused it at once */
+	uint64_t shed_max_us;    /* the slowest of those refusals: quick, or not a shed */
 	uint64_t transport_error;
 	long connects;           /* TCP connections opened by the load threads */
 	int starved;             /* threads that got no answer at all in the measured window */

@@ -195,17 +195,18 @@ static double ms(uint64_t us)
 
 static void print_header(void)
 {
-	printf("%-26s %5s %9s %8s %8s %8s %8s %7s %6s %6s %5s\n", "scenario", "conc", "ops/s", "p50 ms", "p95 ms",
-	       "p99 ms", "max ms", "ok", "409", "errors", "conns");
+	printf("%-26s %5s %9s %8s %8s %8s %8s %7s %6s %6s %6s %5s\n", "scenario", "conc", "ops/s", "p50 ms", "p95 ms",
+	       "p99 ms", "max ms", "ok", "409", "errors", "shed", "conns");
 }
 
 static void print_row(const char *title, const char *level, const struct load_result *r)
 {
 	const struct histogram *h = &r->hist;
-	printf("%-26s %5s %9.1f %8.2f %8.2f %8.2f %8.1f %7llu %6llu %6llu %5ld\n", title, level, r->ops_per_s,
+	printf("%-26s %5s %9.1f %8.2f %8.2f %8.2f %8.1f %7llu %6llu %6llu %6llu %5ld\n", title, level, r->ops_per_s,
 	       ms(histogram_quantile(h, 0.50)), ms(histogram_quantile(h, 0.95)), ms(histogram_quantile(h, 0.99)),
 	       ms(h->max_us), (unsigned long long)r->ok, (unsigned long long)r->conflict,
-	       (unsigned long long)(r->client_error + r->server_error + r->transport_error), r->connects);
+	       (unsigned long long)(r->client_error + r->server_error + r->transport_error), (unsigned long long)r->shed,
+	       r->connects);
 	if (r->first_error[0] != '\0')
 		printf("%-26s       first error: %s\n", "", r->first_error);
 	if (r->starved > 0)
@@ -220,14 +221,15 @@ static json_t *level_json(int concurrency, const struct load_result *r, const st
 	for (int c = 0; c < b->ncompanies; c++)
 		if (r->rss_max_kb[c] > 0)
 			json_object_set_new(rss, b->companies[c].id, json_integer(r->rss_max_kb[c]));
-	return json_pack("{s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:o, s:s, s:i}",
+	return json_pack("{s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:o, s:s, s:i, s:I, s:f}",
 			 "concurrency", concurrency, "ops_per_s", r->ops_per_s, "p50_ms", ms(histogram_quantile(h, 0.50)),
 			 "p95_ms", ms(histogram_quantile(h, 0.95)), "p99_ms", ms(histogram_quantile(h, 0.99)), "max_ms",
 			 ms(h->max_us), "mean_ms", h->count ? h->sum_us / (double)h->count / 1000.0 : 0.0, "ok",
 			 (json_int_t)r->ok, "conflicts", (json_int_t)r->conflict, "client_errors",
 			 (json_int_t)r->client_error, "server_errors", (json_int_t)r->server_error, "transport_errors",
 			 (json_int_t)r->transport_error, "connects", (json_int_t)r->connects, "seconds", r->seconds,
-			 "rss_max_kb", rss, "first_error", r->first_error, "starved_clients", r->starved);
+			 "rss_max_kb", rss, "first_error", r->first_error, "starved_clients", r->starved, "shed",
+			 (json_int_t)r->shed, "shed_max_ms", ms(r->shed_max_us));
 }
 
 /* Runs one request/response scenario at every level, then paced at half its peak. */

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "db.h"
 
+struct admission;
 struct carauth;
 struct connguard;
 struct mqtt_bridge;
@@ -25,7 +26,9 @@ struct app {
 	/*
 	 * Connections with synchronous_commit off, for what recovery derives again
 	 * after a crash (a trip's row and phases, COMMIT/ROLLBACK PREPARED): their
-	 * commits do not wait for the WAL flush. Nothing else may use them.
+	 * commits do not wait for the WAL flush; and the MQTT bridge's request
+	 * claims, made durable by the request's own synchronous commit that follows
+	 * (mqtt_bridge.c). Nothing else may use them.
 	 */
 	struct db_pool *db_relaxed;
 	struct mqtt_bridge *mqtt;
@@ -33,6 +36,7 @@ struct app {
 	struct connguard *connguard;  /* HTTP connections per client address (connguard.h) */
 	struct carauth *carauth;      /* car tokens: our signing key, peers' keys, revocations */
 	struct twopc *twopc;          /* two-phase commit: what this process drives, its liveness */
+	struct admission *plan_admission; /* route plans running at once (EVC_PLAN_MAX_INFLIGHT) */
 	/* The periodic jobs (ticker.h), each on its own thread. */
 	struct ticker *waitlist_ticker;  /* serves the waitlist, expires no-shows */
 	struct ticker *beat_ticker;      /* this instance's liveness (worker_instances) */

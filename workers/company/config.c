@@ -85,6 +85,8 @@ bool config_load(struct config *cfg, char *err, size_t err_size)
 	    !read_int("EVC_TRIP_RATE_PER_SECOND", 5, 0, 100000, &cfg->trip_rate_per_second, err, err_size) ||
 	    !read_int("EVC_TRIP_BURST", 20, 1, 100000, &cfg->trip_burst, err, err_size) ||
 	    !read_int("EVC_CAR_MAX_TRIPS", 3, 0, 100000, &cfg->car_max_trips, err, err_size) ||
+	    !read_int("EVC_PLAN_MAX_INFLIGHT", 4, 0, 1024, &cfg->plan_max_inflight, err, err_size) ||
+	    !read_int("EVC_PLAN_QUEUE_MS", 250, 0, 10000, &cfg->plan_queue_ms, err, err_size) ||
 	    !read_int("EVC_CAR_MAX_RESERVATIONS", 6, 0, 100000, &cfg->car_max_reservations, err, err_size) ||
 	    !read_int("EVC_CAR_TOKEN_TTL_HOURS", 24 * 30, 1, 24 * 366, &cfg->car_token_ttl_hours, err, err_size) ||
 	    !read_int("EVC_WINDOW_MAX_HOURS", 24, 1, 24 * 7, &cfg->window_max_hours, err, err_size) ||

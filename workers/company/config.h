@@ -40,6 +40,8 @@ struct config {
 	int no_show_grace_minutes;                 /* EVC_NO_SHOW_GRACE_MINUTES */
 	int trip_rate_per_second;                  /* EVC_TRIP_RATE_PER_SECOND, per car, 0: off */
 	int trip_burst;                            /* EVC_TRIP_BURST */
+	int plan_max_inflight;                     /* EVC_PLAN_MAX_INFLIGHT: route plans running at once, 0: no limit */
+	int plan_queue_ms;                         /* EVC_PLAN_QUEUE_MS: how long one more waits for a place before 503 */
 	int car_max_trips;                         /* EVC_CAR_MAX_TRIPS: live future trips per car, 0: no limit */
 	int car_max_reservations;                  /* EVC_CAR_MAX_RESERVATIONS: live future single bookings, 0: none */
 	int car_token_ttl_hours;                   /* EVC_CAR_TOKEN_TTL_HOURS: lifetime of an issued car token */

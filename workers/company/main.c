@@ -5,6 +5,7 @@
  *   evc-worker            apply pending migrations, then serve until SIGTERM/SIGINT
  *   evc-worker migrate    apply pending migrations and exit
  */
+#include "admission.h"
 #include "app.h"
 #include "carauth.h"
 #include "connguard.h"
@@ -62,7 +63,9 @@ static int serve(struct app *app)
 	app->db_relaxed = db_pool_create(app->cfg.database_url, app_name, relaxed_options, app->cfg.db_pool_size);
 	app->trip_limit = ratelimit_create(app->cfg.trip_rate_per_second, app->cfg.trip_burst);
 	app->connguard = connguard_create(app->cfg.http_threads, app->cfg.http_max_conn_per_client);
-	if (app->db == NULL || app->db_relaxed == NULL || app->trip_limit == NULL || app->connguard == NULL)
+	app->plan_admission = admission_create(app->cfg.plan_max_inflight, app->cfg.plan_queue_ms);
+	if (app->db == NULL || app->db_relaxed == NULL || app->trip_limit == NULL || app->connguard == NULL ||
+	    app->plan_admission == NULL)
 		return EXIT_FAILURE;
 
 	mg_init_library(0);
@@ -106,6 +109,7 @@ static int serve(struct app *app)
 	peer_client_cleanup();
 	ratelimit_destroy(app->trip_limit);
 	connguard_destroy(app->connguard);
+	admission_destroy(app->plan_admission);
 	carauth_destroy(app->carauth);
 	mg_exit_library();
 	log_info("event=stopped");

@@ -176,6 +176,36 @@ enum booking_outcome booking_reserve(PGconn *conn, const struct booking_window *
 	return outcome;
 }
 
+enum booking_outcome booking_reserve_single(PGconn *conn, const struct booking_window *w, int car_max,
+					    PGresult **booked, PGresult **failed)
+{
+	static const char sql[] = "SELECT reservation_id, body, outcome"
+				  " FROM book_single($1, $2, $3::timestamptz, $4::timestamptz, $5::int)";
+	char max_text[16];
+	snprintf(max_text, sizeof(max_text), "%d", car_max);
+	const char *params[] = { w->station_id, w->car_id, w->start, w->end, max_text };
+	*booked = NULL;
+	*failed = NULL;
+	PGresult *res = db_exec(conn, sql, 5, params);
+	if (!db_ok(res, "booking_single")) {
+		if (classify(res, 0) == ATTEMPT_FAILED || db_is_connection_error(conn, res)) {
+			*failed = res;
+			return BOOKING_DB_ERROR;
+		}
+		log_debug("event=booking_race station=%s outcome=full_path", w->station_id);
+		PQclear(res);
+		return BOOKING_NO_CHARGER;
+	}
+	const char *outcome = PQgetvalue(res, 0, 2);
+	if (strcmp(outcome, "booked") == 0) {
+		*booked = res;
+		return BOOKING_OK;
+	}
+	bool limit = strcmp(outcome, "car_limit") == 0;
+	PQclear(res);
+	return limit ? BOOKING_CAR_LIMIT : BOOKING_NO_CHARGER;
+}
+
 char *booking_alternatives(PGconn *conn, const struct booking_window *w, int max)
 {
 	static const char sql[] =

@@ -14,6 +14,7 @@ enum booking_outcome {
 	BOOKING_STATION_UNAVAILABLE, /* maintenance or offline */
 	BOOKING_NO_CHARGER,          /* every charger is taken in that window */
 	BOOKING_DB_ERROR,            /* *failed holds the result */
+	BOOKING_CAR_LIMIT,           /* booking_reserve_single only: the car holds its most live reservations */
 };
 
 struct booking_window {
@@ -32,6 +33,19 @@ struct booking_window {
  */
 enum booking_outcome booking_reserve(PGconn *conn, const struct booking_window *w, PGresult **booked,
 				     PGresult **failed);
+
+/*
+ * A single booking (w->trip_id NULL) in one statement and one commit, in
+ * autocommit: the car's limit of car_max live reservations (0: none) counted
+ * under its advisory lock, the lowest charger free in the snapshot, the insert
+ * (db/migrations/014_speed.sql). BOOKING_OK with *booked (columns id, json;
+ * caller PQclears), BOOKING_CAR_LIMIT, BOOKING_DB_ERROR with *failed (caller
+ * PQclears), or BOOKING_NO_CHARGER when nothing was written and the full path
+ * must decide: no charger free in the snapshot, a race lost to another
+ * booking, or a station unknown or not active.
+ */
+enum booking_outcome booking_reserve_single(PGconn *conn, const struct booking_window *w, int car_max,
+					    PGresult **booked, PGresult **failed);
 
 /*
  * The nearest free windows of the same length, as a JSON array text of

@@ -13,6 +13,7 @@
  * peer_client, as any federation call.
  */
 #include "plan.h"
+#include "admission.h"
 #include "app.h"
 #include "coredb.h"
 #include "federation.h"
@@ -568,8 +569,7 @@ static void check_ours(PGconn *conn, struct window_list *l, struct company_check
  * in parallel threads, one POST /availability/batch each. A company that does not
  * answer leaves its windows unknown and is added to left_out.
  */
-static void check_windows(struct app *app, const char *request_id, PGconn *conn, struct window_list *l,
-			  json_t *left_out)
+static void check_windows(struct app *app, const char *request_id, struct window_list *l, json_t *left_out)
 {
 	struct company_check checks[MAX_COMPANIES];
 	int nchecks = collect_checks(l, checks, request_id);
@@ -586,10 +586,19 @@ static void check_windows(struct app *app, const char *request_id, PGconn *conn,
 			company_check_run(c);
 	}
 
-	/* Ours, meanwhile. */
-	for (int k = 0; k < nchecks; k++)
-		if (checks[k].n > 0 && strcmp(checks[k].company, self) == 0)
-			check_ours(conn, l, &checks[k], left_out);
+	/* Ours, meanwhile, on a connection given back before the peers are waited on. */
+	for (int k = 0; k < nchecks; k++) {
+		if (checks[k].n == 0 || strcmp(checks[k].company, self) != 0)
+			continue;
+		PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
+		if (conn == NULL) {
+			log_warn("event=plan_availability_failed req=%s company=%s reason=db_unavailable", request_id, self);
+			left_out_add(left_out, self, "availability_unknown");
+			continue;
+		}
+		check_ours(conn, l, &checks[k], left_out);
+		db_release(app->db, conn);
+	}
 
 	for (int k = 0; k < nchecks; k++) {
 		struct company_check *c = &checks[k];
@@ -615,7 +624,7 @@ static void check_windows(struct app *app, const char *request_id, PGconn *conn,
  * legs shift), and round 2 asks about what moved. kept[i] ends true for the
  * options to offer.
  */
-static void settle_options(struct app *app, const char *request_id, PGconn *conn, const struct station_set *set,
+static void settle_options(struct app *app, const char *request_id, const struct station_set *set,
 			   struct planner_result *plan, int wanted, bool *kept, json_t *left_out)
 {
 	struct window_list l = { 0 };
@@ -631,7 +640,7 @@ static void settle_options(struct app *app, const char *request_id, PGconn *conn
 				if (window_add(&l, &set->stations[opt->stops[s].station], opt->stops[s].start, opt->stops[s].end) < 0)
 					goto done;
 		}
-		check_windows(app, request_id, conn, &l, left_out);
+		check_windows(app, request_id, &l, left_out);
 
 		int nkept = 0;
 		for (int o = 0; o < plan->noptions; o++) {
@@ -767,7 +776,11 @@ static void no_option(const struct planner_graph *g, const struct planner_result
 			extra);
 }
 
-/* One planning on a pooled connection: the graph, what to plan with, and how long each part took. */
+/*
+ * One planning: the graph, what to plan with, and how long each part took. conn
+ * is a pooled connection for loading; it is given back (NULL) before the peers
+ * are asked, so a plan never holds one while it waits on another server.
+ */
 struct plan_run {
 	struct app *app;
 	const char *request_id;
@@ -834,8 +847,10 @@ static void offer(struct plan_run *run, const struct plan_input *in, struct core
 		core_fail(r, EVC_ERR_INTERNAL, "internal", "out of memory");
 		return;
 	}
-	settle_options(run->app, run->request_id, run->conn, &run->set, &run->plan, in->max_options, kept,
-		       run->set.left_out);
+	/* No pooled connection is held while peers are waited on: theirs may wait on ours. */
+	db_release(run->app->db, run->conn);
+	run->conn = NULL;
+	settle_options(run->app, run->request_id, &run->set, &run->plan, in->max_options, kept, run->set.left_out);
 	run->availability_ms = elapsed_ms(&t1);
 
 	json_t *options = chosen_options(run, kept, in->max_options);
@@ -926,12 +941,23 @@ enum evc_err plan_route(struct app *app, const struct actor *actor, json_t *inpu
 		return core_fail(r, EVC_ERR_INVALID, "invalid_json", "request body must be a JSON object");
 	if (!plan_read_input(actor, input, timeutil_now(), &in, r))
 		return r->err;
+	if (!admission_enter(app->plan_admission)) {
+		/* Saturated: a quick refusal, not a queue of slow answers (issue 18). Debug: it comes in floods. */
+		log_debug("event=plan_shed req=%s running=%d", request_id, admission_running(app->plan_admission));
+		r->retry_after = 1;
+		return core_fail(r, EVC_ERR_UNAVAILABLE, "overloaded",
+				 "%d route plans are running here, the most this server admits (EVC_PLAN_MAX_INFLIGHT); retry after a second",
+				 app->cfg.plan_max_inflight);
+	}
 	struct plan_run run = { .app = app, .request_id = request_id };
 	run.conn = db_acquire(app->db, APP_DB_WAIT_MS);
-	if (run.conn == NULL)
+	if (run.conn == NULL) {
+		admission_leave(app->plan_admission);
 		return coredb_unavailable(r, request_id);
+	}
 	plan_on(&run, &in, r);
 	db_release(app->db, run.conn);
+	admission_leave(app->plan_admission);
 	planner_result_free(&run.plan);
 	station_set_free(&run.set);
 	return r->err;

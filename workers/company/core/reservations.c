@@ -33,6 +33,13 @@ static bool read_time(json_t *input, const char *key, int64_t *epoch, struct cor
 	return true;
 }
 
+static enum evc_err car_limit_reached(struct app *app, const char *car, struct core_result *r)
+{
+	return core_fail(r, EVC_ERR_CONFLICT, "car_limit_reached",
+			 "car '%s' already holds %d live reservations here, the most a car may (EVC_CAR_MAX_RESERVATIONS)",
+			 car, app->cfg.car_max_reservations);
+}
+
 /* The car's live future single bookings here, against EVC_CAR_MAX_RESERVATIONS. */
 static enum evc_err check_car_limit(struct app *app, PGconn *conn, const char *car, const char *request_id,
 				    struct core_result *r)
@@ -47,9 +54,7 @@ static enum evc_err check_car_limit(struct app *app, PGconn *conn, const char *c
 	if (!db_ok(res, "car_reservation_count"))
 		coredb_error(r, conn, res, request_id);
 	else if (atol(PQgetvalue(res, 0, 0)) >= max)
-		core_fail(r, EVC_ERR_CONFLICT, "car_limit_reached",
-			  "car '%s' already holds %d live reservations here, the most a car may (EVC_CAR_MAX_RESERVATIONS)",
-			  car, max);
+		car_limit_reached(app, car, r);
 	PQclear(res);
 	return r->err;
 }
@@ -64,12 +69,11 @@ static void no_charger(PGconn *conn, const struct booking_window *w, struct core
 			"every charger of '%s' is booked from %s to %s", w->station_id, w->start, w->end);
 }
 
-/* Books w on conn; fills r. */
-static void book(struct app *app, PGconn *conn, const struct booking_window *w, const char *request_id,
-		 struct core_result *r)
+/* Fills r from a booking's outcome (booked and failed borrowed). */
+static void answer(struct app *app, PGconn *conn, const struct booking_window *w, enum booking_outcome outcome,
+		   const PGresult *booked, const PGresult *failed, const char *request_id, struct core_result *r)
 {
-	PGresult *booked = NULL, *failed = NULL;
-	switch (booking_reserve(conn, w, &booked, &failed)) {
+	switch (outcome) {
 	case BOOKING_OK:
 		log_info("event=reservation_created req=%s reservation=%s station=%s car=%s start=%s end=%s", request_id,
 			 PQgetvalue(booked, 0, 0), w->station_id, w->car_id, w->start, w->end);
@@ -87,11 +91,22 @@ static void book(struct app *app, PGconn *conn, const struct booking_window *w, 
 	case BOOKING_NO_CHARGER:
 		no_charger(conn, w, r);
 		break;
+	case BOOKING_CAR_LIMIT:
+		car_limit_reached(app, w->car_id, r);
+		break;
 	case BOOKING_DB_ERROR:
 		coredb_error(r, conn, failed, request_id);
 		break;
 	}
-	(void)app;
+}
+
+/* Books w on conn, in its open transaction or in autocommit; fills r. */
+static void book(struct app *app, PGconn *conn, const struct booking_window *w, const char *request_id,
+		 struct core_result *r)
+{
+	PGresult *booked = NULL, *failed = NULL;
+	enum booking_outcome outcome = booking_reserve(conn, w, &booked, &failed);
+	answer(app, conn, w, outcome, booked, failed, request_id, r);
 	PQclear(booked);
 	PQclear(failed);
 }
@@ -119,6 +134,34 @@ enum evc_err reservations_read(const struct config *cfg, json_t *input, int64_t 
 	return EVC_OK;
 }
 
+/*
+ * The hot path is one statement (booking_reserve_single): limit, charger,
+ * insert, one commit. Only when it booked nothing for a reason it cannot tell
+ * (a race lost, no charger free, a station unknown or closed) does the full
+ * path run: a transaction under the car's lock that tries each free charger
+ * and explains a refusal.
+ */
+static void book_with_limit(struct app *app, PGconn *conn, const struct booking_window *w, const char *request_id,
+			    struct core_result *r)
+{
+	PGresult *booked = NULL, *failed = NULL;
+	enum booking_outcome outcome =
+		booking_reserve_single(conn, w, app->cfg.car_max_reservations, &booked, &failed);
+	if (outcome != BOOKING_NO_CHARGER)
+		answer(app, conn, w, outcome, booked, failed, request_id, r);
+	PQclear(booked);
+	PQclear(failed);
+	if (outcome != BOOKING_NO_CHARGER)
+		return;
+	if (app->cfg.car_max_reservations == 0) {
+		book(app, conn, w, request_id, r);
+	} else if (coredb_begin_car(conn, w->car_id, request_id, r) == EVC_OK) {
+		if (check_car_limit(app, conn, w->car_id, request_id, r) == EVC_OK)
+			book(app, conn, w, request_id, r);
+		coredb_end(conn, request_id, r);
+	}
+}
+
 enum evc_err reservations_create(struct app *app, const struct actor *actor, json_t *input, const char *request_id,
 				 struct core_result *r)
 {
@@ -139,13 +182,7 @@ enum evc_err reservations_create(struct app *app, const struct actor *actor, jso
 	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
 	if (conn == NULL)
 		return coredb_unavailable(r, request_id);
-	if (app->cfg.car_max_reservations == 0) {
-		book(app, conn, &w, request_id, r);
-	} else if (coredb_begin_car(conn, car, request_id, r) == EVC_OK) {
-		if (check_car_limit(app, conn, car, request_id, r) == EVC_OK)
-			book(app, conn, &w, request_id, r);
-		coredb_end(conn, request_id, r);
-	}
+	book_with_limit(app, conn, &w, request_id, r);
 	db_release(app->db, conn);
 	return r->err;
 }

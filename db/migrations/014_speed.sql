@@ -1,0 +1,53 @@
+-- A single booking in one round trip (issue 18). Before, a booking at the per-car
+-- limit cost seven: BEGIN, the car's advisory lock, the count of its live
+-- reservations, SAVEPOINT, the insert, RELEASE, COMMIT. This function does the
+-- same work in one statement, called in autocommit: one commit, one round trip.
+--
+-- Exactness of the per-car limit: the function is plpgsql and VOLATILE, so each
+-- statement inside takes a fresh snapshot (READ COMMITTED). The count runs after
+-- the car's advisory lock is granted, so it sees every booking of that car whose
+-- transaction held the lock before: two bookings of one car at its limit are
+-- counted one after the other, and only one wins. The lock key is the one
+-- coredb_begin_car() takes on the slower path, so both paths exclude each other.
+--
+-- A lost race (the exclusion constraint, a deadlock, a lock timeout) is not caught
+-- here: the statement fails, nothing is written, and the worker takes its full
+-- path (booking_reserve in a transaction), which tries the free chargers one by
+-- one. Catching it here would open a subtransaction on every call.
+CREATE FUNCTION book_single(p_station text, p_car text, p_start timestamptz, p_end timestamptz, p_car_max integer,
+                            OUT outcome text, OUT reservation_id uuid, OUT body json)
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    held bigint;
+    r reservations;
+BEGIN
+    IF p_car_max > 0 THEN
+        PERFORM pg_advisory_xact_lock(hashtext('evc-car-' || p_car));
+        SELECT count(*) INTO held FROM reservations
+         WHERE car_id = p_car AND trip_id IS NULL AND status IN ('held', 'confirmed') AND upper(during) > now();
+        IF held >= p_car_max THEN
+            outcome := 'car_limit';
+            RETURN;
+        END IF;
+    END IF;
+    INSERT INTO reservations (station_id, charger, car_id, during)
+    SELECT s.id, g.n, p_car, tstzrange(p_start, p_end)
+      FROM stations s, generate_series(1, s.chargers) AS g(n)
+     WHERE s.id = p_station AND s.status = 'active' AND NOT EXISTS (
+           SELECT 1 FROM reservations x
+            WHERE x.station_id = s.id AND x.charger = g.n AND x.status IN ('held', 'confirmed')
+              AND x.during && tstzrange(p_start, p_end))
+     ORDER BY g.n LIMIT 1
+    RETURNING * INTO r;
+    IF NOT FOUND THEN
+        outcome := 'not_booked';
+        RETURN;
+    END IF;
+    outcome := 'booked';
+    reservation_id := r.id;
+    body := reservation_json(r);
+END
+$$;
+COMMENT ON FUNCTION book_single(text, text, timestamptz, timestamptz, integer) IS
+    'One single booking in one statement: the car''s limit (under its advisory lock), the lowest free charger, the insert. outcome: booked, car_limit, or not_booked (no charger free in this snapshot, or the station is unknown or not active: the caller explains).';
