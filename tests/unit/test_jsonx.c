@@ -56,11 +56,31 @@ static void nesting_is_capped_before_parsing(void **state)
 	free(deep);
 }
 
+static void bodies_are_one_object(void **state)
+{
+	(void)state;
+	struct jsonx_error err;
+	json_t *body = NULL;
+	static const char *const refused[] = { "", "[]", "42", "\"x\"", "null", "{\"a\":1,\"a\":2}", "{\"a\":1} x",
+					       "{\"a\":[[[[1]]]]}", NULL };
+	for (int i = 0; refused[i] != NULL; i++) {
+		assert_false(jsonx_load_object(refused[i], strlen(refused[i]), 4, &body, &err));
+		assert_null(body);
+		assert_string_equal(err.code, "invalid_json");
+	}
+	assert_non_null(strstr(err.message, "deeper than 4"));
+	/* No NUL needed: only len bytes are read. */
+	assert_true(jsonx_load_object("{\"a\":[1]}garbage", 9, 4, &body, &err));
+	assert_int_equal(json_array_size(json_object_get(body, "a")), 1);
+	json_decref(body);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(fields_are_typed_and_bounded),
 		cmocka_unit_test(nesting_is_capped_before_parsing),
+		cmocka_unit_test(bodies_are_one_object),
 	};
 	return cmocka_run_group_tests_name("jsonx", tests, NULL, NULL);
 }
