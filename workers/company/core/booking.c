@@ -107,7 +107,7 @@ static const char fast_sql[] =
 	"INSERT INTO reservations (station_id, charger, car_id, trip_id, during)"
 	" SELECT s.id, g.n, $2, $3::uuid, tstzrange($4::timestamptz, $5::timestamptz)"
 	" FROM stations s, generate_series(1, s.chargers) AS g(n)"
-	" WHERE s.id = $1 AND s.status = 'active' AND NOT EXISTS ("
+	" WHERE s.id = $1 AND s.status = 'active' AND NOT ocpp_charger_out(s.id, g.n) AND NOT EXISTS ("
 	"   SELECT 1 FROM reservations r WHERE r.station_id = s.id AND r.charger = g.n"
 	"   AND r.status IN ('held', 'confirmed')"
 	"   AND r.during && tstzrange($4::timestamptz, $5::timestamptz))"
