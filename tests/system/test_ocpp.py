@@ -13,6 +13,7 @@ import base64
 import json
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -377,3 +378,46 @@ def test_a_fault_moves_the_booking_and_when_none_is_free_the_car_is_told(compani
     shown = get_trip(a, trip["id"])
     assert shown["legs"][0]["state"] == "disrupted"
     cp.close()
+
+
+def test_a_charger_refusing_reserve_now_as_faulted_moves_the_booking(companies):
+    a = companies["a"]
+    cp = new_charge_point(a, chargers=2)
+    cp.replies["ReserveNow"] = {"status": "Faulted"}
+    now = utcnow().replace(microsecond=0)
+    res = a.book_ok(cp.station, now + timedelta(seconds=60), now + timedelta(seconds=1800), new_car_id("ocpp"))
+    assert res["charger"] == 1
+    first = cp.wait_call("ReserveNow", lambda p: p["connectorId"] == 1)
+    assert first is not None
+    cp.replies["ReserveNow"] = {"status": "Accepted"}
+    second = cp.wait_call("ReserveNow", lambda p: p["connectorId"] == 2)
+    assert second is not None, "the moved booking was not reserved on its new charger"
+    assert second["reservationId"] != first["reservationId"]
+    assert reservation(a, res["id"])["charger"] == 2
+    assert a.sql_one("SELECT state FROM ocpp_chargers WHERE station_id = %s AND charger = 1", (cp.station,))[0] == \
+        "Faulted"
+    cp.close()
+
+
+def test_remote_commands_by_the_operator_only(companies):
+    a = companies["a"]
+    cp = new_charge_point(a, chargers=2)
+    path = f"/stations/{cp.station}/ocpp/commands"
+    body = {"action": "ChangeAvailability", "payload": {"connectorId": 1, "type": "Inoperative"}}
+    assert a.post(path, json=body).status_code == 401
+    assert a.post(path, json=body, car=new_car_id("ocpp")).status_code == 403
+    assert a.post(path, json={"action": "Reset", "payload": {"type": "Sideways"}}, admin=True).status_code == 400
+    assert a.post(path, json={"action": "UpdateFirmware", "payload": {}}, admin=True).status_code == 400
+    assert not any(act == "ChangeAvailability" for act, _ in cp.received)  # no refusal reached the charger
+    with ThreadPoolExecutor(1) as pool:
+        sent = pool.submit(a.post, path, json=body, admin=True, timeout=30)
+        got = cp.wait_call("ChangeAvailability")
+        r = sent.result()
+    assert got == {"connectorId": 1, "type": "Inoperative"}
+    assert_status(r, 200)
+    assert r.json() == {"station_id": cp.station, "action": "ChangeAvailability", "answer": {"status": "Accepted"}}
+    cp.close()
+    # Not connected: the command is refused, not queued.
+    time.sleep(0.5)
+    r = a.post(path, json={"action": "Reset", "payload": {"type": "Soft"}}, admin=True)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "station_offline", r.text

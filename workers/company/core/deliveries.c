@@ -30,6 +30,12 @@ static const char due_sql[] =
 	"      AND NOT (r.status = 'confirmed' AND r.charger = o.charger)))"
 	" ORDER BY o.next_try, o.ocpp_id LIMIT 32) x";
 
+/* A charger refused the reservation, and the fault moved the booking: the new charger is told afresh. */
+static const char refused_moved_sql[] =
+	"DELETE FROM ocpp_reservations o USING reservations r"
+	" WHERE r.id = o.reservation_id AND o.state = 'refused' AND r.status = 'confirmed' AND r.charger <> o.charger"
+	" AND o.station_id = ANY($1::text[])";
+
 /* A booking that ended before any ReserveNow left needs no call. */
 static const char unsent_sql[] =
 	"UPDATE ocpp_reservations o SET state = 'cancelled', answer = 'never_sent', updated_at = now()"
@@ -47,7 +53,10 @@ json_t *deliveries_due(struct app *app, const char *connected)
 	snprintf(lead, sizeof(lead), "%d", app->cfg.ocpp_reserve_lead_seconds);
 	const char *params[] = { connected, lead };
 	json_t *out = NULL;
-	PGresult *prep = db_exec(conn, prepare_sql, 2, params), *unsent = NULL, *due = NULL;
+	PGresult *refused = db_exec(conn, refused_moved_sql, 1, params), *prep = NULL, *unsent = NULL, *due = NULL;
+	if (!db_ok(refused, "ocpp_deliveries_refused"))
+		goto done;
+	prep = db_exec(conn, prepare_sql, 2, params);
 	if (!db_ok(prep, "ocpp_deliveries_prepare"))
 		goto done;
 	unsent = db_exec(conn, unsent_sql, 0, NULL);
@@ -59,6 +68,7 @@ json_t *deliveries_due(struct app *app, const char *connected)
 done:
 	if (out == NULL)
 		log_warn("event=ocpp_deliveries_failed stations=%s", connected);
+	PQclear(refused);
 	PQclear(prep);
 	PQclear(unsent);
 	PQclear(due);
