@@ -65,6 +65,8 @@ static void malformed_frames_get_the_right_error_code(void **state)
 		{ "[4, \"x\", \"c\", \"d\"]", "ProtocolError", "x" },
 		{ "[2, \"x\", \"Heartbeat\", {}, ", "FormationViolation", "-1" },
 		{ "[2, \"x\", \"Heartbeat\", {\"a\": 1, \"a\": 2}]", "FormationViolation", "-1" },
+		{ "[2, \"x\", \"Heartbeat\", {\"a\": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}]",
+		  "FormationViolation", "-1" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct ocpp_frame f;

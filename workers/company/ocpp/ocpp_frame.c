@@ -1,4 +1,5 @@
 #include "ocpp_frame.h"
+#include "jsonx.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -52,6 +53,10 @@ const char *ocpp_frame_parse(const char *data, size_t len, struct ocpp_frame *f,
 	memset(f, 0, sizeof(*f));
 	snprintf(f->id, sizeof(f->id), "-1");
 	json_error_t err;
+	if (!jsonx_depth_ok(data, len, OCPP_MAX_JSON_DEPTH)) {
+		snprintf(why, why_size, "nested deeper than %d levels", OCPP_MAX_JSON_DEPTH);
+		return "FormationViolation";
+	}
 	f->root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &err);
 	if (f->root == NULL) {
 		snprintf(why, why_size, "not JSON: %s at byte %d", err.text, err.position);

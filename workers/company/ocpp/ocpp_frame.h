@@ -15,6 +15,7 @@
 #define OCPP_CALLERROR 4
 #define OCPP_ID_MAX 36     /* a message id is a string of at most 36 characters */
 #define OCPP_ACTION_MAX 64 /* longer than any OCPP 1.6 action name */
+#define OCPP_MAX_JSON_DEPTH 32 /* the official messages nest 5 deep */
 
 struct ocpp_frame {
 	int type;                     /* OCPP_CALL, OCPP_CALLRESULT or OCPP_CALLERROR */
