@@ -98,7 +98,7 @@ bool config_load(struct config *cfg, char *err, size_t err_size)
 	    !read_int("EVC_OCPP_CALL_TIMEOUT_MS", 10000, 100, 120000, &cfg->ocpp_call_timeout_ms, err, err_size) ||
 	    !read_int("EVC_OCPP_CALL_RETRIES", 3, 0, 20, &cfg->ocpp_call_retries, err, err_size) ||
 	    !read_long("EVC_OCPP_MAX_FRAME_BYTES", 65536, 1024, 1024 * 1024, &cfg->ocpp_max_frame_bytes, err, err_size) ||
-	    !read_int("EVC_OCPP_MAX_CONNECTIONS", 64, 1, 1000, &cfg->ocpp_max_connections, err, err_size) ||
+	    !read_int("EVC_OCPP_MAX_CONNECTIONS", cfg->http_threads / 4, 1, 1000, &cfg->ocpp_max_connections, err, err_size) ||
 	    !read_int("EVC_OCPP_TICK_MS", 1000, 100, 60000, &cfg->ocpp_tick_ms, err, err_size) ||
 	    !read_string("EVC_LOG_LEVEL", "info", false, level, sizeof(level), err, err_size))
 		return false;

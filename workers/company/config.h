@@ -54,7 +54,7 @@ struct config {
 	int ocpp_call_timeout_ms;                  /* EVC_OCPP_CALL_TIMEOUT_MS: wait for a charge point's answer */
 	int ocpp_call_retries;                     /* EVC_OCPP_CALL_RETRIES: ReserveNow/CancelReservation tries after the first */
 	long ocpp_max_frame_bytes;                 /* EVC_OCPP_MAX_FRAME_BYTES: largest OCPP-J message accepted */
-	int ocpp_max_connections;                  /* EVC_OCPP_MAX_CONNECTIONS: charge points connected at once */
+	int ocpp_max_connections;                  /* EVC_OCPP_MAX_CONNECTIONS: charge points connected at once (default: a quarter of the HTTP threads) */
 	int ocpp_tick_ms;                          /* EVC_OCPP_TICK_MS: period of the ReserveNow/CancelReservation job */
 	enum log_level log_level;                  /* EVC_LOG_LEVEL */
 };
