@@ -399,13 +399,13 @@ export function stationPage(root, params, query, ctx) {
     const facts = el('dl', { class: 'facts' },
       el('dt', { text: 'Connection' }), el('dd', {}, pill(cp.connected ? 'up' : 'offline', cp.connected ? 'connected' : 'offline')),
       el('dt', { text: 'Charge point' }), el('dd', { text: [cp.vendor, cp.model].filter(Boolean).join(' ') || '–' }),
-      el('dt', { text: 'Last boot' }), el('dd', { text: cp.booted_at ? fmt(cp.booted_at) : '–' }),
-      el('dt', { text: 'Last heard from' }), el('dd', { text: cp.last_seen ? fmt(cp.last_seen) : '–' }));
+      el('dt', { text: 'Last boot' }), el('dd', { text: cp.booted_at ? dayTime(Date.parse(cp.booted_at)) : '–' }),
+      el('dt', { text: 'Last heard from' }), el('dd', { text: cp.last_seen ? dayTime(Date.parse(cp.last_seen)) : '–' }));
     const rows = (cp.connectors || []).map((c) => el('tr', { dataset: { charger: String(c.charger) } },
       el('td', { text: c.charger === 0 ? 'Station' : String(c.charger) }),
       el('td', {}, pill(c.state === 'Faulted' || c.state === 'Unavailable' ? 'offline' : 'active', c.state)),
       el('td', { text: c.error_code }),
-      el('td', { text: c.transaction ? '#' + c.transaction.id + ' since ' + fmt(c.transaction.started_at) : '–' }),
+      el('td', { text: c.transaction ? '#' + c.transaction.id + ' since ' + dayTime(Date.parse(c.transaction.started_at)) : '–' }),
       el('td', { class: 'col-actions' }, c.charger === 0 || !cp.connected ? null : [
         command('Make unavailable', 'ChangeAvailability', { connectorId: c.charger, type: 'Inoperative' }),
         command('Make available', 'ChangeAvailability', { connectorId: c.charger, type: 'Operative' })])));

@@ -71,7 +71,11 @@ class ChargePoint:
             _, mid, action, payload = frame
             check_sent(action, payload)
             self.received.append((action, payload))
-            self.ws.send(json.dumps([3, mid, self.replies[action]]))
+            reply = self.replies[action]
+            if reply == "CALLERROR":
+                self.ws.send(json.dumps([4, mid, "InternalError", "the charge point failed", {}]))
+            else:
+                self.ws.send(json.dumps([3, mid, reply]))
         return frame
 
     def call(self, action, payload):
@@ -362,7 +366,7 @@ def test_a_fault_moves_the_booking_and_when_none_is_free_the_car_is_told(compani
     assert r.status_code == 409, r.text
 
     # A trip's leg on charger 2, for a demo car listening on its own topic: charger 2 fails too, no charger is free.
-    car = "car-199"
+    car = f"car-{secrets.randbelow(100) + 101:03d}"  # a demo car: its MQTT login is in the stack's credentials
     with Client(stack, tag="ocpp", username=car, password=car_password(stack, car)) as mq:
         mq.subscribe(f"evc/v1/a/cars/{car}/booking")
         trip = book_trip(a, [leg(cp.station, start + timedelta(hours=10))], car_id=car)
@@ -377,6 +381,7 @@ def test_a_fault_moves_the_booking_and_when_none_is_free_the_car_is_told(compani
     assert reservation(a, first["id"])["status"] == "disrupted"
     shown = get_trip(a, trip["id"])
     assert shown["legs"][0]["state"] == "disrupted"
+    a.post(f"/trips/{trip['id']}/cancel", car=car)  # the demo car's live trips are limited: leave none behind
     cp.close()
 
 
@@ -421,3 +426,23 @@ def test_remote_commands_by_the_operator_only(companies):
     time.sleep(0.5)
     r = a.post(path, json={"action": "Reset", "payload": {"type": "Soft"}}, admin=True)
     assert r.status_code == 409 and r.json()["error"]["code"] == "station_offline", r.text
+
+
+def test_an_unanswered_reserve_now_is_retried_then_given_up(companies):
+    a = companies["a"]
+    cp = new_charge_point(a, chargers=1)
+    cp.replies["ReserveNow"] = "CALLERROR"
+    now = utcnow().replace(microsecond=0)
+    res = a.book_ok(cp.station, now + timedelta(seconds=60), now + timedelta(seconds=1800))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and sum(1 for act, _ in cp.received if act == "ReserveNow") < 4:
+        cp.wait_call("NoSuchCall", timeout=1)
+    ids = [p["reservationId"] for act, p in cp.received if act == "ReserveNow"]
+    assert len(ids) == 4 and len(set(ids)) == 1, ids  # the first call and EVC_OCPP_CALL_RETRIES (3) more, same id
+    row = a.sql_one("SELECT state, answer, attempts FROM ocpp_reservations WHERE reservation_id = %s", (res["id"],))
+    assert row == ("refused", "no_answer", 4)
+    assert cp.wait_call("ReserveNow", lambda p: True, timeout=3) is not None  # (the ones already received)
+    extra = sum(1 for act, _ in cp.received if act == "ReserveNow")
+    assert extra == 4, "retried beyond EVC_OCPP_CALL_RETRIES"
+    assert reservation(a, res["id"])["status"] == "confirmed"  # the booking itself stands
+    cp.close()

@@ -86,8 +86,8 @@ void deliveries_record(struct app *app, json_t *item, const char *answer)
 	static const char silent_sql[] =
 		"UPDATE ocpp_reservations SET attempts = attempts + 1, updated_at = now(),"
 		" next_try = now() + make_interval(secs => least(60, 2 ^ attempts)),"
-		" state = CASE WHEN attempts + 1 <= $3::int THEN state WHEN $2 = 'cancel' THEN 'cancelled' ELSE 'refused' END,"
-		" answer = CASE WHEN attempts + 1 <= $3::int THEN answer ELSE 'no_answer' END"
+		" state = CASE WHEN attempts + 1 < $3::int THEN state WHEN $2 = 'cancel' THEN 'cancelled' ELSE 'refused' END,"
+		" answer = CASE WHEN attempts + 1 < $3::int THEN answer ELSE 'no_answer' END"
 		" WHERE ocpp_id = $1::int";
 	const char *kind = json_string_value(json_object_get(item, "kind"));
 	bool moved = json_is_true(json_object_get(item, "moved"));
