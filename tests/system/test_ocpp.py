@@ -446,3 +446,42 @@ def test_an_unanswered_reserve_now_is_retried_then_given_up(companies):
     assert extra == 4, "retried beyond EVC_OCPP_CALL_RETRIES"
     assert reservation(a, res["id"])["status"] == "confirmed"  # the booking itself stands
     cp.close()
+
+
+def test_a_station_cannot_touch_another_stations_session_and_refusals_write_nothing(companies):
+    a = companies["a"]
+    mine, other = new_charge_point(a, chargers=1), new_charge_point(a, chargers=1)
+    started = mine.call("StartTransaction", {"connectorId": 1, "idTag": "walk-in", "meterStart": 0,
+                                             "timestamp": ts(utcnow())})
+    assert started["idTagInfo"]["status"] == "Invalid"  # no booking: a transaction id all the same
+    tx = started["transactionId"]
+    before = a.sql("SELECT x::text FROM ocpp_transactions x WHERE station_id IN (%s, %s) ORDER BY id",
+                   (mine.station, other.station))
+    meter_before = a.sql_one("SELECT count(*) FROM ocpp_meter_values WHERE station_id IN (%s, %s)",
+                             (mine.station, other.station))[0]
+    # Another station stops it: refused as unknown there, nothing changes.
+    stop = other.call("StopTransaction", {"transactionId": tx, "meterStop": 5000, "timestamp": ts(utcnow())})
+    assert stop["idTagInfo"]["status"] == "Invalid"
+    # A connector the station does not have, and too many samples: CALLERRORs, nothing stored.
+    with pytest.raises(CallError) as e:
+        other.call("StartTransaction", {"connectorId": 2, "idTag": "walk-in", "meterStart": 0,
+                                        "timestamp": ts(utcnow())})
+    assert e.value.code == "PropertyConstraintViolation"
+    samples = [{"value": str(i)} for i in range(65)]
+    with pytest.raises(CallError) as e:
+        other.call("MeterValues", {"connectorId": 1, "transactionId": tx,
+                                   "meterValue": [{"timestamp": ts(utcnow()), "sampledValue": samples}]})
+    assert e.value.code == "OccurenceConstraintViolation"
+    with pytest.raises(CallError) as e:
+        other.call("StopTransaction", {"transactionId": tx, "meterStop": -1, "timestamp": ts(utcnow())})
+    assert e.value.code == "PropertyConstraintViolation"
+    assert a.sql("SELECT x::text FROM ocpp_transactions x WHERE station_id IN (%s, %s) ORDER BY id",
+                 (mine.station, other.station)) == before
+    assert a.sql_one("SELECT count(*) FROM ocpp_meter_values WHERE station_id IN (%s, %s)",
+                     (mine.station, other.station))[0] == meter_before
+    # The owner stops it.
+    assert mine.call("StopTransaction", {"transactionId": tx, "meterStop": 5000,
+                                         "timestamp": ts(utcnow())})["idTagInfo"]["status"] == "Accepted"
+    assert a.sql_one("SELECT energy_wh FROM ocpp_transactions WHERE id = %s", (tx,))[0] == 5000
+    mine.close()
+    other.close()
