@@ -231,3 +231,61 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION ocpp_move_bookings(text, integer) IS 'Moves the live bookings of a charger gone Faulted/Unavailable (0: the whole station) to a free charger of the station, else marks them disrupted; one row per booking touched.';
+
+-- Alternatives offered on a 409 (and to a car whose booking a fault disrupted)
+-- count only chargers in service: a Faulted or Unavailable one is not free.
+CREATE OR REPLACE FUNCTION free_windows(p_station text, want_start timestamptz, want_end timestamptz,
+                                        max_rows integer)
+RETURNS TABLE (window_start timestamptz, window_end timestamptz)
+LANGUAGE sql STABLE
+AS $$
+    WITH st AS (SELECT chargers FROM stations WHERE id = p_station),
+    live AS (
+        SELECT during FROM reservations
+        WHERE station_id = p_station AND status IN ('held', 'confirmed')
+          AND during && tstzrange(want_start - interval '24 hours', want_end + interval '24 hours')
+    ),
+    candidates AS (
+        SELECT upper(during) AS s FROM live
+        UNION
+        SELECT lower(during) - (want_end - want_start) FROM live
+    )
+    SELECT c.s, c.s + (want_end - want_start)
+    FROM candidates c, st
+    WHERE c.s >= now()
+      AND EXISTS (
+          SELECT 1 FROM generate_series(1, st.chargers) AS g(n)
+          WHERE NOT ocpp_charger_out(p_station, g.n)
+            AND NOT EXISTS (
+              SELECT 1 FROM reservations r
+              WHERE r.station_id = p_station AND r.charger = g.n
+                AND r.status IN ('held', 'confirmed')
+                AND r.during && tstzrange(c.s, c.s + (want_end - want_start))))
+    ORDER BY abs(extract(epoch FROM c.s - want_start)), c.s
+    LIMIT max_rows
+$$;
+COMMENT ON FUNCTION free_windows(text, timestamptz, timestamptz, integer) IS 'Nearest windows of the wanted length with a free charger in service; offered as alternatives on a 409.';
+
+-- Other stations of this company near p_station (within about 50 km) with a
+-- charger in service free for the whole window, nearest first.
+CREATE FUNCTION nearby_free_stations(p_station text, want_start timestamptz, want_end timestamptz,
+                                     max_rows integer)
+RETURNS TABLE (station_id text, name text, distance_km double precision)
+LANGUAGE sql STABLE
+AS $$
+    SELECT o.id, o.name,
+           111.2 * sqrt((o.lat - s.lat) ^ 2 + ((o.lon - s.lon) * cos(radians(s.lat))) ^ 2) AS d
+    FROM stations s JOIN stations o ON o.id <> s.id AND o.status = 'active'
+    WHERE s.id = p_station
+      AND 111.2 * sqrt((o.lat - s.lat) ^ 2 + ((o.lon - s.lon) * cos(radians(s.lat))) ^ 2) <= 50
+      AND EXISTS (
+          SELECT 1 FROM generate_series(1, o.chargers) AS g(n)
+          WHERE NOT ocpp_charger_out(o.id, g.n)
+            AND NOT EXISTS (
+              SELECT 1 FROM reservations r
+              WHERE r.station_id = o.id AND r.charger = g.n AND r.status IN ('held', 'confirmed')
+                AND r.during && tstzrange(want_start, want_end)))
+    ORDER BY d, o.id
+    LIMIT max_rows
+$$;
+COMMENT ON FUNCTION nearby_free_stations(text, timestamptz, timestamptz, integer) IS 'Stations of this company within about 50 km with a charger free for the whole window: where a car whose booking was disrupted can go instead.';

@@ -143,8 +143,8 @@ def rotate(company, station, **kw):
     return company.post(f"/stations/{station}/ocpp/key", **kw)
 
 
-def new_charge_point(company, chargers=2, price=2.5):
-    st = company.create_station(chargers=chargers, price_per_kwh=price)["id"]
+def new_charge_point(company, chargers=2, price=2.5, **station):
+    st = company.create_station(chargers=chargers, price_per_kwh=price, **station)["id"]
     r = rotate(company, st, admin=True)
     assert_status(r, 200)
     cp = ChargePoint(company, st, r.json()["key"])
@@ -350,7 +350,9 @@ def test_a_cancelled_booking_is_cancelled_at_the_charger(companies):
 
 def test_a_fault_moves_the_booking_and_when_none_is_free_the_car_is_told(companies, stack):
     a = companies["a"]
-    cp = new_charge_point(a, chargers=2)
+    # A spot of its own (at sea, off the seeded stations), and a free station 1 km away.
+    lat, lon = -8.0 - secrets.randbelow(1000) / 1000, -33.0 - secrets.randbelow(1000) / 1000
+    cp = new_charge_point(a, chargers=2, lat=lat, lon=lon)
     start = utcnow().replace(microsecond=0) + timedelta(days=2)
     first = a.book_ok(cp.station, start, start + timedelta(hours=1), new_car_id("ocpp"))
     assert first["charger"] == 1
@@ -366,6 +368,7 @@ def test_a_fault_moves_the_booking_and_when_none_is_free_the_car_is_told(compani
     assert r.status_code == 409, r.text
 
     # A trip's leg on charger 2, for a demo car listening on its own topic: charger 2 fails too, no charger is free.
+    spare = a.create_station(chargers=1, lat=lat + 0.009, lon=lon)["id"]
     car = f"car-{secrets.randbelow(100) + 101:03d}"  # a demo car: its MQTT login is in the stack's credentials
     with Client(stack, tag="ocpp", username=car, password=car_password(stack, car)) as mq:
         mq.subscribe(f"evc/v1/a/cars/{car}/booking")
@@ -377,6 +380,10 @@ def test_a_fault_moves_the_booking_and_when_none_is_free_the_car_is_told(compani
         body = told.json()
         assert body["type"] == "reservation_disrupted" and body["station_id"] == cp.station
         assert isinstance(body["alternatives"], list)
+        # Where else the car can charge in the same window: stations of a near this one with a free charger.
+        assert body["nearby"] and body["nearby"][0]["station_id"] == spare, body["nearby"]
+        for n in body["nearby"]:
+            assert n["station_id"].startswith("a-") and n["distance_km"] <= 50
     assert reservation(a, trip_res)["status"] == "disrupted"
     assert reservation(a, first["id"])["status"] == "disrupted"
     shown = get_trip(a, trip["id"])

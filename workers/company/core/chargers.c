@@ -111,6 +111,22 @@ enum evc_err chargers_heartbeat(struct app *app, const struct actor *actor, cons
 	return coredb_query_json(app, r, "no such charge point", sql, 1, params, request_id);
 }
 
+/* Up to ALTERNATIVES stations of this company near the window's with a charger free for it (JSON array, new reference). */
+static json_t *nearby(PGconn *conn, const char *station_id, const char *start, const char *end)
+{
+	static const char sql[] =
+		"SELECT coalesce(json_agg(json_build_object('station_id', station_id, 'name', name,"
+		" 'distance_km', round(distance_km::numeric, 1))), '[]'::json)"
+		" FROM nearby_free_stations($1, $2::timestamptz, $3::timestamptz, $4::int)";
+	char max[16];
+	snprintf(max, sizeof(max), "%d", ALTERNATIVES);
+	const char *params[] = { station_id, start, end, max };
+	PGresult *res = db_exec(conn, sql, 4, params);
+	json_t *list = db_ok(res, "ocpp_nearby") ? json_loads(PQgetvalue(res, 0, 0), 0, NULL) : NULL;
+	PQclear(res);
+	return list != NULL ? list : json_array();
+}
+
 /* Tells the car of one moved or disrupted booking (row of ocpp_move_bookings), alternatives for the latter. */
 static void tell_car(struct app *app, PGconn *conn, PGresult *moved, int i, const char *station_id, const char *request_id)
 {
@@ -130,6 +146,7 @@ static void tell_car(struct app *app, PGconn *conn, PGresult *moved, int i, cons
 		json_t *list = alts != NULL ? json_loads(alts, 0, NULL) : NULL;
 		free(alts);
 		json_object_set_new(body, "alternatives", list != NULL ? list : json_array());
+		json_object_set_new(body, "nearby", nearby(conn, station_id, start, end));
 		json_object_set_new(body, "reason", json_string("the charger is out of service and no other is free"));
 	} else {
 		json_object_set_new(body, "charger", json_integer(atoi(PQgetvalue(moved, i, 4))));
