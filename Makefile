@@ -9,8 +9,9 @@ PYTHON   := /usr/bin/python3
 
 WARNINGS := -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wshadow
 # The worker's parts: core/ (the domain, knows no transport), rest/, mqtt/ and
-# federation/ (adapters over the core), and the process itself at the top.
-WORKER_DIRS := workers/company workers/company/core workers/company/rest workers/company/mqtt workers/company/federation
+# federation/ and ocpp/ (adapters over the core), and the process itself at the top.
+WORKER_DIRS := workers/company workers/company/core workers/company/rest workers/company/mqtt workers/company/federation \
+	workers/company/ocpp
 CPPFLAGS += -D_GNU_SOURCE -Iworkers/common $(WORKER_DIRS:%=-I%) -I/usr/include/postgresql
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 $(WARNINGS)

@@ -6,7 +6,9 @@
  * cancelled with its trip). Signed out, the page shows the station's public
  * facts and occupancy, and the sign-in state where the bookings would be. A
  * station of another company shows what the catalogue knows and a link to its
- * owner's dashboard.
+ * owner's dashboard. For the operator, a "Charge point (OCPP)" panel shows the
+ * charger's OCPP connection, last heartbeat, each charger's state and session,
+ * and sends the remote commands (GET/POST /stations/{id}/ocpp...).
  */
 import {
   el, setText, getJSON, api, fmt, iso, dayTime, timeEl, plural, shortId, capitalize, store, pill, panel,
@@ -52,6 +54,13 @@ export function stationPage(root, params, query, ctx) {
     el('caption', { class: 'visually-hidden', text: 'Reservations of this station from now on' }),
     el('thead', {}, el('tr', {}, ['Window', 'Charger', 'Car', 'Status', 'Trip', ''].map((h, i) =>
       el('th', { scope: 'col', text: h, class: i === 5 ? 'col-actions' : null })))), tbody)));
+
+  const ocppP = panel('Charge point (OCPP)');
+  const ocppSummary = el('p', { class: 'summary', 'aria-live': 'polite' });
+  ocppP.head.append(ocppSummary);
+  const ocppBody = el('div', { id: 'station-ocpp' });
+  ocppP.body.append(ocppBody);
+  ocppP.section.hidden = true;
 
   const waitP = panel('Waitlist');
   const waitBody = el('div');
@@ -345,14 +354,15 @@ export function stationPage(root, params, query, ctx) {
       }
     }
     if (foreign) return;
-    if (!body.firstChild) body.append(factsP, ganttP.section, waitP.section, listP.section);
+    if (!body.firstChild) body.append(factsP, ganttP.section, ocppP.section, waitP.section, listP.section);
     renderHead();
     const operator = store.operator; // signed out: the bookings are not asked for
-    const [res, wait, avail] = await Promise.allSettled([
+    const [res, wait, avail, ocpp] = await Promise.allSettled([
       operator ? getJSON('/reservations?station_id=' + encodeURIComponent(id) + '&from=' + encodeURIComponent(iso(nowMs)) + '&limit=500') : null,
       operator ? getJSON('/waitlist?station_id=' + encodeURIComponent(id) + '&status=waiting') : null,
       store.snapshot ? Promise.resolve(null) : getJSON('/stations/' + encodeURIComponent(id) + '/availability?from=' +
         encodeURIComponent(iso(nowMs)) + '&to=' + encodeURIComponent(iso(nowMs + 60000))),
+      operator ? getJSON('/stations/' + encodeURIComponent(id) + '/ocpp') : null,
     ]);
     if (avail.status === 'fulfilled' && avail.value) {
       const seg = avail.value.segments[0];
@@ -377,7 +387,52 @@ export function stationPage(root, params, query, ctx) {
     renderGantt();
     renderList();
     renderWaitlist();
+    renderOcpp(ocpp.status === 'fulfilled' ? ocpp.value : null);
     renderDetails();
+  }
+
+  /* The charge point as the central system sees it; null: not available on this server. */
+  function renderOcpp(cp) {
+    ocppP.section.hidden = !cp;
+    if (!cp) return;
+    setText(ocppSummary, cp.connected ? 'Connected' : (cp.registered ? 'Not connected' : 'No OCPP key issued'));
+    const facts = el('dl', { class: 'facts' },
+      el('dt', { text: 'Connection' }), el('dd', {}, pill(cp.connected ? 'up' : 'offline', cp.connected ? 'connected' : 'offline')),
+      el('dt', { text: 'Charge point' }), el('dd', { text: [cp.vendor, cp.model].filter(Boolean).join(' ') || '–' }),
+      el('dt', { text: 'Last boot' }), el('dd', { text: cp.booted_at ? dayTime(Date.parse(cp.booted_at)) : '–' }),
+      el('dt', { text: 'Last heard from' }), el('dd', { text: cp.last_seen ? dayTime(Date.parse(cp.last_seen)) : '–' }));
+    const rows = (cp.connectors || []).map((c) => el('tr', { dataset: { charger: String(c.charger) } },
+      el('td', { text: c.charger === 0 ? 'Station' : String(c.charger) }),
+      el('td', {}, pill(c.state === 'Faulted' || c.state === 'Unavailable' ? 'offline' : 'active', c.state)),
+      el('td', { text: c.error_code }),
+      el('td', { text: c.transaction ? '#' + c.transaction.id + ' since ' + dayTime(Date.parse(c.transaction.started_at)) : '–' }),
+      el('td', { class: 'col-actions' }, c.charger === 0 || !cp.connected ? null : [
+        command('Make unavailable', 'ChangeAvailability', { connectorId: c.charger, type: 'Inoperative' }),
+        command('Make available', 'ChangeAvailability', { connectorId: c.charger, type: 'Operative' })])));
+    const table = el('div', { class: 'table-wrap' }, el('table', { class: 'table' },
+      el('caption', { class: 'visually-hidden', text: 'OCPP state of each charger' }),
+      el('thead', {}, el('tr', {}, ['Charger', 'State', 'Error', 'Session', ''].map((h, i) =>
+        el('th', { scope: 'col', text: h, class: i === 4 ? 'col-actions' : null })))),
+      el('tbody', {}, rows.length ? rows : el('tr', {}, el('td', { colspan: '5', class: 'muted', text: 'No status reported yet.' })))));
+    ocppBody.replaceChildren(facts, table,
+      cp.connected ? el('p', {}, command('Soft reset', 'Reset', { type: 'Soft' })) : null);
+  }
+
+  function command(label, action, payload) {
+    const button = el('button', { type: 'button', class: 'btn', text: label });
+    button.addEventListener('click', async () => {
+      button.disabled = true;
+      try {
+        const r = await api('/stations/' + encodeURIComponent(id) + '/ocpp/commands', { method: 'POST', body: { action, payload } });
+        toast(label + ': ' + ((r.body && r.body.answer && r.body.answer.status) || 'sent'));
+      } catch (e) {
+        toast(label + ' failed: ' + (e.message || e.status), 'error');
+      } finally {
+        button.disabled = false;
+        refresh();
+      }
+    });
+    return button;
   }
 
   /* Signed out: the facts and the occupancy stay; no booking, no car id on the page. */
@@ -391,6 +446,7 @@ export function stationPage(root, params, query, ctx) {
     details.hidden = true;
     ganttLayout.classList.add('gantt-solo');
     listP.section.hidden = true;
+    ocppP.section.hidden = true;
     renderWaitlist();
     setText(ganttSummary, 'Operator only');
     ctx.ok('Reservations');

@@ -42,6 +42,7 @@ struct app {
 	struct ticker *beat_ticker;      /* this instance's liveness (worker_instances) */
 	struct ticker *recovery_ticker;  /* 2PC recovery, both roles; prunes markers */
 	struct ticker *federation_ticker; /* peers: handshake, heartbeat, catalogue, revocations */
+	struct ticker *ocpp_ticker;      /* OCPP: ReserveNow before windows, CancelReservation after (ocpp/ocpp_outbox.c) */
 };
 
 #endif

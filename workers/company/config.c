@@ -95,6 +95,13 @@ bool config_load(struct config *cfg, char *err, size_t err_size)
 	    !read_int("EVC_PEER_TIMEOUT_MS", 5000, 100, 120000, &cfg->peer_timeout_ms, err, err_size) ||
 	    !read_int("EVC_RECOVERY_INTERVAL_MS", 2000, 100, 60000, &cfg->recovery_interval_ms, err, err_size) ||
 	    !read_int("EVC_ORPHAN_AFTER_SECONDS", 6, 1, 3600, &cfg->orphan_after_seconds, err, err_size) ||
+	    !read_int("EVC_OCPP_HEARTBEAT_SECONDS", 300, 10, 86400, &cfg->ocpp_heartbeat_seconds, err, err_size) ||
+	    !read_int("EVC_OCPP_RESERVE_LEAD_SECONDS", 600, 0, 86400, &cfg->ocpp_reserve_lead_seconds, err, err_size) ||
+	    !read_int("EVC_OCPP_CALL_TIMEOUT_MS", 10000, 100, 120000, &cfg->ocpp_call_timeout_ms, err, err_size) ||
+	    !read_int("EVC_OCPP_CALL_RETRIES", 3, 0, 20, &cfg->ocpp_call_retries, err, err_size) ||
+	    !read_long("EVC_OCPP_MAX_FRAME_BYTES", 65536, 1024, 1024 * 1024, &cfg->ocpp_max_frame_bytes, err, err_size) ||
+	    !read_int("EVC_OCPP_MAX_CONNECTIONS", cfg->http_threads / 4, 1, 1000, &cfg->ocpp_max_connections, err, err_size) ||
+	    !read_int("EVC_OCPP_TICK_MS", 1000, 100, 60000, &cfg->ocpp_tick_ms, err, err_size) ||
 	    !read_string("EVC_LOG_LEVEL", "info", false, level, sizeof(level), err, err_size))
 		return false;
 
@@ -109,6 +116,11 @@ bool config_load(struct config *cfg, char *err, size_t err_size)
 	/* Three missed beats before a live process could be taken for a gone one. */
 	if ((long)cfg->orphan_after_seconds * 1000 < 3L * cfg->recovery_interval_ms) {
 		snprintf(err, err_size, "EVC_ORPHAN_AFTER_SECONDS must be at least three EVC_RECOVERY_INTERVAL_MS");
+		return false;
+	}
+	/* Each charge point holds a civetweb thread for its whole connection: leave room for the API. */
+	if (cfg->ocpp_max_connections > cfg->http_threads / 2) {
+		snprintf(err, err_size, "EVC_OCPP_MAX_CONNECTIONS must not exceed half of EVC_HTTP_THREADS");
 		return false;
 	}
 	if (cfg->public_url[0] == '\0')

@@ -51,6 +51,13 @@ struct config {
 	int peer_timeout_ms;                       /* EVC_PEER_TIMEOUT_MS: total timeout of a 2PC call to a peer */
 	int recovery_interval_ms;                  /* EVC_RECOVERY_INTERVAL_MS: 2PC recovery and instance heartbeat */
 	int orphan_after_seconds;                  /* EVC_ORPHAN_AFTER_SECONDS: a process silent this long is gone */
+	int ocpp_heartbeat_seconds;                /* EVC_OCPP_HEARTBEAT_SECONDS: interval given to a booted charge point */
+	int ocpp_reserve_lead_seconds;             /* EVC_OCPP_RESERVE_LEAD_SECONDS: ReserveNow this long before a window */
+	int ocpp_call_timeout_ms;                  /* EVC_OCPP_CALL_TIMEOUT_MS: wait for a charge point's answer */
+	int ocpp_call_retries;                     /* EVC_OCPP_CALL_RETRIES: ReserveNow/CancelReservation tries after the first */
+	long ocpp_max_frame_bytes;                 /* EVC_OCPP_MAX_FRAME_BYTES: largest OCPP-J message accepted */
+	int ocpp_max_connections;                  /* EVC_OCPP_MAX_CONNECTIONS: charge points connected at once (default: a quarter of the HTTP threads) */
+	int ocpp_tick_ms;                          /* EVC_OCPP_TICK_MS: period of the ReserveNow/CancelReservation job */
 	enum log_level log_level;                  /* EVC_LOG_LEVEL */
 };
 

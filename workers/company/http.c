@@ -5,6 +5,7 @@
 #include "connguard.h"
 #include "federation.h"
 #include "live.h"
+#include "ocpp.h"
 #include "log.h"
 #include "secret.h"
 #include "timeutil.h"
@@ -916,6 +917,10 @@ struct mg_context *http_start(struct app *app)
 	}
 	mg_set_request_handler(ctx, HTTP_API_PREFIX, dispatch, app);
 	live_register(ctx, app);
+	if (!ocpp_register(ctx, app)) {
+		mg_stop(ctx);
+		return NULL;
+	}
 	probe_self(app);
 	log_info("event=http_listening listen=%s threads=%s request_timeout_ms=%s max_conn_per_client=%d static=%s", ports,
 		 threads, timeout, app->cfg.http_max_conn_per_client, app->cfg.static_dir);

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "mqtt_bridge.h"
+#include "ocpp.h"
 #include "peer_client.h"
 #include "ratelimit.h"
 #include "secret.h"
@@ -75,7 +76,8 @@ static int serve(struct app *app)
 		return EXIT_FAILURE;
 	}
 	struct mg_context *http = http_start(app);
-	if (http == NULL || !twopc_instance_claim_slot(app) || !twopc_recovery_start(app) || !waitlist_start(app)) {
+	if (http == NULL || !twopc_instance_claim_slot(app) || !twopc_recovery_start(app) || !waitlist_start(app) ||
+	    !ocpp_start(app)) {
 		http_stop(http);
 		federation_stop(app);
 		db_pool_destroy(app->db);
@@ -99,6 +101,7 @@ static int serve(struct app *app)
 	 */
 	mqtt_bridge_stop(app->mqtt);
 	live_stop();
+	ocpp_stop(app); /* before HTTP: its calls wait on charge points' connections */
 	http_stop(http);
 	waitlist_stop(app);
 	twopc_recovery_stop(app);

@@ -32,9 +32,14 @@ struct actor actor_peer(const char *company_id)
 	return make(ACTOR_PEER, company_id);
 }
 
+struct actor actor_station(const char *station_id)
+{
+	return make(ACTOR_STATION, station_id);
+}
+
 const char *actor_describe(const struct actor *a, char out[ACTOR_DESCRIBE_MAX])
 {
-	static const char *const kinds[] = { "public", "car", "operator", "peer" };
+	static const char *const kinds[] = { "public", "car", "operator", "peer", "station" };
 	if (a->kind == ACTOR_PUBLIC)
 		snprintf(out, ACTOR_DESCRIBE_MAX, "public");
 	else if (a->via[0] != '\0')

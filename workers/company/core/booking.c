@@ -9,13 +9,14 @@
 #include <time.h>
 
 /*
- * The station's state and its chargers free in this snapshot, lowest first.
+ * The station's state and its chargers free in this snapshot, lowest first
+ * (a charger whose last OCPP status is Faulted or Unavailable is not free).
  * Rows of transactions not yet committed (or prepared) are invisible here: the
  * insert below settles those races, against the exclusion constraint.
  */
 static const char candidates_sql[] =
 	"SELECT s.status, array_to_string(ARRAY("
-	"  SELECT g.n FROM generate_series(1, s.chargers) AS g(n) WHERE NOT EXISTS ("
+	"  SELECT g.n FROM generate_series(1, s.chargers) AS g(n) WHERE NOT ocpp_charger_out(s.id, g.n) AND NOT EXISTS ("
 	"    SELECT 1 FROM reservations r WHERE r.station_id = s.id AND r.charger = g.n"
 	"    AND r.status IN ('held', 'confirmed')"
 	"    AND r.during && tstzrange($2::timestamptz, $3::timestamptz))"
@@ -106,7 +107,7 @@ static const char fast_sql[] =
 	"INSERT INTO reservations (station_id, charger, car_id, trip_id, during)"
 	" SELECT s.id, g.n, $2, $3::uuid, tstzrange($4::timestamptz, $5::timestamptz)"
 	" FROM stations s, generate_series(1, s.chargers) AS g(n)"
-	" WHERE s.id = $1 AND s.status = 'active' AND NOT EXISTS ("
+	" WHERE s.id = $1 AND s.status = 'active' AND NOT ocpp_charger_out(s.id, g.n) AND NOT EXISTS ("
 	"   SELECT 1 FROM reservations r WHERE r.station_id = s.id AND r.charger = g.n"
 	"   AND r.status IN ('held', 'confirmed')"
 	"   AND r.during && tstzrange($4::timestamptz, $5::timestamptz))"

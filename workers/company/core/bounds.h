@@ -15,6 +15,8 @@ struct config;
 
 #define BOUNDS_PAST_GRACE_SECONDS 300 /* clocks of cars and servers differ a little */
 #define BOUNDS_TELEMETRY_AHEAD_SECONDS 300 /* a car's clock may run this far ahead of ours */
+#define BOUNDS_OCPP_SAMPLES_MAX 64 /* sampled values stored from one MeterValues or StopTransaction */
+#define BOUNDS_OCPP_METER_MAX INT64_C(1000000000000) /* a meter reading, Wh (1 TWh) */
 
 /*
  * Checks a window against the booking rules of cfg: end after start, at most

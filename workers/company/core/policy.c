@@ -8,12 +8,13 @@
 #define CAR (1u << 1)
 #define OPERATOR (1u << 2) /* an operator of THIS company: everything this server keeps */
 #define PEER (1u << 3)
+#define STATION (1u << 4) /* an OCPP charge point: for itself only, its own chargers */
 
 static const struct {
 	const char *name;
 	unsigned who;
 } policy_table[POLICY_ACTION_COUNT] = {
-	/*                              action                      public   own car  operator   peer */
+	/*                              action                      public   own car  operator   peer  own station */
 	[POLICY_CATALOGUE_READ]      = { "catalogue.read",         PUBLIC | CAR   | OPERATOR | PEER },
 	[POLICY_ROUTE_PLAN]          = { "route.plan",                      CAR   | OPERATOR        },
 	[POLICY_RESERVATION_CREATE]  = { "reservation.create",              CAR   | OPERATOR        },
@@ -32,6 +33,10 @@ static const struct {
 	[POLICY_STATION_MANAGE]      = { "station.manage",                          OPERATOR        },
 	[POLICY_FAILPOINT_SET]       = { "failpoint.set",                           OPERATOR        },
 	[POLICY_FEDERATION_CALL]     = { "federation.call",                                    PEER },
+	[POLICY_CHARGER_REPORT]      = { "charger.report",                                            STATION },
+	[POLICY_CHARGING_SESSION]    = { "charging.session",                                          STATION },
+	[POLICY_CHARGER_READ]        = { "charger.read",                            OPERATOR        },
+	[POLICY_CHARGER_MANAGE]      = { "charger.manage",                          OPERATOR        },
 };
 
 static unsigned kind_bit(enum actor_kind kind)
@@ -43,6 +48,8 @@ static unsigned kind_bit(enum actor_kind kind)
 		return OPERATOR;
 	case ACTOR_PEER:
 		return PEER;
+	case ACTOR_STATION:
+		return STATION;
 	case ACTOR_PUBLIC:
 		break;
 	}
@@ -120,4 +127,21 @@ enum evc_err policy_booking_car(const struct actor *actor, const char *car_id, c
 		return core_fail(r, EVC_ERR_INVALID, "invalid_field", "field 'car_id' must be 1 to 64 of [A-Za-z0-9_.:-]");
 	*car = car_id;
 	return EVC_OK;
+}
+
+enum evc_err policy_check_station(const struct actor *actor, enum policy_action action, const char *station_id,
+				  const char *request_id, struct core_result *r)
+{
+	enum evc_err err = policy_check(actor, action, NULL, request_id, r);
+	if (err != EVC_OK)
+		return err;
+	if (actor->kind != ACTOR_STATION || (station_id != NULL && strcmp(station_id, actor->id) == 0))
+		return EVC_OK;
+	char who[ACTOR_DESCRIBE_MAX];
+	log_warn("event=refused req=%s actor=%s action=%s station=%s", request_id != NULL ? request_id : "-",
+		 actor_describe(actor, who), policy_action_name(action), station_id != NULL ? station_id : "-");
+	if (r != NULL)
+		core_fail(r, EVC_ERR_FORBIDDEN, "forbidden", "a station acts on its own chargers only (%s)",
+			  policy_action_name(action));
+	return EVC_ERR_FORBIDDEN;
 }

@@ -31,6 +31,10 @@ enum policy_action {
 	POLICY_STATION_MANAGE,    /* create and change this company's stations */
 	POLICY_FAILPOINT_SET,
 	POLICY_FEDERATION_CALL,   /* ping, prepare, commit, abort, decisions */
+	POLICY_CHARGER_REPORT,    /* OCPP: boot, heartbeat, status, meter values of the station itself */
+	POLICY_CHARGING_SESSION,  /* OCPP: authorize, start and stop a transaction at the station itself */
+	POLICY_CHARGER_READ,      /* the chargers' OCPP state and connection */
+	POLICY_CHARGER_MANAGE,    /* rotate a station's OCPP key, remote commands to its chargers */
 	POLICY_ACTION_COUNT
 };
 
@@ -64,6 +68,14 @@ enum evc_err policy_list_scope(const struct actor *actor, enum policy_action act
  */
 enum evc_err policy_booking_car(const struct actor *actor, const char *car_id, const char **car,
 				const char *request_id, struct core_result *r) __attribute__((warn_unused_result));
+
+/*
+ * policy_check for an action on one station's chargers: a station acts on its
+ * own chargers only (another station's id is FORBIDDEN); the other kinds as
+ * policy_check says.
+ */
+enum evc_err policy_check_station(const struct actor *actor, enum policy_action action, const char *station_id,
+				  const char *request_id, struct core_result *r) __attribute__((warn_unused_result));
 
 /* Whether the policy lets this kind of actor take action at all (for the README and the tests). */
 bool policy_allows_kind(enum actor_kind kind, enum policy_action action);

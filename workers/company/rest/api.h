@@ -57,6 +57,10 @@ int api_federation_decision(struct http_request *req);
 int api_federation_transactions(struct http_request *req);
 int api_network_stations(struct http_request *req);
 int api_network_map(struct http_request *req);
+int api_ocpp_get(struct http_request *req);
+int api_ocpp_key_rotate(struct http_request *req);
+int api_ocpp_command(struct http_request *req);
+
 int api_cars_list(struct http_request *req);
 int api_cars_telemetry(struct http_request *req);
 int api_cars_token_issue(struct http_request *req);

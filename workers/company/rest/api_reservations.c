@@ -18,7 +18,7 @@
 #define LIST_DEFAULT_LIMIT 50
 #define LIST_MAX_LIMIT 500
 
-static const char *const reservation_statuses[] = { "held", "confirmed", "cancelled", "completed", "expired", NULL };
+static const char *const reservation_statuses[] = { "held", "confirmed", "cancelled", "completed", "expired", "disrupted", NULL };
 
 int api_reservations_create(struct http_request *req)
 {

@@ -14,6 +14,9 @@ const struct http_route http_routes[] = {
 	{ "GET", "/stations/{id}", api_stations_get },
 	{ "PATCH", "/stations/{id}", api_stations_update },
 	{ "GET", "/stations/{id}/availability", api_stations_availability },
+	{ "GET", "/stations/{id}/ocpp", api_ocpp_get },
+	{ "POST", "/stations/{id}/ocpp/key", api_ocpp_key_rotate },
+	{ "POST", "/stations/{id}/ocpp/commands", api_ocpp_command },
 
 	{ "POST", "/reservations", api_reservations_create },
 	{ "GET", "/reservations", api_reservations_list },
