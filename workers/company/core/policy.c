@@ -32,6 +32,7 @@ static const struct {
 	[POLICY_STATION_MANAGE]      = { "station.manage",                          OPERATOR        },
 	[POLICY_FAILPOINT_SET]       = { "failpoint.set",                           OPERATOR        },
 	[POLICY_FEDERATION_CALL]     = { "federation.call",                                    PEER },
+	[POLICY_PEER_MANAGE]         = { "peer.manage",                             OPERATOR        },
 };
 
 static unsigned kind_bit(enum actor_kind kind)

@@ -31,6 +31,7 @@ enum policy_action {
 	POLICY_STATION_MANAGE,    /* create and change this company's stations */
 	POLICY_FAILPOINT_SET,
 	POLICY_FEDERATION_CALL,   /* ping, prepare, commit, abort, decisions */
+	POLICY_PEER_MANAGE,       /* remove a peer and its credentials */
 	POLICY_ACTION_COUNT
 };
 

@@ -90,6 +90,13 @@ int api_federation_peers(struct http_request *req)
 	return http_reply_json(req, 200, json_pack("{s:o}", "items", federation_peers_json()), NULL);
 }
 
+int api_federation_peer_delete(struct http_request *req)
+{
+	struct core_result r = CORE_RESULT_INIT;
+	federation_peer_remove(req->app, &req->actor, req->params[0], req->request_id, &r);
+	return http_reply_result(req, &r);
+}
+
 int api_federation_servers(struct http_request *req)
 {
 	struct core_result r = CORE_RESULT_INIT;
