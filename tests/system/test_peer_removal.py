@@ -129,3 +129,28 @@ def test_a_peer_with_a_transaction_in_doubt_stays_until_it_is_decided(stack, com
     assert federation_ready(companies)
     trip = book_trip(a, route(fresh_stations(companies)))
     assert trip["status"] == "confirmed", trip
+
+
+def test_a_handshake_repeated_as_it_was_gets_the_same_answer(stack, companies):
+    """An initiator whose handshake answer was lost (a timeout) repeats it with the
+    same token: it gets the same answer, instead of a 409 that would lock it out for
+    good. A different token or URL with the secret alone is still a 409."""
+    a = companies["a"]
+    secret = (Path(stack["state_dir"]) / "federation-secret").read_text().strip()
+    pid = "z" + secrets.token_hex(4)
+    body = {"id": pid, "url": "http://127.0.0.1:9", "token": secrets.token_hex(32)}
+    with_secret = {"Authorization": f"Token {secret}"}
+    try:
+        first = a.post("/federation/peers", json=body, headers=with_secret)
+        assert first.status_code == 201, first.text
+        again = a.post("/federation/peers", json=body, headers=with_secret)
+        assert again.status_code == 201, again.text
+        assert again.json() == first.json()
+        rows = a.sql("SELECT url, inbound_token, outbound_token FROM peers WHERE id = %s", (pid,))
+        assert rows == [(body["url"], first.json()["token"], body["token"])]
+        for change in ({"token": secrets.token_hex(32)}, {"url": "http://127.0.0.1:10"}):
+            assert_error(a.post("/federation/peers", json={**body, **change}, headers=with_secret), 409,
+                         {"already_registered"})
+            assert a.sql("SELECT url, inbound_token, outbound_token FROM peers WHERE id = %s", (pid,)) == rows
+    finally:
+        remove(a, pid, a.admin)

@@ -178,6 +178,27 @@ static void use_tokens(const char *id, const char *inbound, const char *outbound
 }
 
 /*
+ * The token we offer the peer in a handshake: the one an earlier attempt
+ * offered, while the handshake is not done, else a new one, kept (memory and
+ * database) before it is sent. An attempt whose answer was lost (a timeout)
+ * is then repeated with the same token, which the peer recognises, instead of
+ * a new one it would refuse (409: the secret no longer admits a member).
+ */
+static void pending_token(PGconn *conn, const struct peer *snapshot, char issued[FEDERATION_TOKEN_MAX])
+{
+	if (snapshot->inbound[0] != '\0') {
+		snprintf(issued, FEDERATION_TOKEN_MAX, "%s", snapshot->inbound);
+		return;
+	}
+	new_token(issued);
+	const char *params[] = { snapshot->id, issued };
+	exec_logged(conn, "peer_pending_token",
+		    "UPDATE peers SET inbound_token = $2, updated_at = now() WHERE id = $1 AND inbound_token IS NULL", 2,
+		    params);
+	use_tokens(snapshot->id, issued, "");
+}
+
+/*
  * We initiate the handshake with peers whose id sorts after ours. Replicas of
  * this company share the database: one of them runs the handshake (advisory
  * lock), the others pick its tokens up from the peers table.
@@ -199,7 +220,7 @@ static void register_with(PGconn *conn, const struct peer *snapshot)
 		goto done;
 	}
 
-	new_token(issued);
+	pending_token(conn, snapshot, issued);
 	json_t *body = json_pack("{s:s, s:s, s:s}", "id", cfg->company_id, "url", cfg->public_url, "token", issued);
 	struct peer_response r;
 	peer_call("POST", snapshot->url, "/api/v1/federation/peers", cfg->federation_secret, body, CALL_TIMEOUT_MS,
@@ -674,4 +695,18 @@ enum evc_err federation_peer_remove(struct app *app, const struct actor *actor, 
 	char who[ACTOR_DESCRIBE_MAX];
 	log_info("event=peer_removed req=%s peer=%s actor=%s", request_id, id, actor_describe(actor, who));
 	return EVC_OK;
+}
+
+bool federation_registration_repeated(const char *id, const char *url, const char *their_token, char *issued)
+{
+	pthread_mutex_lock(&fed.lock);
+	struct peer *p = find_locked(id);
+	bool same = p != NULL && p->inbound[0] != '\0' && p->outbound[0] != '\0' && strcmp(p->url, url) == 0 &&
+		    secret_equal(their_token, p->outbound);
+	if (same)
+		snprintf(issued, FEDERATION_TOKEN_MAX, "%s", p->inbound);
+	pthread_mutex_unlock(&fed.lock);
+	if (same)
+		log_info("event=peer_registration_repeated peer=%s", id);
+	return same;
 }

@@ -51,6 +51,13 @@ bool federation_is_registration_secret(const char *authorization);
  */
 bool federation_accept_registration(const char *id, const char *url, const char *their_token, char *issued);
 
+/*
+ * A member's handshake repeated as it was (same URL, same token offered: its
+ * first answer was lost): true and the token we issued it then in issued
+ * (FEDERATION_TOKEN_MAX bytes), so it can finish. Anything else is no repeat.
+ */
+bool federation_registration_repeated(const char *id, const char *url, const char *their_token, char *issued);
+
 /* True when id is a member with credentials (registered): the secret no longer admits it. */
 bool federation_peer_registered(const char *id);
 

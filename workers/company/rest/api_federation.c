@@ -69,6 +69,9 @@ int api_federation_register(struct http_request *req)
 	} else if (req->actor.kind == ACTOR_PEER && strcmp(req->actor.id, id) != 0) {
 		log_warn("event=refused req=%s actor=peer:%s action=federation.register id=%s", req->request_id, req->actor.id, id);
 		status = http_reply_error(req, 403, "forbidden", "a member changes its own registration only");
+	} else if (!member_or_operator && federation_registration_repeated(id, url, token, issued)) {
+		status = http_reply_json(req, 201, json_pack("{s:s, s:s, s:s}", "id", req->app->cfg.company_id, "url",
+							     req->app->cfg.public_url, "token", issued), NULL);
 	} else if (!member_or_operator && federation_peer_registered(id)) {
 		log_warn("event=refused req=%s actor=registration_secret action=federation.register id=%s reason=already_member",
 			 req->request_id, id);
