@@ -17,7 +17,7 @@ import subprocess
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import psycopg2
 import pytest
@@ -343,6 +343,29 @@ def stack():
     data = json.loads(path.read_text())
     assert {c["id"] for c in data["companies"]} >= {"a", "b", "c"}, data
     return data
+
+
+@pytest.fixture(scope="session", autouse=True)
+def validated_answers(request):
+    """Every answer a test gets from the stack's servers below /api/v1 must be one
+    docs/openapi.yaml describes (status for that operation, headers, body schema):
+    tests/system/openapi_check.py checks each one as `requests` receives it, and an
+    undocumented answer fails the test that got it. EVC_CHECK_ANSWERS=0 turns it off."""
+    if os.environ.get("EVC_CHECK_ANSWERS", "1") == "0" or not os.environ.get("EVC_STACK_DIR"):
+        return
+    try:
+        import openapi_check
+    except pytest.skip.Exception:
+        return  # python3-jsonschema missing: test_properties.py says so
+    path = Path(os.environ["EVC_STACK_DIR"]) / "stack.json"
+    if not path.is_file():
+        return
+    servers = []
+    for c in json.loads(path.read_text())["companies"]:
+        for key in ("http_url", "api_url"):
+            parts = urlsplit(c[key])
+            servers.append((parts.hostname, parts.port))
+    openapi_check.install(servers)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,8 @@ resolved against the whole document, `date-time` checked as RFC 3339."""
 
 import json
 import re
+import threading
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -205,3 +207,87 @@ def security_schemes(op):
     """Names of the security schemes any requirement of op lists; {} for an open op."""
     reqs = op.get("security", spec().get("security", []))
     return {name for req in reqs for name in req}
+
+
+# ---------------------------------------------------------------- every answer the tests get
+
+_watched = set()           # (host, port) of the stack's servers whose answers are checked
+_real_send = None
+_local = threading.local()  # .off > 0: inside unchecked()
+
+LOOPBACK = {"127.0.0.1", "localhost"}
+
+
+def watched(url):
+    """True when url is an API path (below /api/v1) of a server whose answers are checked."""
+    parts = urlsplit(url)
+    return ((parts.hostname, parts.port) in _watched and
+            (parts.path.startswith(API_PREFIX + "/") or parts.path == API_PREFIX))
+
+
+def check_any(resp):
+    """check() for any answer of a watched server, including a path the document does
+    not have: that one must be the 404 or 405 envelope (the document's `Error`), as the
+    server answers unknown routes."""
+    method, path = resp.request.method, urlsplit(resp.request.url).path
+    if method.upper() == "HEAD":
+        method = "GET"  # civetweb answers HEAD as GET without the body: only the status is checked
+        template, op = operation(method, path)
+        if str(resp.status_code) not in op.get("responses", {}) and "default" not in op.get("responses", {}):
+            raise Mismatch(f"HEAD {template} -> {resp.status_code}: status not documented for GET")
+        return None
+    if match_path(path) is None or spec()["paths"][match_path(path)].get(method.lower()) is None:
+        if resp.status_code not in (404, 405):
+            raise Mismatch(f"{method} {path} -> {resp.status_code}: no operation of the document, and not a 404/405")
+        try:
+            body = json.loads(resp.text)
+        except ValueError:
+            raise Mismatch(f"{method} {path} -> {resp.status_code}: not the JSON error envelope: {resp.text[:200]!r}") \
+                from None
+        errs = schema_errors({"$ref": "#/components/schemas/Error"}, body)
+        if errs:
+            raise Mismatch(f"{method} {path} -> {resp.status_code}: not the error envelope: {errs}")
+        return body
+    return check_response(method, path, resp.status_code, resp.headers, resp.text)
+
+
+def install(servers):
+    """From now on every answer that `requests` (any session, any thread) gets from
+    one of servers ([(host, port)]) below /api/v1 is checked against the document;
+    an answer it does not describe raises Mismatch in the caller, so the test that got
+    it fails. Streamed answers are left alone (their body is the caller's to read)."""
+    global _real_send
+    for host, port in servers:
+        _watched.update({(h, port) for h in (LOOPBACK if host in LOOPBACK else {host})})
+    if _real_send is not None:
+        return
+    import requests
+    _real_send = requests.Session.send
+
+    def send(session, request, **kw):
+        resp = _real_send(session, request, **kw)
+        if not kw.get("stream") and getattr(_local, "off", 0) == 0 and watched(request.url):
+            check_any(resp)
+        return resp
+
+    requests.Session.send = send
+
+
+def installed():
+    return _real_send is not None
+
+
+@contextmanager
+def unchecked():
+    """Answers this thread gets inside are not checked (for a test of the checker itself)."""
+    _local.off = getattr(_local, "off", 0) + 1
+    try:
+        yield
+    finally:
+        _local.off -= 1
+
+
+def forget(servers):
+    """Stops checking the answers of servers ([(host, port)]) that install() watched."""
+    for host, port in servers:
+        _watched.difference_update({(h, port) for h in (LOOPBACK if host in LOOPBACK else {host})})

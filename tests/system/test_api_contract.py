@@ -325,7 +325,8 @@ def unvar(value):
 def host_ports(service):
     out = []
     for p in service.get("ports", []):
-        parts = str(p).split(":")
+        # "${EVC_PUBLISH_A:-8081}:8081": the default is the port a newcomer gets.
+        parts = re.sub(r"\$\{[A-Za-z_][A-Za-z0-9_]*:-([^}]*)\}", r"\1", str(p)).split(":")
         out.append((parts[-2], parts[-1]))  # (host port, container port); host address dropped
     return out
 
@@ -353,7 +354,8 @@ def check_worker(path, name, service, config_names):
 
 
 def check_database(path, name, service, compose):
-    assert str(service.get("image", "")).startswith("postgres:15"), f"{path.name} {name}: {service.get('image')}"
+    # Built offline from Debian's packages by scripts/images (deploy/images/postgres).
+    assert service.get("image") == "evc-postgres:15", f"{path.name} {name}: {service.get('image')}"
     assert "max_prepared_transactions" in json.dumps(service.get("command", "")), (
         f"{path.name} {name}: two-phase commit needs max_prepared_transactions")
     assert "pg_isready" in json.dumps(service.get("healthcheck", {}).get("test", "")), f"{path.name} {name}: healthcheck"
@@ -362,6 +364,39 @@ def check_database(path, name, service, compose):
     assert data, f"{path.name} {name}: the data folder is not on a volume"
     volume = data[0].split(":")[0]
     assert volume in (compose.get("volumes") or {}), f"{path.name} {name}: volume {volume} not declared"
+
+
+def check_broker(path, broker):
+    assert broker["image"] == "evc-mosquitto:2", f"{path.name}: {broker['image']}"
+    mounts = {str(v).rsplit(":", 2)[-2] if str(v).endswith(":ro") else str(v).rsplit(":", 1)[-1]
+              for v in broker.get("volumes", [])}
+    assert {"/mosquitto/credentials", "/mosquitto/acl"} <= mounts, f"{path.name}: broker mounts {mounts}"
+    conf = (REPO / "deploy" / "mosquitto.conf").read_text(encoding="utf-8")
+    assert re.search(r"^allow_anonymous false$", conf, re.M), "the containers' broker must refuse anonymous clients"
+    assert re.search(r"^password_file ", conf, re.M) and re.search(r"^acl_file ", conf, re.M)
+
+
+def test_compose_files_work_with_compose_1_29_and_v2_on_images_made_offline():
+    """Debian's docker-compose 1.29 refuses a top-level `name:`; the project name comes
+    from COMPOSE_PROJECT_NAME. Workers run under an init (fail points SIGKILL the
+    worker, which as PID 1 would ignore it) with the local stack's thread count. The
+    images are the ones scripts/images builds offline."""
+    images_script = (REPO / "scripts" / "images").read_text(encoding="utf-8")
+    for path in (COMPOSE, COMPOSE_COMPANY):
+        compose = load_compose(path)
+        assert "name" not in compose, f"{path.name}: docker-compose 1.29 refuses a top-level name:"
+        for name, service in workers(compose).items():
+            assert service.get("init") is True, f"{path.name} {name}: init: true (fail points)"
+            assert "EVC_HTTP_THREADS" not in environment(service), (
+                f"{path.name} {name}: EVC_HTTP_THREADS as in the local stack (config.c's default)")
+        for name, service in compose["services"].items():
+            image = str(service.get("image", ""))
+            assert image.split(":")[0] in ("evc-worker", "evc-postgres", "evc-mosquitto"), f"{path.name} {name}: {image}"
+            assert image in images_script, f"{path.name} {name}: scripts/images does not build {image}"
+    assert "COMPOSE_PROJECT_NAME" in env_example()
+    for sub in ("postgres", "mosquitto"):
+        assert (REPO / "deploy" / "images" / sub / "Dockerfile").is_file()
+        assert "FROM debian:12-slim" in (REPO / "deploy" / "images" / sub / "Dockerfile").read_text(encoding="utf-8")
 
 
 def test_compose_runs_the_federation():
@@ -406,7 +441,7 @@ def test_compose_runs_the_federation():
     assert {"8081", "8082", "8083"} <= set(published)
 
     broker = services["mosquitto"]
-    assert str(broker["image"]).startswith("eclipse-mosquitto:2")
+    check_broker(COMPOSE, broker)
     conf = [v for v in broker.get("volumes", []) if str(v).endswith("/mosquitto/config/mosquitto.conf:ro")]
     assert conf and (REPO / conf[0].split(":")[0]).resolve().is_file(), f"mosquitto config mount: {conf}"
     assert broker.get("healthcheck", {}).get("test"), "mosquitto: no healthcheck"
@@ -415,6 +450,11 @@ def test_compose_runs_the_federation():
     sims = [s for s in services.values() if "evc-sim" in json.dumps(s.get("entrypoint", ""))]
     assert sims, "the simulators are part of the federation"
     assert "tcp://mosquitto:1883" in sims[0]["command"]
+    assert "--credentials" in sims[0]["command"], "the simulator's cars log in with their own accounts"
+    for name, service in ws.items():
+        env = environment(service)
+        assert env.get("EVC_MQTT_USERNAME") == f"worker-{env['EVC_COMPANY_ID']}", f"{name}: its own broker account"
+        assert unvar(env.get("EVC_MQTT_PASSWORD", "")).startswith("EVC_MQTT_PASSWORD"), f"{name}: MQTT password"
 
     for var in variables_used(COMPOSE):
         assert var in env_example(), f"docker-compose.yml uses ${{{var}}}, not in .env.example"
@@ -435,6 +475,8 @@ def test_compose_for_one_company_per_computer():
     check_database(COMPOSE_COMPANY, "db", compose["services"]["db"], compose)
     broker = compose["services"].get("mosquitto")
     assert broker and "broker" in broker.get("profiles", []), "the broker runs on one computer only (profile)"
+    check_broker(COMPOSE_COMPANY, broker)
+    assert ws["worker"].get("init") is True, "the worker must not be PID 1 (fail points)"
     build = ws["worker"].get("build", {})
     context = (COMPOSE_COMPANY.parent / build.get("context", ".")).resolve()
     assert (context / build.get("dockerfile", "Dockerfile")).is_file(), f"build context {context}"

@@ -15,11 +15,12 @@ of the federation as it was.
 
 import secrets
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
 
-from conftest import HTTP_TIMEOUT, new_car_id, ts, window
+from conftest import HTTP_TIMEOUT, new_car_id, stack_dir, ts, window
 from tripkit import fresh_stations, route
 
 ACTORS = ["anonymous", "car_a", "car_b", "operator_a", "operator_b", "peer_b", "peer_c"]
@@ -39,6 +40,8 @@ def fingerprint(w):
         "car_revocations": ("SELECT x::text FROM car_revocations x WHERE car_id = ANY(%s)", cars),
         "prepared": ("SELECT gid FROM pg_prepared_xacts WHERE split_part(gid, '_', 3) = ANY(%s)",
                      [t.replace("-", "") for t in trips]),
+        "peers": ("SELECT id || ' ' || url || ' ' || coalesce(inbound_token, '') || ' ' || coalesce(outbound_token, '')"
+                  " FROM peers WHERE cardinality(%s::text[]) >= 0", []),
     }
     out = {}
     for cid, c in w.companies.items():
@@ -57,6 +60,7 @@ class World:
         self.cars = {self.car_a, self.car_b}
         self.station = self.a.create_station(chargers=4)["id"]
         self.stations_ab = fresh_stations(companies, ("a", "b"), chargers=4)
+        self.placeholders = []
         peer_token = lambda caller: caller.sql_one("SELECT outbound_token FROM peers WHERE id = 'a'")[0]
         self.headers = {
             "anonymous": {},
@@ -88,6 +92,16 @@ class World:
                         json={"legs": route(self.stations_ab)})
         assert r.status_code == 201, r.text
         return r.json()["id"]
+
+    def placeholder_peer(self):
+        """A made-up peer registered at a with the registration secret (nobody listens at its URL)."""
+        secret = (Path(stack_dir()) / "federation-secret").read_text().strip()
+        pid = "z" + secrets.token_hex(4)
+        r = self.a.post("/federation/peers", headers={"Authorization": f"Token {secret}"},
+                        json={"id": pid, "url": "http://127.0.0.1:9", "token": secrets.token_hex(32)})
+        assert r.status_code == 201, r.text
+        self.placeholders.append(pid)
+        return pid
 
     def waitlist(self):
         start, end = window()
@@ -184,6 +198,9 @@ MATRIX = {
                                                                             "enabled": False},
                       dict(anonymous=R401, car_a=R403, car_b=R403, operator_a=200, operator_b=R401, peer_b=R403,
                            peer_c=R403)),
+    "peer.manage": ("DELETE", lambda w, ok: f"/federation/peers/{w.placeholder_peer() if ok else w.shared['peer']}",
+                    None, dict(anonymous=R401, car_a=R403, car_b=R403, operator_a=200, operator_b=R401, peer_b=R403,
+                               peer_c=R403)),
     "federation.call": ("GET", lambda w, ok: "/federation/ping", None,
                         dict(anonymous=R401, car_a=R403, car_b=R403, operator_a=R403, operator_b=R401, peer_b=200,
                              peer_c=200)),
@@ -195,8 +212,10 @@ CASES = [(action, actor) for action in MATRIX for actor in ACTORS]
 @pytest.fixture(scope="module")
 def shared(world):
     world.shared = {"res": world.reservation(), "trip": world.trip(), "wait": world.waitlist(),
-                    "car": world.car_a, "headers": dict(world.headers["car_a"])}
-    return world
+                    "peer": world.placeholder_peer(), "car": world.car_a, "headers": dict(world.headers["car_a"])}
+    yield world
+    for pid in world.placeholders:  # a placeholder left behind would keep a's federation not ready
+        requests.delete(world.a.url(f"/federation/peers/{pid}"), headers=world.a.admin, timeout=HTTP_TIMEOUT)
 
 
 @pytest.mark.parametrize("action,actor", CASES, ids=[f"{a}-{b}" for a, b in CASES])

@@ -7,6 +7,7 @@
 #include "validate.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,6 +182,21 @@ void carauth_learn(struct carauth *ca, const char *peer, json_t *announcement)
 			log_debug("event=peer_key_learned peer=%s", peer);
 		memcpy(is->pub, pub, sizeof(pub));
 		set_revocations_locked(is, json_object_get(announcement, "revocations"));
+	}
+	pthread_mutex_unlock(&ca->lock);
+}
+
+void carauth_forget(struct carauth *ca, const char *peer)
+{
+	if (ca == NULL)
+		return;
+	pthread_mutex_lock(&ca->lock);
+	struct issuer *is = find_locked(ca, peer, false);
+	if (is != NULL && is != &ca->issuers[0]) {
+		free(is->revoked);
+		ptrdiff_t at = is - ca->issuers;
+		memmove(is, is + 1, sizeof(*is) * (size_t)(ca->issuer_count - at - 1));
+		ca->issuer_count--;
 	}
 	pthread_mutex_unlock(&ca->lock);
 }

@@ -53,6 +53,9 @@ json_t *carauth_announcement(struct app *app);
 /* A peer's announcement (borrowed), from its heartbeat answer: its key and revocations. */
 void carauth_learn(struct carauth *ca, const char *peer, json_t *announcement);
 
+/* Forgets a removed peer's key and revocations: car tokens it issued are refused from now on. */
+void carauth_forget(struct carauth *ca, const char *peer);
+
 /* Reloads our own revocations from the database (sibling replicas may have added some). */
 void carauth_refresh(struct app *app);
 

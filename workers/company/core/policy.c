@@ -37,6 +37,7 @@ static const struct {
 	[POLICY_CHARGING_SESSION]    = { "charging.session",                                          STATION },
 	[POLICY_CHARGER_READ]        = { "charger.read",                            OPERATOR        },
 	[POLICY_CHARGER_MANAGE]      = { "charger.manage",                          OPERATOR        },
+	[POLICY_PEER_MANAGE]         = { "peer.manage",                             OPERATOR        },
 };
 
 static unsigned kind_bit(enum actor_kind kind)

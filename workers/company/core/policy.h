@@ -35,6 +35,7 @@ enum policy_action {
 	POLICY_CHARGING_SESSION,  /* OCPP: authorize, start and stop a transaction at the station itself */
 	POLICY_CHARGER_READ,      /* the chargers' OCPP state and connection */
 	POLICY_CHARGER_MANAGE,    /* rotate a station's OCPP key, remote commands to its chargers */
+	POLICY_PEER_MANAGE,       /* remove a peer and its credentials */
 	POLICY_ACTION_COUNT
 };
 

@@ -1,5 +1,7 @@
 #include "federation.h"
 #include "carauth.h"
+#include "coredb.h"
+#include "policy.h"
 #include "ticker.h"
 #include "app.h"
 #include "log.h"
@@ -73,6 +75,17 @@ static struct peer *add_locked(const char *id, const char *url)
 	if (p != NULL && url != NULL)
 		snprintf(p->url, sizeof(p->url), "%s", url);
 	return p;
+}
+
+/* Caller holds fed.lock. */
+static void remove_locked(const char *id)
+{
+	struct peer *p = find_locked(id);
+	if (p == NULL)
+		return;
+	ptrdiff_t at = p - fed.peers;
+	memmove(p, p + 1, sizeof(*p) * (size_t)(fed.count - at - 1));
+	fed.count--;
 }
 
 static bool valid_url(const char *url)
@@ -210,6 +223,27 @@ static void use_tokens(const char *id, const char *inbound, const char *outbound
 }
 
 /*
+ * The token we offer the peer in a handshake: the one an earlier attempt
+ * offered, while the handshake is not done, else a new one, kept (memory and
+ * database) before it is sent. An attempt whose answer was lost (a timeout)
+ * is then repeated with the same token, which the peer recognises, instead of
+ * a new one it would refuse (409: the secret no longer admits a member).
+ */
+static void pending_token(PGconn *conn, const struct peer *snapshot, char issued[FEDERATION_TOKEN_MAX])
+{
+	if (snapshot->inbound[0] != '\0') {
+		snprintf(issued, FEDERATION_TOKEN_MAX, "%s", snapshot->inbound);
+		return;
+	}
+	new_token(issued);
+	const char *params[] = { snapshot->id, issued };
+	exec_logged(conn, "peer_pending_token",
+		    "UPDATE peers SET inbound_token = $2, updated_at = now() WHERE id = $1 AND inbound_token IS NULL", 2,
+		    params);
+	use_tokens(snapshot->id, issued, "");
+}
+
+/*
  * We initiate the handshake with peers whose id sorts after ours. Replicas of
  * this company share the database: one of them runs the handshake (advisory
  * lock), the others pick its tokens up from the peers table.
@@ -231,7 +265,7 @@ static void register_with(PGconn *conn, const struct peer *snapshot)
 		goto done;
 	}
 
-	new_token(issued);
+	pending_token(conn, snapshot, issued);
 	json_t *body = json_pack("{s:s, s:s, s:s}", "id", cfg->company_id, "url", cfg->public_url, "token", issued);
 	struct peer_response r;
 	peer_call("POST", snapshot->url, "/api/v1/federation/peers", cfg->federation_secret, body, CALL_TIMEOUT_MS,
@@ -347,6 +381,33 @@ static void refresh_catalogue(PGconn *conn, const struct peer *snapshot)
 	peer_response_clear(&r);
 }
 
+/*
+ * A sibling replica may have removed a peer: forget in memory the peers of the
+ * round's snapshot that the database no longer has (a peer added after the
+ * snapshot is not in it, so it is never dropped by mistake).
+ */
+static void forget_removed(PGconn *conn, const struct peer *snapshot, int count)
+{
+	PGresult *res = db_exec(conn, "SELECT id FROM peers", 0, NULL);
+	if (!db_ok(res, "peers_ids")) {
+		PQclear(res);
+		return;
+	}
+	for (int i = 0; i < count; i++) {
+		bool kept = false;
+		for (int row = 0; row < PQntuples(res) && !kept; row++)
+			kept = strcmp(PQgetvalue(res, row, 0), snapshot[i].id) == 0;
+		if (kept)
+			continue;
+		pthread_mutex_lock(&fed.lock);
+		remove_locked(snapshot[i].id);
+		pthread_mutex_unlock(&fed.lock);
+		carauth_forget(fed.app->carauth, snapshot[i].id);
+		log_info("event=peer_forgotten peer=%s reason=removed_from_database", snapshot[i].id);
+	}
+	PQclear(res);
+}
+
 /* One round over the peers (a ticker job, every HEARTBEAT_SECONDS). */
 static void federation_round(void *arg)
 {
@@ -363,9 +424,10 @@ static void federation_round(void *arg)
 		log_warn("event=federation_round_skipped reason=db_unavailable");
 		return;
 	}
+	forget_removed(conn, snapshot, count);
 	for (int i = 0; i < count; i++) {
 		const struct peer *p = &snapshot[i];
-		if (p->url[0] == '\0')
+		if (p->url[0] == '\0' || !federation_peer_known(p->id))
 			continue;
 		bool was_up = p->up;
 		if (p->outbound[0] == '\0' && strcmp(fed.app->cfg.company_id, p->id) < 0 &&
@@ -660,4 +722,117 @@ bool federation_read_registration(json_t *body, const char *self, struct federat
 	if (strspn(out->token, "0123456789abcdefABCDEF") != strlen(out->token) || strlen(out->token) < 32)
 		return registration_refused(err, "field 'token' must be at least 32 hex digits");
 	return true;
+}
+
+bool federation_peer_known(const char *id)
+{
+	pthread_mutex_lock(&fed.lock);
+	bool known = find_locked(id) != NULL;
+	pthread_mutex_unlock(&fed.lock);
+	return known;
+}
+
+/* True when EVC_PEERS names id: such a peer comes back at every start. */
+static bool configured_peer(const char *id)
+{
+	size_t n = strlen(id);
+	for (const char *item = fed.app->cfg.peers; item != NULL && *item != '\0';) {
+		if (strncmp(item, id, n) == 0 && item[n] == '=')
+			return true;
+		item = strchr(item, ',');
+		if (item != NULL)
+			item++;
+	}
+	return false;
+}
+
+/*
+ * In one transaction, the peer's row locked: refuses while anything with it is
+ * in doubt (a transaction it prepared here and has not decided, a trip we
+ * coordinate with it as a participant that is not finished), else deletes its
+ * cached stations and its row (credentials included). r holds the answer.
+ */
+static enum evc_err remove_from_db(PGconn *conn, const char *id, const char *request_id, struct core_result *r)
+{
+	static const char check[] =
+		"SELECT url,"
+		" (SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database()"
+		"   AND gid LIKE 'evc\\_' || $1 || '\\_%'),"
+		" (SELECT count(*) FROM trips WHERE $1 = ANY (participants)"
+		"   AND status IN ('preparing', 'committing', 'aborting', 'cancelling', 'finishing'))"
+		" FROM peers WHERE id = $1 FOR UPDATE";
+	const char *params[] = { id };
+	if (!db_command(conn, "BEGIN"))
+		return coredb_unavailable(r, request_id);
+	PGresult *res = db_exec(conn, check, 1, params);
+	if (!db_ok(res, "peer_remove_check")) {
+		coredb_error(r, conn, res, request_id);
+	} else if (PQntuples(res) == 0) {
+		core_fail(r, EVC_ERR_NOT_FOUND, "not_found", "no peer '%s' here", id);
+	} else if (atoi(PQgetvalue(res, 0, 1)) > 0 || atoi(PQgetvalue(res, 0, 2)) > 0) {
+		log_warn("event=peer_remove_refused req=%s peer=%s prepared_here=%s trips_in_flight=%s", request_id, id,
+			 PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
+		core_fail_extra(r, EVC_ERR_CONFLICT, "peer_in_doubt",
+				json_pack("{s:i, s:i}", "prepared_here", atoi(PQgetvalue(res, 0, 1)), "trips_in_flight",
+					  atoi(PQgetvalue(res, 0, 2))),
+				"peer '%s' still has transactions in doubt with us: wait until they are decided, then retry", id);
+	} else {
+		json_t *body = json_pack("{s:s, s:s}", "company", id, "url", PQgetvalue(res, 0, 0));
+		PQclear(res);
+		res = db_exec(conn, "WITH gone AS (DELETE FROM peer_stations WHERE company = $1 RETURNING 1),"
+				    " peer AS (DELETE FROM peers WHERE id = $1 RETURNING 1)"
+				    " SELECT (SELECT count(*) FROM gone)", 1, params);
+		if (db_ok(res, "peer_remove")) {
+			json_object_set_new(body, "stations_forgotten", json_integer(atoi(PQgetvalue(res, 0, 0))));
+			core_ok(r, body);
+		} else {
+			json_decref(body);
+			coredb_error(r, conn, res, request_id);
+		}
+	}
+	PQclear(res);
+	coredb_end(conn, request_id, r);
+	return r->err;
+}
+
+enum evc_err federation_peer_remove(struct app *app, const struct actor *actor, const char *id,
+				    const char *request_id, struct core_result *r)
+{
+	if (policy_check(actor, POLICY_PEER_MANAGE, NULL, request_id, r) != EVC_OK)
+		return r->err;
+	if (!validate_company_id(id) || strcmp(id, app->cfg.company_id) == 0)
+		return core_fail(r, EVC_ERR_NOT_FOUND, "not_found", "no peer with that id here");
+	if (configured_peer(id))
+		return core_fail(r, EVC_ERR_CONFLICT, "peer_configured",
+				 "peer '%s' is in EVC_PEERS and would come back at the next start: remove it there, "
+				 "restart, then remove it here", id);
+	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
+	if (conn == NULL)
+		return coredb_unavailable(r, request_id);
+	enum evc_err err = remove_from_db(conn, id, request_id, r);
+	db_release(app->db, conn);
+	if (err != EVC_OK)
+		return err;
+	/* Its credentials stop working now: no heartbeat to it, its calls and its cars' tokens refused. */
+	pthread_mutex_lock(&fed.lock);
+	remove_locked(id);
+	pthread_mutex_unlock(&fed.lock);
+	carauth_forget(app->carauth, id);
+	char who[ACTOR_DESCRIBE_MAX];
+	log_info("event=peer_removed req=%s peer=%s actor=%s", request_id, id, actor_describe(actor, who));
+	return EVC_OK;
+}
+
+bool federation_registration_repeated(const char *id, const char *url, const char *their_token, char *issued)
+{
+	pthread_mutex_lock(&fed.lock);
+	struct peer *p = find_locked(id);
+	bool same = p != NULL && p->inbound[0] != '\0' && p->outbound[0] != '\0' && strcmp(p->url, url) == 0 &&
+		    secret_equal(their_token, p->outbound);
+	if (same)
+		snprintf(issued, FEDERATION_TOKEN_MAX, "%s", p->inbound);
+	pthread_mutex_unlock(&fed.lock);
+	if (same)
+		log_info("event=peer_registration_repeated peer=%s", id);
+	return same;
 }

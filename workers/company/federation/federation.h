@@ -21,6 +21,8 @@
 #include <stddef.h>
 
 #include "peer_client.h"
+#include "actor.h"
+#include "errors.h"
 
 struct app;
 
@@ -74,8 +76,28 @@ bool federation_read_registration(json_t *body, const char *self, struct federat
  */
 bool federation_accept_registration(const char *id, const char *url, const char *their_token, char *issued);
 
+/*
+ * A member's handshake repeated as it was (same URL, same token offered: its
+ * first answer was lost): true and the token we issued it then in issued
+ * (FEDERATION_TOKEN_MAX bytes), so it can finish. Anything else is no repeat.
+ */
+bool federation_registration_repeated(const char *id, const char *url, const char *their_token, char *issued);
+
 /* True when id is a member with credentials (registered): the secret no longer admits it. */
 bool federation_peer_registered(const char *id);
+
+/* True while id is in the peer table (not removed). */
+bool federation_peer_known(const char *id);
+
+/*
+ * Removes a peer (policy: peer.manage, an operator of this company): its row
+ * and credentials, its cached stations, its key for car tokens, its heartbeat.
+ * CONFLICT (peer_in_doubt) while it has a transaction prepared here or a trip
+ * we coordinate with it is unfinished; CONFLICT (peer_configured) while
+ * EVC_PEERS names it; NOT_FOUND for an unknown id. r holds the answer.
+ */
+enum evc_err federation_peer_remove(struct app *app, const struct actor *actor, const char *id,
+				    const char *request_id, struct core_result *r);
 
 /* Marks a peer's credentials as refused (a 401), so the handshake runs again. */
 void federation_credentials_refused(const char *id);

@@ -48,6 +48,7 @@ int api_availability_batch(struct http_request *req);
 
 int api_federation_ping(struct http_request *req);
 int api_federation_register(struct http_request *req);
+int api_federation_peer_delete(struct http_request *req);
 int api_federation_peers(struct http_request *req);
 int api_federation_servers(struct http_request *req);
 int api_federation_prepare(struct http_request *req);

@@ -63,6 +63,9 @@ int api_federation_register(struct http_request *req)
 		log_warn("event=refused req=%s actor=peer:%s action=federation.register id=%s", req->request_id, req->actor.id,
 			 reg.id);
 		status = http_reply_error(req, 403, "forbidden", "a member changes its own registration only");
+	} else if (!member_or_operator && federation_registration_repeated(reg.id, reg.url, reg.token, issued)) {
+		status = http_reply_json(req, 201, json_pack("{s:s, s:s, s:s}", "id", req->app->cfg.company_id, "url",
+							     req->app->cfg.public_url, "token", issued), NULL);
 	} else if (!member_or_operator && federation_peer_registered(reg.id)) {
 		log_warn("event=refused req=%s actor=registration_secret action=federation.register id=%s reason=already_member",
 			 req->request_id, reg.id);
@@ -82,6 +85,13 @@ int api_federation_register(struct http_request *req)
 int api_federation_peers(struct http_request *req)
 {
 	return http_reply_json(req, 200, json_pack("{s:o}", "items", federation_peers_json()), NULL);
+}
+
+int api_federation_peer_delete(struct http_request *req)
+{
+	struct core_result r = CORE_RESULT_INIT;
+	federation_peer_remove(req->app, &req->actor, req->params[0], req->request_id, &r);
+	return http_reply_result(req, &r);
 }
 
 int api_federation_servers(struct http_request *req)

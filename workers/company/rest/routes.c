@@ -48,6 +48,7 @@ const struct http_route http_routes[] = {
 	{ "GET", "/federation/servers", api_federation_servers },
 	{ "GET", "/federation/peers", api_federation_peers },
 	{ "POST", "/federation/peers", api_federation_register },
+	{ "DELETE", "/federation/peers/{id}", api_federation_peer_delete },
 	{ "GET", "/federation/ping", api_federation_ping },
 	{ "GET", "/federation/transactions", api_federation_transactions },
 	{ "POST", "/federation/prepare", api_federation_prepare },
