@@ -15,9 +15,9 @@ against values computed by hand below:
 from datetime import datetime, timedelta, timezone
 
 import pytest
-import requests
 
-from conftest import HTTP_TIMEOUT, assert_error, assert_json, assert_status, future_start, new_car_id, ts
+import openapi_check
+from conftest import assert_error, assert_json, assert_status, future_start, new_car_id, ts
 from tripkit import book_trip, leg
 
 POWER_KW, PRICE = 50.0, 2.00
@@ -75,6 +75,7 @@ def test_rest_figures_match_the_hand_computed_day(companies, known_day):
     day, st, ids, _ = known_day
     r = stats(a, day, st)
     assert_status(r, 200)
+    openapi_check.check(r)
     body = assert_json(r)
     assert body["station_id"] == st and body["from"] == ts(day)
     t = body["totals"]
@@ -99,7 +100,9 @@ def test_rest_figures_match_the_hand_computed_day(companies, known_day):
     assert hourly[ts(at(day, "12:00"))]["booked_charger_hours"] == pytest.approx(1.0)
     # The day before holds none of it; the company-wide figures include it.
     assert stats(a, day - timedelta(days=1), st).json()["totals"]["sessions"] == 0
-    company = stats(a, day).json()
+    r = stats(a, day)
+    openapi_check.check(r)
+    company = r.json()
     assert company["station_id"] is None and company["totals"]["sessions"] >= 3
     assert company["totals"]["stations"] == len(company["stations"]) > 1
     assert sum(s["sessions"] for s in company["stations"]) == company["totals"]["sessions"]
@@ -108,7 +111,9 @@ def test_rest_figures_match_the_hand_computed_day(companies, known_day):
 def test_the_reservation_shows_its_check_in_and_energy(companies, known_day):
     a = companies["a"]
     day, _, ids, car = known_day
-    r1 = assert_json(a.get(f"/reservations/{ids['R1']}", car=car))
+    r = a.get(f"/reservations/{ids['R1']}", car=car)
+    openapi_check.check(r)
+    r1 = assert_json(r)
     assert r1["checked_in_at"] == ts(at(day, "10:10"))
     assert r1["energy_wh"] == 41667 and r1["energy_metered"] is False
     n = assert_json(a.get(f"/reservations/{ids['N']}", car=car))
@@ -175,6 +180,7 @@ def test_only_this_companys_operator_reads_the_figures(companies, known_day, who
                        " (SELECT count(*) FROM waitlist)")
     r = stats(a, day, st, headers=headers)
     assert_error(r, {"anonymous": 401, "car": 403, "peer": 403, "other_operator": 401}[who])
+    openapi_check.check(r)
     assert "sessions" not in r.text
     assert a.sql_one("SELECT (SELECT count(*) FROM reservations), (SELECT max(updated_at) FROM reservations),"
                      " (SELECT count(*) FROM waitlist)") == before
@@ -195,6 +201,7 @@ def peer_token(peer, host):
 def test_bad_periods_are_400(companies, query, code):
     r = companies["a"].get(f"/stats?{query}", admin=True)
     assert_error(r, 400, code)
+    openapi_check.check(r)
 
 
 def test_another_companys_station_is_404(companies):
