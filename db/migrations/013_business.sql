@@ -254,3 +254,11 @@ AS $$
             WHERE u.hour >= date_trunc('hour', p_from) AND u.hour < p_to), '[]'::json))
 $$;
 COMMENT ON FUNCTION company_stats(timestamptz, timestamptz, text) IS 'The operator''s figures over [from, to) for all stations or one: totals, per station, per UTC day, per station and hour (hours with a booking only), waitlist.';
+
+-- State of charge is a percentage (0..100) everywhere: the planner's battery,
+-- the cars' telemetry, the dashboard. Telemetry used to be a fraction (0..1, the
+-- only values it accepted), so the stored samples are converted once.
+UPDATE car_telemetry SET soc = soc * 100;
+UPDATE car_state SET soc = soc * 100;
+COMMENT ON COLUMN car_telemetry.soc IS 'State of charge, percent 0..100.';
+COMMENT ON COLUMN car_state.soc IS 'Latest state of charge, percent 0..100.';

@@ -12,7 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct telemetry_sample t;
-	if (telemetry_parse((const char *)data, size, &t) && (t.soc < 0 || t.soc > 1 || t.lat < -90 || t.lat > 90))
+	if (telemetry_parse((const char *)data, size, &t) && (t.soc < 0 || t.soc > 100 || t.lat < -90 || t.lat > 90))
 		abort(); /* a sample out of range must never be accepted */
 
 	char *text = malloc(size + 1);

@@ -47,7 +47,7 @@ function publishTelemetry() {
     const car = 'ui-car-' + (i + 1);
     const lines = [];
     for (let k = 12; k >= 0; k--) {
-      const soc = Math.max(0.05, 0.9 - i * 0.15 - (12 - k) * (0.01 + i * 0.004));
+      const soc = Math.max(5, 90 - i * 15 - (12 - k) * (1 + i * 0.4)); // percent
       lines.push(JSON.stringify({ ts: iso(now - k * 5 * MIN), lat: -7.1 - i * 0.9 - (12 - k) * 0.02, lon: -34.9 - i * 0.3,
         soc, speed_kmh: 80 + i * 5, consumption_kwh_per_100km: 15 + i * 2, profile }));
     }

@@ -9,8 +9,9 @@
 
 #define MIN_TRIP_KM 250.0
 #define ANSWER_TIMEOUT 6.0    /* real seconds without an answer: try another server */
-#define MIN_SOC 0.15
-#define TARGET_SOC 0.80
+/* State of charge is a percentage (0..100), as everywhere in the system. */
+#define MIN_SOC 15.0
+#define TARGET_SOC 80.0
 #define STOP_MAX_KM 60.0      /* a station this far off the straight line is not on the way */
 #define WINDOW_MIN_SECONDS 60 /* shortest real window booked */
 
@@ -187,7 +188,7 @@ static json_t *own_plan(struct car *car, const struct world *world, double now)
 	json_t *legs = json_array();
 	double lat = car->lat, lon = car->lon, soc = car->soc, clock = now;
 	for (int stop = 0; stop < 6; stop++) {
-		double range = (soc - MIN_SOC) * car->capacity_kwh / car->consumption * 100.0;
+		double range = (soc - MIN_SOC) * car->capacity_kwh / car->consumption;
 		double remaining = km_between(lat, lon, car->dest_lat, car->dest_lon);
 		if (range >= remaining)
 			break;
@@ -212,9 +213,9 @@ static json_t *own_plan(struct car *car, const struct world *world, double now)
 		double slat = json_number_value(json_object_get(best, "lat")), slon = json_number_value(json_object_get(best, "lon"));
 		double hop = km_between(lat, lon, slat, slon);
 		double power = json_number_value(json_object_get(best, "power_kw"));
-		double arrive_soc = soc - hop * car->consumption / 100.0 / car->capacity_kwh;
+		double arrive_soc = soc - hop * car->consumption / car->capacity_kwh;
 		double drive_real = hop / car->speed_kmh * 3600.0 / world->speedup;
-		double charge_real = (TARGET_SOC - arrive_soc) * car->capacity_kwh / (power > 0 ? power : 50) * 3600.0 / world->speedup;
+		double charge_real = (TARGET_SOC - arrive_soc) / 100.0 * car->capacity_kwh / (power > 0 ? power : 50) * 3600.0 / world->speedup;
 		double start = clock + drive_real + 60, end = start + fmax(charge_real * 1.3, WINDOW_MIN_SECONDS);
 		char s_text[32], e_text[32];
 		rfc3339(start, s_text);
@@ -379,7 +380,7 @@ static bool drive(struct car *car, double lat, double lon, double sim_hours)
 	double left = km_between(car->lat, car->lon, lat, lon);
 	double step = car->speed_kmh * sim_hours;
 	double used = fmin(step, left);
-	car->soc = fmax(0.0, car->soc - used * car->consumption / 100.0 / car->capacity_kwh);
+	car->soc = fmax(0.0, car->soc - used * car->consumption / car->capacity_kwh);
 	if (step >= left) {
 		car->lat = lat;
 		car->lon = lon;
@@ -416,7 +417,7 @@ static void publish_telemetry(struct car *car, const struct world *world, double
 	rfc3339(now, ts);
 	snprintf(topic, sizeof(topic), "evc/v1/%s/cars/%s/telemetry", home_company(car, world), car->id);
 	snprintf(payload, sizeof(payload),
-		 "{\"ts\":\"%s\",\"lat\":%.5f,\"lon\":%.5f,\"soc\":%.4f,\"speed_kmh\":%.1f,"
+		 "{\"ts\":\"%s\",\"lat\":%.5f,\"lon\":%.5f,\"soc\":%.2f,\"speed_kmh\":%.1f,"
 		 "\"consumption_kwh_per_100km\":%.2f,\"profile\":\"%s\"}",
 		 ts, car->lat, car->lon, car->soc, moving ? car->speed_kmh : 0.0, car->consumption,
 		 profile_names[car->profile]);
@@ -468,9 +469,9 @@ void car_tick(struct car *car, struct world *world, double now, double dt)
 				car->trips_finished++;
 				note(car, "arrived at %s", car->destination);
 			}
-		} else if (car->soc < 0.02) {
+		} else if (car->soc < 2.0) {
 			/* A plan that was too optimistic for this car's profile: a tow truck, honestly reported. */
-			car->soc = 0.30;
+			car->soc = 30.0;
 			note(car, "ran flat near %s: towed and recharged", car->destination);
 		}
 		break;
@@ -480,7 +481,7 @@ void car_tick(struct car *car, struct world *world, double now, double dt)
 		json_t *station = station_by_id(world, json_string_value(json_object_get(leg, "station_id")));
 		double power = station != NULL ? json_number_value(json_object_get(station, "power_kw")) : 50;
 		double rate = car->soc < TARGET_SOC ? power : power * 0.4; /* taper above 80% */
-		car->soc = fmin(1.0, car->soc + rate * sim_hours / car->capacity_kwh);
+		car->soc = fmin(100.0, car->soc + rate * sim_hours / car->capacity_kwh * 100.0);
 		double window_end = parse_time(json_string_value(json_object_get(leg, "end")));
 		if (car->soc >= TARGET_SOC || (window_end > 0 && now >= window_end)) {
 			car->leg++;
@@ -513,7 +514,7 @@ bool car_init(struct car *car, int index, uint64_t seed, const struct world *wor
 	car->profile = (enum car_profile)(index % 4);
 	car->home = index % world->company_count;
 	car->capacity_kwh = between(car, 50, 82);
-	car->soc = between(car, 0.45, 0.95);
+	car->soc = between(car, 45, 95);
 	car->consumption = 17;
 	car->speed_kmh = between(car, 75, 105);
 	car->idle_until = 0;
@@ -533,7 +534,7 @@ bool car_init(struct car *car, int index, uint64_t seed, const struct world *wor
 void car_describe(const struct car *car, const struct world *world, char *out, size_t size)
 {
 	snprintf(out, size, "%-8s %-7s soc %3.0f%%  %-9s via %-2s trips %u/%u 409s %u  %s", car->id,
-		 profile_names[car->profile], car->soc * 100, state_names[car->state], home_company(car, world),
+		 profile_names[car->profile], car->soc, state_names[car->state], home_company(car, world),
 		 car->trips_finished, car->trips_booked, car->conflicts, car->last_event);
 }
 

@@ -40,7 +40,7 @@ struct car {
 	int home;                /* index in world.companies of the server the car talks to */
 	struct link *link;
 
-	double lat, lon, soc, capacity_kwh, consumption, speed_kmh;
+	double lat, lon, soc, capacity_kwh, consumption, speed_kmh; /* soc: percent 0..100 */
 	double idle_until;       /* real seconds */
 
 	/* The trip being planned, booked or driven. */

@@ -438,7 +438,7 @@ static enum sample_fate telemetry_line(const struct config *cfg, const struct it
 		return SAMPLE_OUT_OF_RANGE;
 	char stamp[TIMEUTIL_RFC3339_LEN];
 	timeutil_format_rfc3339(t.ts, stamp);
-	snprintf(line, size, "%s\t%s\t%.6f\t%.6f\t%.4f\t%.2f\t%.2f\n", it->subject, stamp, t.lat, t.lon, t.soc,
+	snprintf(line, size, "%s\t%s\t%.6f\t%.6f\t%.2f\t%.2f\t%.2f\n", it->subject, stamp, t.lat, t.lon, t.soc,
 		 t.speed_kmh, t.consumption);
 	*sample_ms = t.ts * 1000;
 	json_t *prev = json_object_get(latest, it->subject);
