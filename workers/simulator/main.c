@@ -145,7 +145,7 @@ int main(int argc, char **argv)
 	static struct car cars[MAX_CARS];
 	static struct station_sim stations[MAX_STATIONS];
 	char companies[160] = "a,b,c";
-	int ncars = 6, nstations = 0;
+	int ncars = 20, nstations = 0;
 	unsigned long long seed = 42;
 	double duration = 0, flap_per_hour = 0, fleet_every = FLEET_SUMMARY_EVERY;
 	bool with_stations = true;

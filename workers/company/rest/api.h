@@ -24,6 +24,7 @@ int api_stations_list(struct http_request *req);
 int api_stations_create(struct http_request *req);
 int api_stations_get(struct http_request *req);
 int api_stations_update(struct http_request *req);
+int api_stations_delete(struct http_request *req);
 int api_stations_availability(struct http_request *req);
 
 int api_reservations_create(struct http_request *req);

@@ -13,6 +13,7 @@ const struct http_route http_routes[] = {
 	{ "POST", "/stations", api_stations_create },
 	{ "GET", "/stations/{id}", api_stations_get },
 	{ "PATCH", "/stations/{id}", api_stations_update },
+	{ "DELETE", "/stations/{id}", api_stations_delete },
 	{ "GET", "/stations/{id}/availability", api_stations_availability },
 
 	{ "POST", "/reservations", api_reservations_create },
