@@ -126,6 +126,32 @@ static void request(struct car *car, const struct world *world, const char *type
 	publish_request(car, world);
 }
 
+static json_t *station_by_id(const struct world *world, const char *id);
+
+/*
+ * The waitlist granted a window: a waiting car drives there and charges in it
+ * (its one leg, checked in by its reservation id), then plans the rest of the
+ * way from there. A car already on its way lets the window go (a no-show).
+ */
+static void on_grant(struct car *car, const struct world *world, json_t *grant)
+{
+	const char *station = json_string_value(json_object_get(grant, "station_id"));
+	car->waitlist_grants++;
+	if (car->state != CAR_IDLE || station == NULL || station_by_id(world, station) == NULL) {
+		note(car, "the waitlist granted a window at %s: not needed now", station ?: "a station");
+		return;
+	}
+	json_decref(car->legs);
+	car->legs = json_pack("[{s:s, s:O, s:O, s:O}]", "station_id", station, "start", json_object_get(grant, "granted_start"),
+			      "end", json_object_get(grant, "granted_end"), "reservation_id",
+			      json_object_get(grant, "reservation_id"));
+	car->depart_soc[0] = TARGET_SOC;
+	car->trip_id[0] = '\0';
+	car->leg = 0;
+	car->state = car->legs != NULL ? CAR_DRIVING : CAR_IDLE;
+	note(car, "the waitlist granted a window at %s: driving there", station);
+}
+
 /* The answer to the pending request, if it came (new reference); fails over when it is late. */
 static json_t *answer(struct car *car, struct world *world, double now, long *status)
 {
@@ -133,10 +159,8 @@ static json_t *answer(struct car *car, struct world *world, double now, long *st
 	while ((msg = link_take(car->link)) != NULL) {
 		const char *leaf = json_string_value(json_object_get(msg, "_leaf"));
 		if (leaf != NULL && strcmp(leaf, "waitlist") == 0 &&
-		    strcmp(json_string_value(json_object_get(msg, "status")) ?: "", "granted") == 0) {
-			car->waitlist_grants++;
-			note(car, "the waitlist granted a window at %s", json_string_value(json_object_get(msg, "station_id")) ?: "?");
-		}
+		    strcmp(json_string_value(json_object_get(msg, "status")) ?: "", "granted") == 0)
+			on_grant(car, world, msg);
 		if (leaf != NULL && strcmp(leaf, "resp") != 0) {
 			json_decref(msg);
 			continue;
@@ -596,6 +620,12 @@ void car_tick(struct car *car, struct world *world, double now, double dt)
 			car->leg++;
 			car->state = CAR_DRIVING;
 			note(car, "charged, driving on to %s", car->destination);
+			if (car->trip_id[0] == '\0' && car->leg >= json_array_size(car->legs) &&
+			    range_km(car, car->soc) < km_between(car->lat, car->lon, car->dest_lat, car->dest_lon)) {
+				car->state = CAR_IDLE; /* a waitlist window on the way: plan the rest from here */
+				car->idle_until = now + 1;
+				note(car, "charged at a waitlist window: planning the rest to %s", car->destination);
+			}
 		}
 		break;
 	}

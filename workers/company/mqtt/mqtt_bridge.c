@@ -374,7 +374,11 @@ static void handle_request(struct mqtt_bridge *b, const struct item *it)
 	int status = core_result_status(&r);
 	answer(b, car_id, request_id, type, status, json_incref(r.body));
 	atomic_fetch_add(&b->requests_answered, 1);
-	log_info("event=mqtt_request car=%s request=%s type=%s status=%d", car_id, request_id, type, status);
+	/* A car's look-ups (its trip's status, the servers, the stations) are polls: debug. */
+	bool poll = type != NULL && (strcmp(type, "status") == 0 || strcmp(type, "servers") == 0 ||
+				     strcmp(type, "stations") == 0);
+	log_write(poll && status < 400 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
+		  "event=mqtt_request car=%s request=%s type=%s status=%d", car_id, request_id, type, status);
 done:
 	core_result_clear(&r);
 	json_decref(req);
