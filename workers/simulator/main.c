@@ -276,8 +276,11 @@ int main(int argc, char **argv)
 	fleet_summary(cars, ncars, real_now() - started, min_driving);
 	for (int c = 0; c < ncars; c++)
 		car_free(&cars[c]);
-	for (int k = 0; k < nstations; k++)
+	for (int k = 0; k < nstations; k++) {
+		if (stations[k].back_at > 0)
+			station_publish(&stations[k], true, 0); /* a station offline for a while is back when the run ends */
 		link_close(stations[k].link);
+	}
 	json_decref(world.stations);
 	json_decref(world.credentials);
 	json_decref(world.off_network);
