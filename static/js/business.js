@@ -11,6 +11,7 @@ import { el, svg, setText, getJSON, fmt, store, panel, emptyState, signInPrompt,
 
 const DAYS = 7;
 const BUSY = 0.9;
+const MAX_ALERTS = 8;
 
 function iso(ms) {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -58,8 +59,9 @@ function heatMap(stations, hourly, now) {
 /* What needs the operator now, most urgent first. */
 function alertsOf(stats, peers, health, now) {
   const out = [];
-  for (const st of stats.stations) {
-    if (st.status !== 'active') out.push(['bad', `Station ${st.station_id} is ${st.status}: it takes no bookings.`]);
+  for (const status of ['offline', 'maintenance']) {
+    const ids = stats.stations.filter((st) => st.status === status).map((st) => st.station_id);
+    if (ids.length) out.push([status === 'offline' ? 'bad' : 'warn', `${ids.length === 1 ? 'Station' : ids.length + ' stations'} ${status === 'offline' ? 'offline' : 'in maintenance'}, taking no bookings: ${ids.join(', ')}.`]);
   }
   for (const p of (peers && peers.items) || []) {
     if (p.status === 'down') out.push(['bad', `Peer ${p.id} is down: its stations are left out of plans.`]);
@@ -113,13 +115,20 @@ export function businessPage(root, params, query, ctx) {
       kpi('No-shows', String(t.no_shows), t.cancellations + ' cancellations'),
       kpi('Waitlist', String(stats.waitlist.joined), stats.waitlist.granted + ' granted, ' + stats.waitlist.waiting_now + ' waiting now'));
     const list = alertsOf(stats, peers, health, now);
-    alertList.replaceChildren(...(list.length ? list.map(([kind, text]) => el('li', { class: 'alert alert-' + kind, text }))
-      : [el('li', { class: 'alert alert-ok', text: 'Nothing needs you now.' })]));
+    const shown = list.slice(0, MAX_ALERTS).map(([kind, text]) => el('li', { class: 'alert alert-' + kind, text }));
+    if (list.length > MAX_ALERTS) shown.push(el('li', { class: 'alert alert-warn', text: `and ${list.length - MAX_ALERTS} more.` }));
+    alertList.replaceChildren(...(shown.length ? shown : [el('li', { class: 'alert alert-ok', text: 'Nothing needs you now.' })]));
     daily.body.replaceChildren(el('div', { class: 'bar-charts' },
       el('figure', { id: 'chart-energy' }, el('figcaption', { text: 'Energy (kWh)' }), dayBars(stats.daily, 'energy_kwh', 'Energy', (v) => fmt.num.format(v) + ' kWh')),
       el('figure', { id: 'chart-revenue' }, el('figcaption', { text: 'Revenue (BRL)' }), dayBars(stats.daily, 'revenue', 'Revenue', (v) => fmt.price.format(v)))));
-    heat.body.replaceChildren(stats.stations.length ? el('div', { class: 'heat-wrap' }, heatMap(stats.stations, stats.hourly, now))
-      : emptyState('No station yet.'));
+    // Rows for the stations booked in the last 24 h; the others are counted, not drawn.
+    const since = now - 24 * HOUR_MS;
+    const booked = new Set(stats.hourly.filter((h) => Date.parse(h.hour) >= since - HOUR_MS).map((h) => h.station_id));
+    const rowsOf = stats.stations.filter((st) => booked.has(st.station_id));
+    const quiet = stats.stations.length - rowsOf.length;
+    heat.body.replaceChildren(rowsOf.length ? el('div', { class: 'heat-wrap' }, heatMap(rowsOf, stats.hourly, now))
+      : emptyState('No booking in the last 24 hours.'),
+    quiet > 0 ? el('p', { class: 'muted', id: 'heat-quiet', text: plural(quiet, 'other station') + ' had no booking in the last 24 hours.' }) : null);
     const rows = stats.stations.filter((s) => s.no_shows > 0);
     noShows.body.replaceChildren(rows.length
       ? el('table', { class: 'table', id: 'no-shows' }, el('thead', {}, el('tr', {}, el('th', { text: 'Station' }), el('th', { text: 'No-shows' }), el('th', { text: 'Sessions' }))),
