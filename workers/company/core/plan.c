@@ -330,12 +330,9 @@ static bool read_input(const struct actor *actor, json_t *input, struct plan_inp
 		return false;
 	in->max_options = (int)max_options;
 	in->offset = (int)offset;
-	if (offset + max_options > MAX_ASKED_OPTIONS) {
-		core_fail(r, EVC_ERR_INVALID, "invalid_field",
-			  "offset + max_options is %lld: at most %d distinct routes are offered for one trip, over all pages",
-			  offset + max_options, MAX_ASKED_OPTIONS);
-		return false;
-	}
+	/* The last page is cut at the limit: at most MAX_ASKED_OPTIONS distinct routes over all pages. */
+	if (offset + max_options > MAX_ASKED_OPTIONS)
+		in->max_options = MAX_ASKED_OPTIONS - (int)offset;
 
 	int64_t now = timeutil_now();
 	in->departure = now;
