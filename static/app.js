@@ -14,6 +14,7 @@ import * as station from './js/station.js';
 import * as trips from './js/trips.js';
 import * as federation from './js/federation.js';
 import * as cars from './js/cars.js';
+import * as business from './js/business.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -26,6 +27,7 @@ const ROUTES = [
   { re: /^\/trip\/([^/]+)$/, nav: 'trips', page: trips.tripPage },
   { re: /^\/federation$/, nav: 'federation', page: federation.federationPage },
   { re: /^\/cars$/, nav: 'cars', page: cars.carsPage },
+  { re: /^\/business$/, nav: 'business', page: business.businessPage },
 ];
 
 let current = null;   // the mounted page: {title, refresh, snapshot, unmount}

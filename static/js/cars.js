@@ -14,9 +14,12 @@ const MINUTES = 60;
 const HISTORY_EVERY_MS = 60000;
 const PROFILE_TEXT = { slow: 'Slow discharge', normal: 'Normal', fast: 'Fast discharge', erratic: 'Erratic' };
 
+/* State of charge is a percentage (0..100) everywhere in the system. */
+const socText = (soc) => fmt.pct.format(soc / 100);
+
 function socClass(soc) {
-  if (soc < 0.2) return 'soc-low';
-  if (soc < 0.5) return 'soc-mid';
+  if (soc < 20) return 'soc-low';
+  if (soc < 50) return 'soc-mid';
   return 'soc-high';
 }
 
@@ -31,10 +34,10 @@ function sparkline(points, now) {
   const pts = points.filter(([t]) => t >= oldest);
   const t0 = Math.min(now - 10 * MINUTE_MS, pts.length ? Math.max(oldest, pts[0][0]) : oldest);
   const x = (t) => PAD + ((W - 2 * PAD) * (t - t0)) / (now - t0);
-  const y = (v) => PAD + (H - 2 * PAD) * (1 - Math.max(0, Math.min(1, v)));
+  const y = (v) => PAD + (H - 2 * PAD) * (1 - Math.max(0, Math.min(100, v)) / 100);
   const s = svg('svg', { class: 'spark', viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', role: 'img' });
-  s.append(svg('line', { class: 'spark-ref', x1: 0, x2: W, y1: y(0.2), y2: y(0.2) }),
-    svg('line', { class: 'spark-ref spark-ref-soft', x1: 0, x2: W, y1: y(0.5), y2: y(0.5) }));
+  s.append(svg('line', { class: 'spark-ref', x1: 0, x2: W, y1: y(20), y2: y(20) }),
+    svg('line', { class: 'spark-ref spark-ref-soft', x1: 0, x2: W, y1: y(50), y2: y(50) }));
   if (pts.length >= 2) {
     const line = pts.map(([t, v], i) => (i ? 'L' : 'M') + x(t).toFixed(1) + ' ' + y(v).toFixed(1)).join('');
     s.append(svg('path', { class: 'spark-area', d: line + `L${x(pts[pts.length - 1][0]).toFixed(1)} ${H}L${x(pts[0][0]).toFixed(1)} ${H}Z` }),
@@ -47,11 +50,11 @@ function sparkline(points, now) {
   const span = Math.round((now - t0) / MINUTE_MS);
   const first = pts[0], last = pts[pts.length - 1];
   s.setAttribute('aria-label', pts.length < 2 ? 'Not enough samples for a chart yet'
-    : 'State of charge over the last ' + span + ' minutes: from ' + fmt.pct.format(first[1]) + ' to ' + fmt.pct.format(last[1]) +
-      ', lowest ' + fmt.pct.format(Math.min(...pts.map((p) => p[1]))));
+    : 'State of charge over the last ' + span + ' minutes: from ' + socText(first[1]) + ' to ' + socText(last[1]) +
+      ', lowest ' + socText(Math.min(...pts.map((p) => p[1]))));
   const low = pts.length ? Math.min(...pts.map((p) => p[1])) : null;
   const caption = el('p', { class: 'spark-caption', 'aria-hidden': 'true' },
-    el('span', { text: 'last ' + span + '\u00a0min' }), el('span', { text: low === null ? '' : 'lowest ' + fmt.pct.format(low) }));
+    el('span', { text: 'last ' + span + '\u00a0min' }), el('span', { text: low === null ? '' : 'lowest ' + socText(low) }));
   return [s, caption];
 }
 
@@ -103,10 +106,10 @@ export function carsPage(root, params, query, ctx) {
       k = { node, soc, gaugeFill, profile, speed, cons, seen, where, chart };
       cardsById.set(c.car_id, k);
     }
-    setText(k.soc, fmt.pct.format(c.soc));
+    setText(k.soc, socText(c.soc));
     k.soc.className = 'car-soc ' + socClass(c.soc);
-    k.soc.setAttribute('aria-label', 'State of charge ' + fmt.pct.format(c.soc));
-    k.gaugeFill.style.width = Math.round(100 * Math.max(0, Math.min(1, c.soc))) + '%';
+    k.soc.setAttribute('aria-label', 'State of charge ' + socText(c.soc));
+    k.gaugeFill.style.width = Math.round(Math.max(0, Math.min(100, c.soc))) + '%';
     k.gaugeFill.className = 'gauge-fill ' + socClass(c.soc);
     setText(k.profile, PROFILE_TEXT[c.profile] || (c.profile ? c.profile : 'profile unknown'));
     k.profile.className = 'profile profile-' + (PROFILE_TEXT[c.profile] ? c.profile : 'unknown');
@@ -130,8 +133,8 @@ export function carsPage(root, params, query, ctx) {
     }
     const recent = sorted.filter((c) => !c.ts || Date.now() - Date.parse(c.ts) < 10 * MINUTE_MS);
     setText(kReporting, String(recent.length));
-    setText(kAvg, recent.length ? fmt.pct.format(recent.reduce((s, c) => s + c.soc, 0) / recent.length) : '–');
-    const low = recent.filter((c) => c.soc < 0.2).length;
+    setText(kAvg, recent.length ? socText(recent.reduce((s, c) => s + c.soc, 0) / recent.length) : '–');
+    const low = recent.filter((c) => c.soc < 20).length;
     setText(kLow, String(low));
     document.getElementById('kpi-low').classList.toggle('kpi-bad', low > 0);
     setText(summary, plural(sorted.length, 'car', 'cars') + ' · charts of up to the last ' + MINUTES + '\u00a0min');

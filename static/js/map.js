@@ -17,9 +17,10 @@ const MAJOR = new Set(['natal', 'joao-pessoa', 'recife', 'maceio', 'aracaju', 's
 
 const STATUS_LABEL = { active: 'active', maintenance: 'in maintenance', offline: 'offline' };
 
+/* State of charge is a percentage (0..100) everywhere in the system. */
 function socClass(soc) {
-  if (soc < 0.2) return 'soc-low';
-  if (soc < 0.5) return 'soc-mid';
+  if (soc < 20) return 'soc-low';
+  if (soc < 50) return 'soc-mid';
   return 'soc-high';
 }
 
@@ -286,7 +287,7 @@ export function mapPage(root, params, query, ctx) {
       }
       node.g.style.transform = `translate(${proj.x(c.lon).toFixed(2)}px, ${proj.y(c.lat).toFixed(2)}px)`;
       node.dot.setAttribute('class', 'car-dot ' + socClass(c.soc));
-      setText(node.title, c.car_id + ': ' + fmt.pct.format(c.soc) + ' charge, ' + Math.round(c.speed_kmh || 0) + ' km/h' +
+      setText(node.title, c.car_id + ': ' + fmt.pct.format(c.soc / 100) + ' charge, ' + Math.round(c.speed_kmh || 0) + ' km/h' +
         (c.profile ? ', ' + c.profile + ' profile' : '') + (c.ts ? ', ' + ago(Date.parse(c.ts)) : ''));
     }
     for (const [id, node] of carNodes) {

@@ -21,9 +21,9 @@ static json_t *plan_json(const struct plan_input *in)
 				    b->min_soc * 100, "target_soc", b->target_soc * 100);
 	if (in->consumption_source != NULL)
 		json_object_set_new(battery, "consumption_kwh_per_100km", json_real(b->consumption_kwh_per_100km));
-	return json_pack("{s:s, s:s, s:s, s:o, s:i, s:o}", "car_id", in->car_id, "origin", in->origin, "destination",
-			 in->destination, "departure", fuzz_time(in->departure), "max_options", in->max_options, "battery",
-			 battery);
+	return json_pack("{s:s, s:s, s:s, s:o, s:i, s:i, s:o}", "car_id", in->car_id, "origin", in->origin, "destination",
+			 in->destination, "departure", fuzz_time(in->departure), "max_options", in->max_options, "offset",
+			 in->offset, "battery", battery);
 }
 
 static void plan_round_trip(const struct actor *actor, json_t *body)
@@ -41,7 +41,8 @@ static void plan_round_trip(const struct actor *actor, json_t *body)
 	fuzz_same_string(first.origin, second.origin, "origin");
 	fuzz_same_string(first.destination, second.destination, "destination");
 	fuzz_same_string(first.consumption_source, second.consumption_source, "consumption_source");
-	FUZZ_CHECK(first.departure == second.departure && first.max_options == second.max_options);
+	FUZZ_CHECK(first.departure == second.departure && first.max_options == second.max_options &&
+		   first.offset == second.offset);
 	FUZZ_CHECK(first.battery.capacity_kwh == second.battery.capacity_kwh &&
 		   first.battery.consumption_kwh_per_100km == second.battery.consumption_kwh_per_100km);
 	FUZZ_CHECK(close_to(first.battery.soc, second.battery.soc) && close_to(first.battery.min_soc, second.battery.min_soc) &&

@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct telemetry_sample t;
 	if (telemetry_parse((const char *)data, size, &t)) {
-		if (t.soc < 0 || t.soc > 1 || t.lat < -90 || t.lat > 90 || !timeutil_in_range(t.ts))
+		if (t.soc < 0 || t.soc > 100 || t.lat < -90 || t.lat > 90 || !timeutil_in_range(t.ts))
 			abort(); /* a sample out of range must never be accepted */
 		round_trip(&t);
 	}

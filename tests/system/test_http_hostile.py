@@ -348,7 +348,7 @@ def test_availability_refuses_bad_ranges_even_without_a_station(companies, param
 
 
 def sample(t, **over):
-    s = {"ts": ts(t), "lat": -7.1, "lon": -34.8, "soc": 0.5, "speed_kmh": 60.0,
+    s = {"ts": ts(t), "lat": -7.1, "lon": -34.8, "soc": 50, "speed_kmh": 60.0,
          "consumption_kwh_per_100km": 16.0}
     s.update(over)
     return s
@@ -368,8 +368,8 @@ def test_telemetry_outside_retention_or_ahead_is_refused_and_counted(companies, 
     _, before = mqtt_stats(a)
     with Client(stack, tag="telrange") as mq:
         for t in out:
-            mq.publish(telemetry_topic("a", car), sample(t, soc=0.11), qos=1)
-        mq.publish(telemetry_topic("a", car), sample(now - timedelta(minutes=1), soc=0.77), qos=1)
+            mq.publish(telemetry_topic("a", car), sample(t, soc=11), qos=1)
+        mq.publish(telemetry_topic("a", car), sample(now - timedelta(minutes=1), soc=77), qos=1)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         rows = a.sql("SELECT ts, soc FROM car_telemetry WHERE car_id = %s", (car,))
@@ -380,7 +380,7 @@ def test_telemetry_outside_retention_or_ahead_is_refused_and_counted(companies, 
     rows = a.sql("SELECT ts, soc FROM car_telemetry WHERE car_id = %s", (car,))
     assert [r[0] for r in rows] == [now - timedelta(minutes=1)], f"stored: {rows}"
     state = a.sql_one("SELECT ts, soc FROM car_state WHERE car_id = %s", (car,))
-    assert state[0] == now - timedelta(minutes=1) and state[1] == pytest.approx(0.77), state
+    assert state[0] == now - timedelta(minutes=1) and state[1] == pytest.approx(77), state
     _, after = mqtt_stats(a)
     assert after["telemetry_out_of_range"] - before["telemetry_out_of_range"] >= len(out), (before, after)
     assert after["telemetry_rejected"] - before["telemetry_rejected"] >= len(out), (before, after)

@@ -305,7 +305,7 @@ def test_oversized_request_is_dropped_and_counted(companies, mq, stack):
 
 def sample(t, i, car_no, **over):
     s = {"ts": ts(t), "lat": -12.0 + car_no * 0.1 + i * 1e-4, "lon": -38.0 - i * 1e-4,
-         "soc": round(0.9 - i * 0.0005, 4), "speed_kmh": float(60 + i % 50),
+         "soc": round(90 - i * 0.05, 2), "speed_kmh": float(60 + i % 50),
          "consumption_kwh_per_100km": round(15 + (i % 10) * 0.25, 2), "profile": "fast"}
     s.update(over)
     return s
@@ -334,8 +334,9 @@ def test_telemetry_at_500_per_second_is_all_stored(companies, mq, stack):
     malformed = [
         b"not json",
         b"[1,2,3]",
-        json.dumps(sample(base, 0, 0, soc=1.5)).encode(),
+        json.dumps(sample(base, 0, 0, soc=100.5)).encode(),
         json.dumps(sample(base, 0, 0, soc=-0.1)).encode(),
+        json.dumps(sample(base, 0, 0, soc=None)).encode(),
         json.dumps(sample(base, 0, 0, lat=91)).encode(),
         json.dumps(sample(base, 0, 0, lon="east")).encode(),
         json.dumps(sample(base, 0, 0, speed_kmh=-3)).encode(),
@@ -343,7 +344,7 @@ def test_telemetry_at_500_per_second_is_all_stored(companies, mq, stack):
         json.dumps(sample(base, 0, 0, ts=good_ts.replace("Z", ""))).encode(),
         json.dumps({k: v for k, v in sample(base, 0, 0).items() if k != "soc"}).encode(),
         json.dumps({k: v for k, v in sample(base, 0, 0).items() if k != "ts"}).encode(),
-        b'{"ts":"' + good_ts.encode() + b'","lat":1,"lon":1,"soc":0.5,"speed_kmh":1,'
+        b'{"ts":"' + good_ts.encode() + b'","lat":1,"lon":1,"soc":50,"speed_kmh":1,'
         b'"consumption_kwh_per_100km":1,"profile":"\xff"}',
     ]
     # Malformed samples on a good car's topic (must not add rows there) and on a car of their own.
@@ -401,10 +402,10 @@ def test_telemetry_at_500_per_second_is_all_stored(companies, mq, stack):
 
     # A late sample older than the latest is stored, but car_state keeps the latest.
     old_ts = base + timedelta(seconds=per_car // 2, milliseconds=500)
-    mq.publish(telemetry_topic("a", cars[0]), json.dumps(sample(old_ts, 7, 0, soc=0.01)), qos=0)
+    mq.publish(telemetry_topic("a", cars[0]), json.dumps(sample(old_ts, 7, 0, soc=1)), qos=0)
     assert wait_for(lambda: counts().get(cars[0]) == per_car + 1, timeout=5), counts()
     st = a.sql_one("SELECT ts, soc FROM car_state WHERE car_id = %s", (cars[0],))
-    assert st[0] == base + timedelta(seconds=per_car - 1) and st[1] != pytest.approx(0.01), (
+    assert st[0] == base + timedelta(seconds=per_car - 1) and st[1] != pytest.approx(1), (
         f"an older sample replaced car_state: {st}")
 
 

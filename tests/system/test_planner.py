@@ -209,15 +209,53 @@ def test_a_company_down_is_left_out(all_up):
 
 
 def test_no_option_is_a_422_with_the_reason(company):
-    # 20 kWh at 20 kWh/100 km, 80% down to 15%: 65 km between charges, shorter than
-    # the gaps between the demo stations.
+    # 20 kWh at 20 kWh/100 km, even 100% down to 15%: 85 km between charges, shorter
+    # than the gaps between the demo stations (the 80% target is only a preference).
     battery = {"capacity_kwh": 20, "soc": 60, "consumption_kwh_per_100km": 20}
     r = plan(company, plan_body(battery=battery))
     body = assert_error(r, 422, {"no_route"})
     reason = body["reason"]
-    assert reason["gap_km"] > reason["range_km"] == 65, reason
+    assert reason["gap_km"] > reason["range_km"] == 85, reason
     assert reason["from"] and reason["to"], reason
     assert "longest gap" in body["error"]["message"], body
+
+
+def test_the_target_charge_is_a_preference_not_a_cap(all_up):
+    """A 30% target leaves 40 km between charges, shorter than any gap on the way; the
+    car can make the trip charging further, so it gets a plan that says so."""
+    a = all_up["a"]
+    asked = plan_body(battery=dict(BATTERY, target_soc=30), max_options=1)
+    body = plan_ok(a, asked)
+    assert body["target_soc_raised"] is True, body
+    assert body["battery"]["target_soc"] == 30
+    [option] = body["options"]
+    assert max(leg["depart_soc"] for leg in option["legs"]) > 30, option
+    assert_option_shape(option, asked, 100)
+    # Within the target, nothing is raised.
+    assert plan_ok(a, plan_body(max_options=1))["target_soc_raised"] is False
+
+
+def test_all_routes_come_in_pages(all_up):
+    """Every distinct route, two at a time: pages do not repeat a route, the last page
+    says there is no next one, and an offset past the documented 9 is a 400."""
+    a = all_up["a"]
+    body = plan_body(max_options=2)
+    seen, offset, pages = [], 0, 0
+    while offset is not None and pages < 6:
+        body["offset"] = offset
+        page = plan_ok(a, body)
+        assert page["offset"] == offset and len(page["options"]) <= 2, page
+        seen += [tuple(leg["station_id"] for leg in o["legs"]) for o in page["options"]]
+        offset, pages = page["next_offset"], pages + 1
+    assert len(seen) > 2, f"one page only: {seen}"
+    assert len(seen) == len(set(seen)) <= 9, f"a route came twice: {seen}"
+    assert offset is None or pages == 6
+    # The last page is cut at the documented 9; past it there is nothing to page to.
+    body.update(offset=8, max_options=2)
+    last = plan_ok(a, body)
+    assert len(last["options"]) <= 1 and last["next_offset"] is None, last
+    body.update(offset=9)
+    assert_error(plan(a, body), 400, {"invalid_field"})
 
 
 @pytest.mark.parametrize("change, code", [
@@ -228,6 +266,8 @@ def test_no_option_is_a_422_with_the_reason(company):
     ({"battery": {"capacity_kwh": 50, "soc": 60, "min_soc": 40, "target_soc": 30}}, "invalid_field"),
     ({"battery": {"capacity_kwh": 50, "soc": 60, "colour": "red"}}, "invalid_field"),
     ({"max_options": 0}, "invalid_field"),
+    ({"offset": -1}, "invalid_field"),
+    ({"offset": 9}, "invalid_field"),
     ({"departure": "tomorrow"}, "invalid_field"),
     ({"car_id": "no spaces"}, "invalid_field"),
     ({"speed": 120}, "invalid_field"),

@@ -47,7 +47,7 @@ function publishTelemetry() {
     const car = 'ui-car-' + (i + 1);
     const lines = [];
     for (let k = 12; k >= 0; k--) {
-      const soc = Math.max(0.05, 0.9 - i * 0.15 - (12 - k) * (0.01 + i * 0.004));
+      const soc = Math.max(5, 90 - i * 15 - (12 - k) * (1 + i * 0.4)); // percent
       lines.push(JSON.stringify({ ts: iso(now - k * 5 * MIN), lat: -7.1 - i * 0.9 - (12 - k) * 0.02, lon: -34.9 - i * 0.3,
         soc, speed_kmh: 80 + i * 5, consumption_kwh_per_100km: 15 + i * 2, profile }));
     }
@@ -88,6 +88,7 @@ const PAGES = [
   ['book', '#/trips/new', '#plan'],
   ['federation', '#/federation', '.company-card[data-status="up"]:not([data-company="' + A.id + '"])'],
   ['cars', '#/cars', '#car-grid .car-card .spark-line'],
+  ['business', '#/business', '#business-daily .bar-charts'],
 ];
 
 for (const [label, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
@@ -129,6 +130,7 @@ const SIGNED_OUT = [
   ['book', '#/trips/new', ['#book-signin [data-needs="operator"]']],
   ['federation', '#/federation', ['.company-card[data-status="up"]:not([data-company="' + A.id + '"])']],
   ['cars', '#/cars', ['#car-grid [data-needs="operator"]']],
+  ['business', '#/business', ['#business-daily [data-needs="operator"]']],
 ];
 
 for (const [label, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
@@ -144,7 +146,7 @@ for (const [label, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
         await screenshot(page, name + '-signed-out-' + label);
         assert.deepEqual(page.errors, [], name + ' page, signed out: console errors');
         assert.equal(await page.locator('#operator-badge').isVisible(), false);
-        if (['trips', 'trip', 'book', 'cars'].includes(name)) {
+        if (['trips', 'trip', 'book', 'cars', 'business'].includes(name)) {
           assert.match(await page.locator('[data-needs="operator"] .signin-text').first().textContent(),
             /^Sign in as this company’s operator to /, name + ' page: the sign-in state');
         }
@@ -449,6 +451,43 @@ test('a stopped peer turns red within 10 s, and green again when it is back', { 
   await page.goto(A.http_url + '/#/federation');
   await page.locator('.company-card[data-company="' + PEER.id + '"][data-status="up"]').waitFor({ timeout: 20000 });
   await page.context().close();
+});
+
+test('the business page charts a session, shades the heat-map and alerts on a station in maintenance', async () => {
+  const st = await createStation('b', 1);
+  const down = await createStation('m', 1);
+  const car = 'ui-biz-' + RUN;
+  const start = Date.now() - 2 * MIN;
+  let r = await rest(A.http_url, 'POST', '/reservations', { station_id: st, car_id: car, start: iso(start), end: iso(start + 30 * MIN) },
+    await asCar(A, car));
+  assert.equal(r.status, 201, 'booking: ' + JSON.stringify(r.body));
+  r = await rest(A.http_url, 'POST', '/reservations/' + r.body.id + '/checkin', null, await asCar(A, car));
+  assert.equal(r.status, 200, 'check-in: ' + JSON.stringify(r.body));
+  r = await rest(A.http_url, 'PATCH', '/stations/' + down, { status: 'maintenance' }, ADMIN);
+  assert.equal(r.status, 200, 'maintenance: ' + JSON.stringify(r.body));
+  await new Promise((done) => setTimeout(done, 2000)); // the session charges a little
+  const page = await newPage(browser);
+  try {
+    await page.goto(A.http_url + '/#/business');
+    await signIn(page, A.admin_token);
+    await page.locator('#heat-map .heat-cell').first().waitFor({ timeout: 15000 });
+    // The session's station is busy this hour (the last column), the idle one is not.
+    const shade = (id) => page.evaluate((sid) => {
+      const row = [...document.querySelectorAll('#heat-map tbody tr')].find((tr) => tr.querySelector('th').textContent === sid);
+      return row ? row.lastElementChild.className : null;
+    }, id);
+    assert.match(await shade(st), /heat-[1-4]/, 'the charging station this hour');
+    assert.doesNotMatch((await shade(down)) || 'no row', /heat-[1-4]/, 'the idle station this hour');
+    // Today's energy bar is there and not empty; the alert names the station in maintenance.
+    const bars = await page.locator('#chart-energy rect').evaluateAll((rs) => rs.map((x) => Number(x.getAttribute('height'))));
+    assert.ok(bars.length >= 7 && bars[bars.length - 1] > 0, 'energy bars: ' + JSON.stringify(bars));
+    assert.match(await page.locator('#business-alerts').textContent(), new RegExp('in maintenance, taking no bookings: [^.]*' + down));
+    assert.match(await page.locator('#business-kpis').textContent(), /kWh/);
+    await screenshot(page, 'business');
+    assert.deepEqual(page.errors, []);
+  } finally {
+    await page.context().close();
+  }
 });
 
 test('without the websocket the page polls the API', async () => {

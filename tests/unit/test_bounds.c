@@ -57,12 +57,25 @@ static void telemetry_times_are_bounded_by_retention_and_clock_skew(void **state
 	assert_null(bounds_telemetry(&cfg, NOW - 300 * 86400, NOW));
 }
 
+static void stats_periods_are_bounded(void **state)
+{
+	(void)state;
+	struct config cfg = defaults();
+	cfg.stats_max_days = 93;
+	assert_null(bounds_stats_period(&cfg, NOW - 86400, NOW));
+	assert_null(bounds_stats_period(&cfg, NOW - 93 * 86400, NOW));
+	assert_non_null(bounds_stats_period(&cfg, NOW - 93 * 86400 - 1, NOW)); /* too long */
+	assert_non_null(bounds_stats_period(&cfg, NOW, NOW));                  /* empty */
+	assert_non_null(bounds_stats_period(&cfg, NOW, NOW - 1));              /* reversed */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(windows_within_the_rules_pass),
 		cmocka_unit_test(windows_outside_the_rules_are_refused),
 		cmocka_unit_test(telemetry_times_are_bounded_by_retention_and_clock_skew),
+		cmocka_unit_test(stats_periods_are_bounded),
 	};
 	return cmocka_run_group_tests_name("bounds", tests, NULL, NULL);
 }

@@ -166,7 +166,8 @@ static void range_exactly_at_the_limit(void **state)
 static void no_feasible_route(void **state)
 {
 	(void)state;
-	/* c0 -100- c1 -300- c2, a station at c1: 80% -> 10% lasts 175 km, the gap is 300. */
+	/* c0 -100- c1 -300- c2, a station at c1: even 100% -> 10% lasts only 225 km, the gap is 300
+	 * (the 80% target is a preference: the reason gives the range of a full charge). */
 	const struct road_spec roads[] = { { 0, 1, 100 }, { 1, 2, 300 } };
 	struct planner_graph *g = graph(3, roads, 2);
 	const struct planner_station st[] = { { "a-mid", "a", 1, 150, 2.0 } };
@@ -175,7 +176,7 @@ static void no_feasible_route(void **state)
 	assert_int_equal(planner_plan(g, &req, &res), PLANNER_OUT_OF_RANGE);
 	assert_int_equal(res.noptions, 0);
 	NEAR(res.gap_km, 300);
-	NEAR(res.range_km, 175);
+	NEAR(res.range_km, 225);
 	assert_int_equal(res.gap_from, 1);
 	assert_int_equal(res.gap_to, 2);
 	assert_non_null(strstr(res.reason, "City 1"));
@@ -203,6 +204,38 @@ static void no_feasible_route(void **state)
 	req = request(0, 1, 0.80, NULL, 0, 3);
 	req.battery.target_soc = 0.05;
 	assert_int_equal(planner_plan(g, &req, &res), PLANNER_INVALID);
+	planner_result_free(&res);
+	planner_graph_free(g);
+}
+
+static void the_target_charge_is_a_preference_not_a_cap(void **state)
+{
+	(void)state;
+	/* c0 -150- c1 -210- c2, a station at c1: 210 km need 42 kWh + the 5 kWh minimum = 94%, above the 80% target. */
+	const struct road_spec roads[] = { { 0, 1, 150 }, { 1, 2, 210 }, { 2, 3, 260 } };
+	struct planner_graph *g = graph(4, roads, 3);
+	const struct planner_station st[] = { { "a-mid", "a", 1, 100, 2.0 }, { "a-end", "a", 2, 100, 2.0 } };
+	struct planner_request req = request(0, 2, 0.90, st, 1, 3);
+	struct planner_result res;
+	assert_int_equal(planner_plan(g, &req, &res), PLANNER_OK);
+	assert_true(res.target_raised);
+	assert_int_equal(res.options[0].nstops, 1);
+	NEAR(res.options[0].stops[0].arrive_soc, 0.30);
+	NEAR(res.options[0].stops[0].depart_soc, 0.94);
+	NEAR(res.options[0].arrive_soc, 0.10);
+	planner_result_free(&res);
+
+	/* Within the target, nothing is raised. */
+	req.battery.target_soc = 0.95;
+	assert_int_equal(planner_plan(g, &req, &res), PLANNER_OK);
+	assert_false(res.target_raised);
+	planner_result_free(&res);
+
+	/* 260 km need 52 kWh + 5: more than the battery holds, even at 100%; the reason says so. */
+	req = request(0, 3, 0.90, st, 2, 3);
+	assert_int_equal(planner_plan(g, &req, &res), PLANNER_OUT_OF_RANGE);
+	assert_false(res.target_raised);
+	assert_non_null(strstr(res.reason, "100%"));
 	planner_result_free(&res);
 	planner_graph_free(g);
 }
@@ -409,6 +442,7 @@ int main(void)
 		cmocka_unit_test(near_copies_come_after_options_that_differ),
 		cmocka_unit_test(a_delay_shifts_the_later_windows),
 		cmocka_unit_test(too_many_stops),
+		cmocka_unit_test(the_target_charge_is_a_preference_not_a_cap),
 		cmocka_unit_test(cities_by_id_or_name),
 	};
 	return cmocka_run_group_tests_name("planner", tests, NULL, NULL);

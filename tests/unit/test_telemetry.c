@@ -17,13 +17,13 @@ static void a_good_sample_parses(void **state)
 {
 	(void)state;
 	struct telemetry_sample t;
-	assert_true(parse("{\"ts\":\"2026-11-23T08:00:00Z\",\"lat\":-7.1,\"lon\":-34.8,\"soc\":0.6,\"speed_kmh\":80,"
+	assert_true(parse("{\"ts\":\"2026-11-23T08:00:00Z\",\"lat\":-7.1,\"lon\":-34.8,\"soc\":60,\"speed_kmh\":80,"
 			  "\"consumption_kwh_per_100km\":17,\"profile\":\"fast\"}", &t));
 	assert_int_equal(t.ts, 1795420800);
-	assert_true(t.soc > 0.59 && t.soc < 0.61);
+	assert_true(t.soc > 59.9 && t.soc < 60.1);
 	assert_string_equal(t.profile, "fast");
 	/* The profile is optional; a strange one is dropped, not fatal. */
-	assert_true(parse("{\"ts\":\"2026-11-23T08:00:00Z\",\"lat\":0,\"lon\":0,\"soc\":1,\"speed_kmh\":0,"
+	assert_true(parse("{\"ts\":\"2026-11-23T08:00:00Z\",\"lat\":0,\"lon\":0,\"soc\":100,\"speed_kmh\":0,"
 			  "\"consumption_kwh_per_100km\":0,\"profile\":\"<b>\"}", &t));
 	assert_string_equal(t.profile, "");
 }
@@ -33,13 +33,14 @@ static void bad_samples_are_refused(void **state)
 	(void)state;
 	struct telemetry_sample t;
 	const char *bad[] = {
-		"", "[]", "null", "{}", "{\"ts\":\"now\",\"lat\":0,\"lon\":0,\"soc\":0.5,\"speed_kmh\":1,\"consumption_kwh_per_100km\":1}",
-		"{\"ts\":\"2026-11-23T08:00:00Z\",\"lat\":91,\"lon\":0,\"soc\":0.5,\"speed_kmh\":1,\"consumption_kwh_per_100km\":1}",
-		"{\"ts\":\"2026-11-23T08:00:00Z\",\"lat\":0,\"lon\":0,\"soc\":1.5,\"speed_kmh\":1,\"consumption_kwh_per_100km\":1}",
+		"", "[]", "null", "{}", "{\"ts\":\"now\",\"lat\":0,\"lon\":0,\"soc\":50,\"speed_kmh\":1,\"consumption_kwh_per_100km\":1}",
+		"{\"ts\":\"2026-11-23T08:00:00Z\",\"lat\":91,\"lon\":0,\"soc\":50,\"speed_kmh\":1,\"consumption_kwh_per_100km\":1}",
+		"{\"ts\":\"2026-11-23T08:00:00Z\",\"lat\":0,\"lon\":0,\"soc\":-1,\"speed_kmh\":1,\"consumption_kwh_per_100km\":1}",
+		"{\"ts\":\"2026-11-23T08:00:00Z\",\"lat\":0,\"lon\":0,\"soc\":100.5,\"speed_kmh\":1,\"consumption_kwh_per_100km\":1}",
 		"{\"ts\":\"2026-11-23T08:00:00Z\",\"lat\":0,\"lon\":0,\"soc\":\"0.5\",\"speed_kmh\":1,\"consumption_kwh_per_100km\":1}",
-		"{\"ts\":\"2026-11-23T08:00:00Z\",\"lat\":0,\"lon\":0,\"soc\":0.5,\"speed_kmh\":-1,\"consumption_kwh_per_100km\":1}",
-		"{\"ts\":\"2026-11-23T08:00:00Z\",\"lat\":0,\"lon\":0,\"soc\":0.5,\"speed_kmh\":1}",
-		"{\"ts\":\"2026-11-23T08:00:00Z\",\"lat\":0,\"lat\":1,\"lon\":0,\"soc\":0.5,\"speed_kmh\":1,\"consumption_kwh_per_100km\":1}",
+		"{\"ts\":\"2026-11-23T08:00:00Z\",\"lat\":0,\"lon\":0,\"soc\":50,\"speed_kmh\":-1,\"consumption_kwh_per_100km\":1}",
+		"{\"ts\":\"2026-11-23T08:00:00Z\",\"lat\":0,\"lon\":0,\"soc\":50,\"speed_kmh\":1}",
+		"{\"ts\":\"2026-11-23T08:00:00Z\",\"lat\":0,\"lat\":1,\"lon\":0,\"soc\":50,\"speed_kmh\":1,\"consumption_kwh_per_100km\":1}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (parse(bad[i], &t))

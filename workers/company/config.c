@@ -91,6 +91,7 @@ bool config_load(struct config *cfg, char *err, size_t err_size)
 	    !read_int("EVC_CAR_TOKEN_TTL_HOURS", 24 * 30, 1, 24 * 366, &cfg->car_token_ttl_hours, err, err_size) ||
 	    !read_int("EVC_WINDOW_MAX_HOURS", 24, 1, 24 * 7, &cfg->window_max_hours, err, err_size) ||
 	    !read_int("EVC_WINDOW_MAX_AHEAD_DAYS", 366, 1, 3660, &cfg->window_max_ahead_days, err, err_size) ||
+	    !read_int("EVC_STATS_MAX_DAYS", 93, 1, 731, &cfg->stats_max_days, err, err_size) ||
 	    !read_int("EVC_PEER_CONNECT_TIMEOUT_MS", 1000, 50, 60000, &cfg->peer_connect_timeout_ms, err, err_size) ||
 	    !read_int("EVC_PEER_TIMEOUT_MS", 5000, 100, 120000, &cfg->peer_timeout_ms, err, err_size) ||
 	    !read_int("EVC_RECOVERY_INTERVAL_MS", 2000, 100, 60000, &cfg->recovery_interval_ms, err, err_size) ||

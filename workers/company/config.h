@@ -47,6 +47,7 @@ struct config {
 	int car_token_ttl_hours;                   /* EVC_CAR_TOKEN_TTL_HOURS: lifetime of an issued car token */
 	int window_max_hours;                      /* EVC_WINDOW_MAX_HOURS: longest charging window */
 	int window_max_ahead_days;                 /* EVC_WINDOW_MAX_AHEAD_DAYS: latest start of a window */
+	int stats_max_days;                        /* EVC_STATS_MAX_DAYS: longest period of GET /stats */
 	int peer_connect_timeout_ms;               /* EVC_PEER_CONNECT_TIMEOUT_MS: connect timeout of every call to a peer */
 	int peer_timeout_ms;                       /* EVC_PEER_TIMEOUT_MS: total timeout of a 2PC call to a peer */
 	int recovery_interval_ms;                  /* EVC_RECOVERY_INTERVAL_MS: 2PC recovery and instance heartbeat */

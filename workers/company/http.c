@@ -518,9 +518,12 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 done:;
 	char path[200], who[ACTOR_DESCRIBE_MAX];
 	log_safe(req.info->local_uri, path, sizeof(path));
-	log_info("event=http req=%s method=%s path=\"%s\" actor=%s status=%d ms=%.2f%s%s", req.request_id,
-		 req.info->request_method, path, actor_describe(&req.actor, who), status, elapsed_ms(&started),
-		 req.trip_id[0] ? " trip=" : "", req.trip_id);
+	/* A read that succeeded (pings, health, catalogue and dashboard polls) is routine: debug.
+	 * Writes and refusals stay at info, so the log tells what changed and what was refused. */
+	log_write(strcmp(req.info->request_method, "GET") == 0 && status < 400 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
+		  "event=http req=%s method=%s path=\"%s\" actor=%s status=%d ms=%.2f%s%s", req.request_id,
+		  req.info->request_method, path, actor_describe(&req.actor, who), status, elapsed_ms(&started),
+		  req.trip_id[0] ? " trip=" : "", req.trip_id);
 	/* With Expect: 100-continue and no 100 sent, the client sends no body after this answer. */
 	if (!req.body_read && mg_get_header(conn, "Expect") == NULL)
 		drain_body(&req);

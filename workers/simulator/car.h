@@ -4,6 +4,12 @@
  * and for a long trip asks its company's server for a plan, books it in one
  * request, charges at the booked stations and finishes the trip. Everything
  * random comes from the car's own seeded generator, so a run can be replayed.
+ *
+ * One simulated clock: with --speedup X a simulated hour lasts 3600/X real
+ * seconds for driving and charging, and the windows a car books are the
+ * planned ones mapped onto that clock (their offsets from the departure and
+ * their lengths divided by X), so a car arrives in its window. A car with no
+ * feasible plan does not drive: it waits, joins the waitlist and tries again.
  */
 #ifndef EVC_SIM_CAR_H
 #define EVC_SIM_CAR_H
@@ -27,6 +33,7 @@ struct world {
 	const char *broker;
 	char run_id[12];       /* new each run: request ids are never reused across runs */
 	json_t *credentials;   /* {"user": "password"} from --credentials, or NULL: anonymous */
+	json_t *off_network;   /* {"city": true}: cities the planner does not know (not destinations); owned */
 };
 
 /* The password of user in world->credentials, or NULL. */
@@ -40,14 +47,17 @@ struct car {
 	int home;                /* index in world.companies of the server the car talks to */
 	struct link *link;
 
-	double lat, lon, soc, capacity_kwh, consumption, speed_kmh;
+	double lat, lon, soc, capacity_kwh, consumption, speed_kmh; /* soc: percent 0..100 */
 	double idle_until;       /* real seconds */
+	double departure;        /* real time the trip being planned leaves (whole seconds) */
 
 	/* The trip being planned, booked or driven. */
 	char destination[64];
 	double dest_lat, dest_lon;
 	json_t *options;         /* plan options not tried yet; owned */
 	json_t *legs;            /* legs being booked or driven; owned */
+	double depart_soc[8];    /* the charge each leg's stop is planned to reach, percent */
+	bool infeasible;         /* the legs chosen last cannot be driven from where the car is */
 	size_t leg;              /* next leg to drive to */
 	char trip_id[40];
 	int booking_attempts;
@@ -62,6 +72,8 @@ struct car {
 
 	char last_event[96];
 	unsigned trips_booked, trips_finished, conflicts, failovers;
+	unsigned waitlist_joins, waitlist_grants, sessions, waits, tows;
+	double kwh_charged;
 };
 
 /* Sets up a car with its profile and a random start; connects its link. False on failure. */

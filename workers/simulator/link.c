@@ -27,6 +27,9 @@ static int on_message(void *context, char *topic, int topic_len, MQTTAsync_messa
 	struct link *l = context;
 	(void)topic_len;
 	json_t *parsed = json_loadb(msg->payload, (size_t)msg->payloadlen, 0, NULL);
+	const char *leaf = strrchr(topic, '/');
+	if (json_is_object(parsed))
+		json_object_set_new(parsed, "_leaf", json_string(leaf != NULL ? leaf + 1 : topic));
 	pthread_mutex_lock(&l->lock);
 	if (parsed != NULL && l->count < INBOX_MAX) {
 		l->inbox[(l->head + l->count) % INBOX_MAX] = parsed;

@@ -21,7 +21,8 @@ struct link *link_open(const char *url, const char *client_id, const char *usern
 
 void link_publish(struct link *l, const char *topic, const char *payload, int qos, bool retained);
 
-/* The oldest received message as parsed JSON (new reference), or NULL. */
+/* The oldest received message as parsed JSON (new reference), or NULL; an
+ * object carries its topic's last level in "_leaf" ("resp", "waitlist"). */
 json_t *link_take(struct link *l);
 
 bool link_connected(struct link *l);

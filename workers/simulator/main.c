@@ -9,7 +9,8 @@
  * books, charges and finishes trips (car.c). Each station of the network gets
  * its own connection, announces itself online (retained) with a Last Will that
  * says offline, and with --flap-per-hour goes offline for a while now and then.
- * Every 5 s a compact summary is printed. Runs until SIGINT/SIGTERM or --duration.
+ * Every 5 s a line per car is printed, and every minute (--summary-every) one
+ * summary line of the whole fleet. Runs until SIGINT/SIGTERM or --duration.
  */
 #include "car.h"
 #include "link.h"
@@ -26,6 +27,7 @@
 #define MAX_CARS 500
 #define MAX_STATIONS 500
 #define SUMMARY_EVERY 5.0
+#define FLEET_SUMMARY_EVERY 60.0
 
 static volatile sig_atomic_t stopping;
 
@@ -104,10 +106,37 @@ static json_t *load_credentials(const char *path)
 	return users;
 }
 
+/*
+ * One line for the whole fleet: what an operator watching the demo wants to
+ * know at a glance. "low" counts cars below 10 %, "min_driving" is the lowest
+ * charge any car had while driving, "tows" the cars that ran flat.
+ */
+static void fleet_summary(const struct car *cars, int ncars, double elapsed, double min_driving)
+{
+	unsigned booked = 0, finished = 0, conflicts = 0, joins = 0, grants = 0, sessions = 0, waits = 0, tows = 0, low = 0;
+	double kwh = 0;
+	for (int c = 0; c < ncars; c++) {
+		booked += cars[c].trips_booked;
+		finished += cars[c].trips_finished;
+		conflicts += cars[c].conflicts;
+		joins += cars[c].waitlist_joins;
+		grants += cars[c].waitlist_grants;
+		sessions += cars[c].sessions;
+		waits += cars[c].waits;
+		tows += cars[c].tows;
+		kwh += cars[c].kwh_charged;
+		low += cars[c].soc < 10.0;
+	}
+	printf("summary t=%.0fs cars=%d trips_booked=%u trips_finished=%u conflicts_409=%u waitlist_joins=%u "
+	       "waitlist_grants=%u sessions=%u kwh=%.1f cars_below_10pct=%u min_soc_driving=%.1f no_plan_waits=%u tows=%u\n",
+	       elapsed, ncars, booked, finished, conflicts, joins, grants, sessions, kwh, low, min_driving, waits, tows);
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: evc-sim [--broker URL] [--companies a,b,c] [--cars N] [--seed S] [--speedup X]\n"
-			"               [--duration SECONDS] [--no-stations] [--flap-per-hour P] [--credentials FILE]\n");
+			"               [--duration SECONDS] [--no-stations] [--flap-per-hour P] [--credentials FILE]\n"
+			"               [--summary-every SECONDS]\n");
 }
 
 int main(int argc, char **argv)
@@ -116,9 +145,9 @@ int main(int argc, char **argv)
 	static struct car cars[MAX_CARS];
 	static struct station_sim stations[MAX_STATIONS];
 	char companies[160] = "a,b,c";
-	int ncars = 6, nstations = 0;
+	int ncars = 20, nstations = 0;
 	unsigned long long seed = 42;
-	double duration = 0, flap_per_hour = 0;
+	double duration = 0, flap_per_hour = 0, fleet_every = FLEET_SUMMARY_EVERY;
 	bool with_stations = true;
 
 	static const struct option options[] = {
@@ -127,6 +156,7 @@ int main(int argc, char **argv)
 		{ "speedup", required_argument, NULL, 'x' },   { "duration", required_argument, NULL, 'd' },
 		{ "no-stations", no_argument, NULL, 'S' },     { "flap-per-hour", required_argument, NULL, 'f' },
 		{ "credentials", required_argument, NULL, 'C' }, { "help", no_argument, NULL, 'h' },
+		{ "summary-every", required_argument, NULL, 'm' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -140,6 +170,7 @@ int main(int argc, char **argv)
 		case 'd': duration = atof(optarg); break;
 		case 'S': with_stations = false; break;
 		case 'f': flap_per_hour = atof(optarg); break;
+		case 'm': fleet_every = atof(optarg); break;
 		case 'C':
 			if ((world.credentials = load_credentials(optarg)) == NULL) {
 				fprintf(stderr, "evc-sim: cannot read credentials from %s\n", optarg);
@@ -149,7 +180,7 @@ int main(int argc, char **argv)
 		default: usage(); return opt == 'h' ? 0 : 2;
 		}
 	}
-	if (ncars < 0 || ncars > MAX_CARS || world.speedup <= 0 || world.speedup > 3600) {
+	if (ncars < 0 || ncars > MAX_CARS || world.speedup <= 0 || world.speedup > 3600 || !(fleet_every >= 1)) {
 		usage();
 		return 2;
 	}
@@ -167,6 +198,7 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
+	world.off_network = json_object();
 	world.stations = fetch_stations(&world, seed);
 	if (world.stations == NULL) {
 		fprintf(stderr, "evc-sim: no server answered the stations request on %s\n", world.broker);
@@ -200,14 +232,17 @@ int main(int argc, char **argv)
 		}
 
 	uint64_t flap_rng = seed | 1;
-	double started = real_now(), last = started, last_summary = 0;
+	double started = real_now(), last = started, last_summary = 0, last_fleet = started, min_driving = 100.0;
 	bool announced = false;
 	while (!stopping && (duration <= 0 || real_now() - started < duration)) {
 		usleep(1000000);
 		double now = real_now(), dt = now - last;
 		last = now;
-		for (int c = 0; c < ncars; c++)
+		for (int c = 0; c < ncars; c++) {
 			car_tick(&cars[c], &world, now, dt);
+			if (cars[c].state == CAR_DRIVING && cars[c].soc < min_driving)
+				min_driving = cars[c].soc;
+		}
 		for (int k = 0; k < nstations; k++) {
 			struct station_sim *st = &stations[k];
 			link_poll(st->link);
@@ -223,6 +258,10 @@ int main(int argc, char **argv)
 			}
 		}
 		announced = true;
+		if (now - last_fleet >= fleet_every) {
+			last_fleet = now;
+			fleet_summary(cars, ncars, now - started, min_driving);
+		}
 		if (now - last_summary >= SUMMARY_EVERY) {
 			last_summary = now;
 			printf("--- %.0f s\n", now - started);
@@ -234,12 +273,17 @@ int main(int argc, char **argv)
 		}
 	}
 
+	fleet_summary(cars, ncars, real_now() - started, min_driving);
 	for (int c = 0; c < ncars; c++)
 		car_free(&cars[c]);
-	for (int k = 0; k < nstations; k++)
+	for (int k = 0; k < nstations; k++) {
+		if (stations[k].back_at > 0)
+			station_publish(&stations[k], true, 0); /* a station offline for a while is back when the run ends */
 		link_close(stations[k].link);
+	}
 	json_decref(world.stations);
 	json_decref(world.credentials);
+	json_decref(world.off_network);
 	printf("evc-sim: stopped\n");
 	return 0;
 }

@@ -22,3 +22,12 @@ const char *bounds_telemetry(const struct config *cfg, int64_t ts, int64_t now)
 		return "in the future";
 	return NULL;
 }
+
+const char *bounds_stats_period(const struct config *cfg, int64_t from, int64_t to)
+{
+	if (to <= from)
+		return "'to' must be after 'from'";
+	if (to - from > (int64_t)cfg->stats_max_days * 86400)
+		return "the period is longer than the longest allowed (EVC_STATS_MAX_DAYS)";
+	return NULL;
+}

@@ -34,4 +34,10 @@ const char *bounds_window(const struct config *cfg, int64_t start, int64_t end, 
  */
 const char *bounds_telemetry(const struct config *cfg, int64_t ts, int64_t now);
 
+/*
+ * Checks the period of GET /stats: to after from, at most EVC_STATS_MAX_DAYS
+ * long. NULL when it passes, else the reason (a static string) for a 400.
+ */
+const char *bounds_stats_period(const struct config *cfg, int64_t from, int64_t to);
+
 #endif

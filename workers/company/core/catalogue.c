@@ -34,7 +34,7 @@ enum evc_err catalogue_servers(struct app *app, const struct actor *actor, const
 
 static const char *const station_statuses[] = { "active", "maintenance", "offline", NULL };
 
-static bool is_station_status(const char *s)
+bool catalogue_is_station_status(const char *s)
 {
 	for (const char *const *p = station_statuses; *p != NULL; p++)
 		if (strcmp(*p, s) == 0)
@@ -58,7 +58,7 @@ static bool read_fields(json_t *body, bool required, struct station_fields *f, s
 	    !jsonx_number(body, "price_per_kwh", required, 0, 1000, &price, &f->has_price, err) ||
 	    !jsonx_string(body, "status", false, 16, &f->status, err))
 		return false;
-	if (f->status != NULL && !is_station_status(f->status)) {
+	if (f->status != NULL && !catalogue_is_station_status(f->status)) {
 		err->code = "invalid_field";
 		snprintf(err->message, sizeof(err->message), "field 'status' must be active, maintenance or offline");
 		return false;

@@ -39,4 +39,7 @@ enum evc_err catalogue_network_stations(struct app *app, const struct actor *act
 enum evc_err catalogue_servers(struct app *app, const struct actor *actor, const char *request_id,
 			       struct core_result *r);
 
+/* True for a station status a client may set or filter by: active, maintenance, offline. */
+bool catalogue_is_station_status(const char *s);
+
 #endif

@@ -33,6 +33,7 @@
 #include <time.h>
 
 #define DEFAULT_OPTIONS 3
+/* The most distinct routes offered for one request, over all its pages (offset + max_options). */
 #define MAX_ASKED_OPTIONS (PLANNER_MAX_OPTIONS - PLANNER_SPARE_OPTIONS)
 #define MAX_BATCH_WINDOWS 200
 #define MAX_COMPANIES 32
@@ -280,10 +281,11 @@ static bool read_battery(json_t *input, struct plan_input *in, struct core_resul
 
 bool plan_read_input(const struct actor *actor, json_t *input, int64_t now, struct plan_input *in, struct core_result *r)
 {
-	static const char *const allowed[] = { "car_id", "origin", "destination", "departure", "battery", "max_options", NULL };
+	static const char *const allowed[] = { "car_id", "origin", "destination", "departure", "battery", "max_options",
+					       "offset", NULL };
 	struct jsonx_error err;
 	const char *departure = NULL;
-	long long max_options = DEFAULT_OPTIONS;
+	long long max_options = DEFAULT_OPTIONS, offset = 0;
 	bool present = false, is_car = actor->kind == ACTOR_CAR;
 
 	memset(in, 0, sizeof(*in));
@@ -292,7 +294,8 @@ bool plan_read_input(const struct actor *actor, json_t *input, int64_t now, stru
 	    !jsonx_string(input, "origin", true, 100, &in->origin, &err) ||
 	    !jsonx_string(input, "destination", true, 100, &in->destination, &err) ||
 	    !jsonx_string(input, "departure", false, 64, &departure, &err) ||
-	    !jsonx_integer(input, "max_options", false, 1, MAX_ASKED_OPTIONS, &max_options, &present, &err)) {
+	    !jsonx_integer(input, "max_options", false, 1, MAX_ASKED_OPTIONS, &max_options, &present, &err) ||
+	    !jsonx_integer(input, "offset", false, 0, MAX_ASKED_OPTIONS - 1, &offset, NULL, &err)) {
 		core_fail(r, EVC_ERR_INVALID, err.code, "%s", err.message);
 		return false;
 	}
@@ -309,6 +312,10 @@ bool plan_read_input(const struct actor *actor, json_t *input, int64_t now, stru
 	if (!read_battery(input, in, r))
 		return false;
 	in->max_options = (int)max_options;
+	in->offset = (int)offset;
+	/* The last page is cut at the limit: at most MAX_ASKED_OPTIONS distinct routes over all pages. */
+	if (offset + max_options > MAX_ASKED_OPTIONS)
+		in->max_options = MAX_ASKED_OPTIONS - (int)offset;
 
 	in->departure = now;
 	if (departure != NULL && !timeutil_parse_rfc3339(departure, &in->departure)) {
@@ -793,17 +800,26 @@ struct plan_run {
 };
 
 /*
- * The first K free options in the planner's order (those that really differ
- * before near copies), then sorted by arrival: a moved window delays an option.
- * A new array of option documents.
+ * The free options offset + 1 .. offset + K in the planner's order (those that
+ * really differ before near copies, so pages do not overlap), then sorted by
+ * arrival: a moved window delays an option. A new array of option documents;
+ * *more: whether free options are left for a next page.
  */
-static json_t *chosen_options(const struct plan_run *run, const bool *kept, int wanted)
+static json_t *chosen_options(const struct plan_run *run, const bool *kept, int offset, int wanted, bool *more)
 {
 	const struct planner_result *plan = &run->plan;
-	int chosen[PLANNER_MAX_OPTIONS], nchosen = 0;
-	for (int o = 0; o < plan->noptions && nchosen < wanted; o++)
-		if (kept[o])
+	int chosen[PLANNER_MAX_OPTIONS], nchosen = 0, skipped = 0;
+	*more = false;
+	for (int o = 0; o < plan->noptions; o++) {
+		if (!kept[o])
+			continue;
+		if (nchosen == wanted) {
+			*more = offset + wanted < MAX_ASKED_OPTIONS;
+			break;
+		}
+		if (skipped++ >= offset)
 			chosen[nchosen++] = o;
+	}
 	for (int i = 1; i < nchosen; i++)
 		for (int j = i; j > 0; j--) {
 			const struct planner_option *a = &plan->options[chosen[j - 1]], *b = &plan->options[chosen[j]];
@@ -824,13 +840,13 @@ static json_t *answer_json(const struct plan_run *run, const struct plan_input *
 {
 	const struct planner_graph *g = run->g;
 	return json_pack(
-		"{s:s, s:{s:s, s:s}, s:{s:s, s:s}, s:o, s:{s:f, s:f, s:f, s:s, s:f, s:f}, s:o, s:O, s:i, s:i, s:{s:i, s:I, s:f, s:f}}",
+		"{s:s, s:{s:s, s:s}, s:{s:s, s:s}, s:o, s:{s:f, s:f, s:f, s:s, s:f, s:f}, s:b, s:o, s:O, s:i, s:i, s:{s:i, s:I, s:f, s:f}}",
 		"car_id", in->car_id, "origin", "id", planner_city_id(g, run->origin), "name", planner_city_name(g, run->origin),
 		"destination", "id", planner_city_id(g, run->destination), "name", planner_city_name(g, run->destination),
 		"departure", time_json(in->departure), "battery", "capacity_kwh", in->battery.capacity_kwh, "soc",
 		round_to(in->battery.soc * 100, 0.1), "consumption_kwh_per_100km", in->battery.consumption_kwh_per_100km,
 		"consumption_source", in->consumption_source, "min_soc", round_to(in->battery.min_soc * 100, 0.1), "target_soc",
-		round_to(in->battery.target_soc * 100, 0.1), "options", options, "companies_left_out", run->set.left_out,
+		round_to(in->battery.target_soc * 100, 0.1), "target_soc_raised", run->plan.target_raised, "options", options, "companies_left_out", run->set.left_out,
 		"stations_considered", run->set.n, "stations_off_network", run->set.off_network, "search", "runs",
 		run->plan.searches, "states", (json_int_t)run->plan.states, "ms", round_to(run->search_ms, 0.01),
 		"availability_ms", round_to(run->availability_ms, 0.01));
@@ -850,15 +866,17 @@ static void offer(struct plan_run *run, const struct plan_input *in, struct core
 	/* No pooled connection is held while peers are waited on: theirs may wait on ours. */
 	db_release(run->app->db, run->conn);
 	run->conn = NULL;
-	settle_options(run->app, run->request_id, &run->set, &run->plan, in->max_options, kept, run->set.left_out);
+	settle_options(run->app, run->request_id, &run->set, &run->plan, in->offset + in->max_options + 1, kept,
+		       run->set.left_out);
 	run->availability_ms = elapsed_ms(&t1);
 
-	json_t *options = chosen_options(run, kept, in->max_options);
+	bool more;
+	json_t *options = chosen_options(run, kept, in->offset, in->max_options, &more);
 	free(kept);
 	log_info("event=route_planned req=%s car=%s origin=%s destination=%s options=%zu candidates=%d runs=%d search_ms=%.1f availability_ms=%.1f",
 		 run->request_id, in->car_id, planner_city_id(g, run->origin), planner_city_id(g, run->destination),
 		 json_array_size(options), run->plan.noptions, run->plan.searches, run->search_ms, run->availability_ms);
-	if (json_array_size(options) == 0) {
+	if (json_array_size(options) == 0 && in->offset == 0) {
 		json_decref(options);
 		core_fail_extra(r, EVC_ERR_UNPROCESSABLE, "no_free_window",
 				json_pack("{s:O}", "companies_left_out", run->set.left_out),
@@ -866,7 +884,10 @@ static void offer(struct plan_run *run, const struct plan_input *in, struct core
 				run->plan.noptions);
 		return;
 	}
-	answer_ok(r, answer_json(run, in, options));
+	json_t *doc = answer_json(run, in, options);
+	json_object_set_new(doc, "offset", json_integer(in->offset));
+	json_object_set_new(doc, "next_offset", more ? json_integer(in->offset + in->max_options) : json_null());
+	answer_ok(r, doc);
 }
 
 /* Origin and destination on the graph; false with the 400 in r. */
@@ -913,7 +934,7 @@ static void plan_on(struct plan_run *run, struct plan_input *in, struct core_res
 	struct planner_request preq = {
 		.origin = run->origin, .destination = run->destination, .departure = in->departure, .battery = in->battery,
 		.stations = run->set.stations, .nstations = (size_t)run->set.n,
-		.max_options = in->max_options + PLANNER_SPARE_OPTIONS,
+		.max_options = in->offset + in->max_options + PLANNER_SPARE_OPTIONS,
 	};
 	enum planner_status ps = planner_plan(run->g, &preq, &run->plan);
 	run->search_ms = elapsed_ms(&t0);

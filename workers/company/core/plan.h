@@ -29,6 +29,7 @@ struct plan_input {
 	struct planner_battery battery;     /* soc, min_soc, target_soc as fractions of 1 */
 	const char *consumption_source;     /* "request" when the body gave it, else NULL */
 	int max_options;
+	int offset;                         /* routes of earlier pages, skipped */
 };
 
 /*

@@ -1003,8 +1003,8 @@ static int by_arrival(const void *pa, const void *pb)
 	return a->nstops - b->nstops;
 }
 
-enum planner_status planner_plan(const struct planner_graph *g, const struct planner_request *req,
-				 struct planner_result *out)
+static enum planner_status plan_once(const struct planner_graph *g, const struct planner_request *req,
+				     struct planner_result *out)
 {
 	struct ctx x;
 	struct candidate *pool = NULL, *near = NULL, *accepted = NULL;
@@ -1140,6 +1140,36 @@ done:
 	free(near);
 	free(accepted);
 	ctx_free(&x);
+	return out->status;
+}
+
+/*
+ * The charge limit at a stop is the driver's preference, not a rule of the
+ * road: when no route keeps to it (a gap longer than the range it leaves, or
+ * more stops than a trip books), the search runs again with stops allowed to
+ * charge up to 100%, and the result says so. A feasible trip is never refused
+ * because of target_soc.
+ */
+enum planner_status planner_plan(const struct planner_graph *g, const struct planner_request *req,
+				 struct planner_result *out)
+{
+	enum planner_status first = plan_once(g, req, out);
+	if ((first != PLANNER_OUT_OF_RANGE && first != PLANNER_TOO_MANY_STOPS) || req->battery.target_soc >= 1.0)
+		return first;
+	struct planner_request full = *req;
+	full.battery.target_soc = 1.0;
+	struct planner_result second;
+	enum planner_status again = plan_once(g, &full, &second);
+	if (again == PLANNER_NOMEM) {
+		planner_result_free(&second);
+		return first;
+	}
+	/* Success, or the honest reason: even charging to 100% is not enough. */
+	second.searches += out->searches;
+	second.states += out->states;
+	planner_result_free(out);
+	*out = second;
+	out->target_raised = again == PLANNER_OK;
 	return out->status;
 }
 

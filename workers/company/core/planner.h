@@ -19,6 +19,8 @@
  *   - a stop charges to target_soc, or only to what the rest of the trip needs
  *     (the shortest road distance to the destination, arriving at min_soc) when
  *     that is less; every stop adds PLANNER_STOP_OVERHEAD_S (plugging, paying);
+ *     target_soc is a preference: when no route keeps to it, the plan is made
+ *     again with stops charging up to 100% (planner_result.target_raised);
  *   - energy bought = energy stored (losses are not modelled), cost = kWh x price.
  *
  * Search: A* over (city, charge level) states, the charge kept per 1% of
@@ -127,6 +129,7 @@ struct planner_result {
 	char reason[320];               /* why there is no option */
 	double gap_km, range_km;        /* PLANNER_OUT_OF_RANGE: the gap out of reach on the way on */
 	int gap_from, gap_to;           /* its cities, -1 when unknown */
+	bool target_raised;             /* no route kept to target_soc: these charge up to 100% */
 	int searches;                   /* A* runs made */
 	long states;                    /* states expanded, over all runs */
 };

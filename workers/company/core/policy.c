@@ -31,6 +31,7 @@ static const struct {
 	[POLICY_CAR_DATA_READ]       = { "car.data.read",                   CAR   | OPERATOR        },
 	[POLICY_CAR_TOKEN_MANAGE]    = { "car.token.manage",                        OPERATOR        },
 	[POLICY_STATION_MANAGE]      = { "station.manage",                          OPERATOR        },
+	[POLICY_STATS_READ]          = { "stats.read",                              OPERATOR        },
 	[POLICY_FAILPOINT_SET]       = { "failpoint.set",                           OPERATOR        },
 	[POLICY_FEDERATION_CALL]     = { "federation.call",                                    PEER },
 	[POLICY_CHARGER_REPORT]      = { "charger.report",                                            STATION },

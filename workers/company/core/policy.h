@@ -29,6 +29,7 @@ enum policy_action {
 	POLICY_CAR_DATA_READ,     /* positions and telemetry */
 	POLICY_CAR_TOKEN_MANAGE,  /* issue and revoke car tokens */
 	POLICY_STATION_MANAGE,    /* create and change this company's stations */
+	POLICY_STATS_READ,        /* the company's business figures (energy, revenue, utilisation) */
 	POLICY_FAILPOINT_SET,
 	POLICY_FEDERATION_CALL,   /* ping, prepare, commit, abort, decisions */
 	POLICY_CHARGER_REPORT,    /* OCPP: boot, heartbeat, status, meter values of the station itself */

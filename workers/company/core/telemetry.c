@@ -24,7 +24,7 @@ bool telemetry_parse(const char *payload, size_t len, struct telemetry_sample *o
 	bool ok = json_is_object(s);
 	out->lat = number(s, "lat", -90, 90, &ok);
 	out->lon = number(s, "lon", -180, 180, &ok);
-	out->soc = number(s, "soc", 0, 1, &ok);
+	out->soc = number(s, "soc", 0, 100, &ok); /* percent, as everywhere */
 	out->speed_kmh = number(s, "speed_kmh", 0, 400, &ok);
 	out->consumption = number(s, "consumption_kwh_per_100km", 0, 200, &ok);
 	const char *ts = json_string_value(json_object_get(s, "ts"));

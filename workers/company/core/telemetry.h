@@ -1,6 +1,6 @@
 /*
  * One telemetry sample as a car sends it over MQTT, checked field by field:
- * {"ts": RFC 3339, "lat", "lon", "soc": 0..1, "speed_kmh",
+ * {"ts": RFC 3339, "lat", "lon", "soc": percent 0..100 (the one unit of state of charge in the system), "speed_kmh",
  *  "consumption_kwh_per_100km", "profile"?}. Pure: no I/O, fuzzed.
  */
 #ifndef EVC_TELEMETRY_H

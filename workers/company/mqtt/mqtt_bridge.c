@@ -419,7 +419,11 @@ static void handle_request(struct mqtt_bridge *b, const struct item *it)
 	int status = core_result_status(&r);
 	answer(b, car_id, request_id, type, status, json_incref(r.body));
 	atomic_fetch_add(&b->requests_answered, 1);
-	log_info("event=mqtt_request car=%s request=%s type=%s status=%d", car_id, request_id, type, status);
+	/* A car's look-ups (its trip's status, the servers, the stations) are polls: debug. */
+	bool poll = type != NULL && (strcmp(type, "status") == 0 || strcmp(type, "servers") == 0 ||
+				     strcmp(type, "stations") == 0);
+	log_write(poll && status < 400 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
+		  "event=mqtt_request car=%s request=%s type=%s status=%d", car_id, request_id, type, status);
 done:
 	core_result_clear(&r);
 	mqtt_bridge_request_clear(&q);
@@ -483,7 +487,7 @@ static enum sample_fate telemetry_line(const struct config *cfg, const struct it
 		return SAMPLE_OUT_OF_RANGE;
 	char stamp[TIMEUTIL_RFC3339_LEN];
 	timeutil_format_rfc3339(t.ts, stamp);
-	snprintf(line, size, "%s\t%s\t%.6f\t%.6f\t%.4f\t%.2f\t%.2f\n", it->subject, stamp, t.lat, t.lon, t.soc,
+	snprintf(line, size, "%s\t%s\t%.6f\t%.6f\t%.2f\t%.2f\t%.2f\n", it->subject, stamp, t.lat, t.lon, t.soc,
 		 t.speed_kmh, t.consumption);
 	*sample_ms = t.ts * 1000;
 	json_t *prev = json_object_get(latest, it->subject);

@@ -24,6 +24,7 @@ int api_stations_list(struct http_request *req);
 int api_stations_create(struct http_request *req);
 int api_stations_get(struct http_request *req);
 int api_stations_update(struct http_request *req);
+int api_stations_delete(struct http_request *req);
 int api_stations_availability(struct http_request *req);
 
 int api_reservations_create(struct http_request *req);
@@ -67,6 +68,7 @@ int api_cars_telemetry(struct http_request *req);
 int api_cars_token_issue(struct http_request *req);
 int api_cars_token_revoke(struct http_request *req);
 int api_observer_get(struct http_request *req);
+int api_stats_get(struct http_request *req);
 int api_admin_failpoints(struct http_request *req);
 
 /* 0 when the request's actor may take action (policy.c), else the refusal sent. */

@@ -43,7 +43,7 @@ int api_cars_telemetry(struct http_request *req)
 	/* One row per bucket of $3 seconds: the chart needs the shape, not every sample. */
 	static const char sql[] =
 		"SELECT json_build_object('car_id', $1::text, 'minutes', $2::int, 'bucket_seconds', $3::int,"
-		" 'items', coalesce(json_agg(json_build_object('ts', rfc3339(b.t), 'soc', round(b.soc::numeric, 4),"
+		" 'items', coalesce(json_agg(json_build_object('ts', rfc3339(b.t), 'soc', round(b.soc::numeric, 2),"
 		"   'speed_kmh', round(b.speed::numeric, 1), 'consumption_kwh_per_100km', round(b.cons::numeric, 2),"
 		"   'lat', b.lat, 'lon', b.lon) ORDER BY b.t), '[]'::json))"
 		" FROM (SELECT to_timestamp(floor(extract(epoch FROM ts) / $3::int) * $3::int) AS t,"

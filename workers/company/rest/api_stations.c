@@ -13,22 +13,88 @@
 #include <string.h>
 
 #define MAX_AVAILABILITY_SPAN (7 * 86400)
+#define STATION_CITY_MAX 100 /* as stations.city */
 
 int api_stations_list(struct http_request *req)
 {
 	/* updated_since lets peers refresh their cached catalogue with only what changed. */
 	static const char sql[] =
 		"SELECT json_build_object('items', coalesce(json_agg(station_json(s) ORDER BY s.id), '[]'::json))"
-		" FROM stations s WHERE $1::timestamptz IS NULL OR s.updated_at >= $1::timestamptz";
+		" FROM stations s WHERE ($1::timestamptz IS NULL OR s.updated_at >= $1::timestamptz)"
+		" AND ($2::text IS NULL OR s.status = $2) AND ($3::text IS NULL OR lower(s.city) = lower($3))";
 	int64_t since;
-	char since_text[TIMEUTIL_RFC3339_LEN];
-	int rc = api_query_time(req, "updated_since", false, &since);
+	char since_text[TIMEUTIL_RFC3339_LEN], status[16], city[STATION_CITY_MAX + 2];
+	int rc = api_query_time(req, "updated_since", false, &since), has_status, has_city;
 	if (rc > 1)
 		return rc;
 	if (rc == 1)
 		timeutil_format_rfc3339(since, since_text);
-	const char *params[] = { rc == 1 ? since_text : NULL };
-	return api_reply_query(req, 200, "no stations", sql, 1, params);
+	if ((has_status = http_query(req, "status", status, sizeof(status))) > 1)
+		return has_status;
+	if (has_status == 1 && !catalogue_is_station_status(status))
+		return http_reply_error(req, 400, "invalid_parameter",
+					"query parameter 'status' must be active, maintenance or offline");
+	if ((has_city = http_query(req, "city", city, sizeof(city))) > 1)
+		return has_city;
+	if (has_city == 1 && strlen(city) > STATION_CITY_MAX)
+		return http_reply_error(req, 400, "invalid_parameter", "query parameter 'city' is at most %d characters",
+					STATION_CITY_MAX);
+	const char *params[] = { rc == 1 ? since_text : NULL, has_status == 1 ? status : NULL, has_city == 1 ? city : NULL };
+	return api_reply_query(req, 200, "no stations", sql, 3, params);
+}
+
+/*
+ * Removes a station and its history (finished reservations, waitlist requests),
+ * refused while a live reservation (held or confirmed) still has a window ahead:
+ * those cars count on it. The station row is locked first, so no booking can
+ * slip in between the check and the delete. To retire a station and keep its
+ * figures, PATCH its status to offline instead.
+ */
+int api_stations_delete(struct http_request *req)
+{
+	static const char sql[] =
+		"WITH target AS (SELECT id FROM stations WHERE id = $1 FOR UPDATE),"
+		" busy AS (SELECT count(*) AS n FROM reservations r WHERE r.station_id IN (SELECT id FROM target)"
+		"   AND r.status IN ('held', 'confirmed') AND upper(r.during) > now()),"
+		" gone_res AS (SELECT id FROM reservations WHERE station_id IN (SELECT id FROM target)"
+		"   AND (SELECT n FROM busy) = 0),"
+		" w AS (DELETE FROM waitlist WHERE (station_id IN (SELECT id FROM target) OR reservation_id IN"
+		"   (SELECT id FROM gone_res)) AND (SELECT n FROM busy) = 0 RETURNING 1),"
+		" r AS (DELETE FROM reservations WHERE id IN (SELECT id FROM gone_res) RETURNING 1),"
+		" s AS (DELETE FROM stations WHERE id IN (SELECT id FROM target) AND (SELECT n FROM busy) = 0 RETURNING id)"
+		" SELECT (SELECT count(*) FROM target), (SELECT n FROM busy), (SELECT count(*) FROM s),"
+		"   (SELECT count(*) FROM r), (SELECT count(*) FROM w)";
+	int status;
+	if ((status = api_authorize(req, POLICY_STATION_MANAGE)) != 0)
+		return status;
+	PGconn *conn = db_acquire(req->app->db, APP_DB_WAIT_MS);
+	if (conn == NULL)
+		return http_reply_db_unavailable(req);
+	const char *params[] = { req->params[0] };
+	PGresult *res = db_exec(conn, sql, 1, params);
+	if (db_sqlstate_is(res, DB_FOREIGN_KEY_VIOLATION)) {
+		status = http_reply_error(req, 409, "station_in_use", "station '%s' is still referenced: %s", req->params[0],
+					  PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+	} else if (!db_ok(res, "station_delete")) {
+		status = api_reply_db_error(req, conn, res);
+	} else if (strcmp(PQgetvalue(res, 0, 0), "0") == 0) {
+		status = http_reply_error(req, 404, "not_found", "no such station");
+	} else if (strcmp(PQgetvalue(res, 0, 2), "0") == 0) {
+		status = http_reply_error(req, 409, "station_in_use",
+					  "station '%s' has %s live reservations still ahead: cancel them (or set status "
+					  "maintenance and wait for them to pass) first",
+					  req->params[0], PQgetvalue(res, 0, 1));
+	} else {
+		log_info("event=station_deleted req=%s station=%s reservations_removed=%s waitlist_removed=%s",
+			 req->request_id, req->params[0], PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4));
+		char body[256];
+		snprintf(body, sizeof(body), "{\"id\":\"%s\",\"deleted\":true,\"reservations_removed\":%s,\"waitlist_removed\":%s}",
+			 req->params[0], PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4));
+		status = http_reply_text(req, 200, body, NULL);
+	}
+	PQclear(res);
+	db_release(req->app->db, conn);
+	return status;
 }
 
 int api_stations_get(struct http_request *req)

@@ -35,7 +35,7 @@ static const char snapshot_sql[] =
 	"   WHERE status IN ('preparing', 'committing', 'aborting', 'cancelling', 'finishing')),"
 	" 'in_doubt', (SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database()),"
 	" 'cars', (SELECT coalesce(json_agg(json_build_array(c.car_id, round(c.lat::numeric, 5), round(c.lon::numeric, 5),"
-	"   round(c.soc::numeric, 3), round(c.speed_kmh::numeric), c.profile, rfc3339(c.ts)) ORDER BY c.car_id), '[]'::json)"
+	"   round(c.soc::numeric, 1), round(c.speed_kmh::numeric), c.profile, rfc3339(c.ts)) ORDER BY c.car_id), '[]'::json)"
 	"   FROM (SELECT * FROM car_state WHERE ts > now() - interval '10 minutes' ORDER BY ts DESC LIMIT " MAX_CARS ") c))";
 
 static struct {

@@ -1,0 +1,68 @@
+"""A short accelerated day of the simulator (build/evc-sim) against the real stack.
+
+Sixteen cars at 900x for 45 s (11 simulated hours) on the demo network: they plan
+over MQTT, book trips across the three companies, meet each other at the popular
+stations (409s, the waitlist), drive and charge on one simulated clock (their
+windows are booked on it, so they arrive in them), check in, finish their trips.
+What the simulator's summary says is checked against the companies' databases:
+trips booked and completed, at least one 409 and one waitlist grant, charging
+sessions with energy, and no car below 2 % while driving (its telemetry).
+"""
+
+import re
+import subprocess
+
+from conftest import REPO
+
+SIM_BIN = REPO / "build" / "evc-sim"
+CARS, SPEEDUP, DURATION = 16, 900, 45
+SUMMARY_RE = re.compile(r"^summary t=\d+s .*$", re.M)
+
+
+def summary(text):
+    lines = SUMMARY_RE.findall(text)
+    assert lines, f"no summary line in the simulator's output:\n{text[-3000:]}"
+    return {k: float(v) for k, v in re.findall(r"(\w+)=([\d.]+)", lines[-1])}
+
+
+def run_day(stack, log):
+    with open(log, "wb") as out:
+        subprocess.run([str(SIM_BIN), "--broker", stack["mqtt_url"], "--companies", "a,b,c", "--cars", str(CARS),
+                        "--seed", "7", "--speedup", str(SPEEDUP), "--duration", str(DURATION), "--no-stations",
+                        "--summary-every", "10", "--credentials", stack["mqtt_credentials_file"]],
+                       stdout=out, stderr=subprocess.STDOUT, timeout=DURATION + 30, check=True)
+    return log.read_text(errors="replace")
+
+
+def test_an_accelerated_day_books_charges_and_never_runs_flat(companies, stack, tmp_path):
+    assert SIM_BIN.is_file(), f"{SIM_BIN} missing: run make build"
+    cars = [f"car-{i:03d}" for i in range(1, CARS + 1)]
+    started = companies["a"].sql_one("SELECT now()")[0]
+    text = run_day(stack, tmp_path / "evc-sim.log")
+    s = summary(text)
+    # A summary line a minute by default; here every 10 s, so several.
+    assert len(SUMMARY_RE.findall(text)) >= DURATION // 10, text[-2000:]
+    assert s["trips_booked"] >= 1 and s["trips_finished"] >= 1, s
+    assert s["conflicts_409"] >= 1, f"no contention: {s}"
+    assert s["waitlist_joins"] >= 1 and s["waitlist_grants"] >= 1, s
+    assert s["sessions"] >= 1 and s["kwh"] > 0, s
+    assert s["tows"] == 0 and s["min_soc_driving"] >= 2, f"a car ran flat: {s}"
+
+    def rows(sql):
+        return sum(c.sql_one(sql, (cars, started))[0] or 0 for c in companies.values())
+
+    # The databases agree: legs completed by finished trips, checked-in sessions with energy, grants.
+    assert rows("SELECT count(*) FROM reservations WHERE car_id = ANY(%s) AND created_at > %s"
+                " AND status = 'completed'") >= 1
+    assert rows("SELECT count(*) FROM v_sessions v JOIN reservations r ON r.id = v.reservation_id"
+                " WHERE v.car_id = ANY(%s) AND r.created_at > %s AND v.energy_wh > 0") >= 1
+    assert rows("SELECT count(*) FROM waitlist WHERE car_id = ANY(%s) AND created_at > %s"
+                " AND status = 'granted'") >= 1
+    # Telemetry in percent, and never below 2 % while moving.
+    lowest = [c.sql_one("SELECT min(soc), max(soc) FROM car_telemetry WHERE car_id = ANY(%s) AND received_at > %s"
+                        " AND speed_kmh > 0", (cars, started)) for c in companies.values()]
+    moving = [lo for lo, hi in lowest if lo is not None]
+    assert moving and min(moving) >= 2, lowest
+    assert max(hi for _, hi in lowest if hi is not None) > 1, f"telemetry is not in percent: {lowest}"
+    # The trips the companies coordinated for these cars: at least one finished.
+    assert rows("SELECT count(*) FROM trips WHERE car_id = ANY(%s) AND created_at > %s AND status = 'finished'") >= 1
