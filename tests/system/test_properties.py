@@ -410,7 +410,8 @@ def test_document_lists_the_operations_generated_from_it():
     got = {(m, t): actor_of(op) for m, t, op, _ in SPEC_OPERATIONS}
     assert got == {("POST", "/stations"): "operator", ("PATCH", "/stations/{id}"): "operator",
                    ("POST", "/availability/batch"): "car", ("POST", "/reservations"): "car",
-                   ("POST", "/waitlist"): "car", ("POST", "/trips"): "car", ("POST", "/routes/plan"): "car"}, got
+                   ("POST", "/waitlist"): "car", ("POST", "/trips"): "car", ("POST", "/routes/plan"): "car",
+                   ("POST", "/stations/{id}/ocpp/commands"): "operator"}, got
 
 
 @pytest.mark.parametrize("method,template,op,schema", SPEC_OPERATIONS, ids=[f"{m} {t}" for m, t, _, _ in SPEC_OPERATIONS])

@@ -95,6 +95,7 @@ bool config_load(struct config *cfg, char *err, size_t err_size)
 	    !read_int("EVC_PEER_CONNECT_TIMEOUT_MS", 1000, 50, 60000, &cfg->peer_connect_timeout_ms, err, err_size) ||
 	    !read_int("EVC_PEER_TIMEOUT_MS", 5000, 100, 120000, &cfg->peer_timeout_ms, err, err_size) ||
 	    !read_int("EVC_RECOVERY_INTERVAL_MS", 2000, 100, 60000, &cfg->recovery_interval_ms, err, err_size) ||
+	    !read_int("EVC_MIGRATION_LOCK_TIMEOUT_MS", 30000, 100, 3600000, &cfg->migration_lock_timeout_ms, err, err_size) ||
 	    !read_int("EVC_ORPHAN_AFTER_SECONDS", 6, 1, 3600, &cfg->orphan_after_seconds, err, err_size) ||
 	    !read_int("EVC_OCPP_HEARTBEAT_SECONDS", 300, 10, 86400, &cfg->ocpp_heartbeat_seconds, err, err_size) ||
 	    !read_int("EVC_OCPP_RESERVE_LEAD_SECONDS", 600, 0, 86400, &cfg->ocpp_reserve_lead_seconds, err, err_size) ||

@@ -34,6 +34,7 @@ struct config {
 	char failpoints[256];                      /* EVC_FAILPOINTS "name,name" (tests only) */
 	char static_dir[PATH_MAX];                 /* EVC_STATIC_DIR */
 	char migrations_dir[PATH_MAX];             /* EVC_MIGRATIONS_DIR */
+	int migration_lock_timeout_ms;             /* EVC_MIGRATION_LOCK_TIMEOUT_MS: longest wait of a migration for a table lock */
 	char docs_dir[PATH_MAX];                   /* EVC_DOCS_DIR, holds openapi.yaml */
 	long max_body_bytes;                       /* EVC_MAX_BODY_BYTES */
 	int lock_timeout_ms;                       /* EVC_LOCK_TIMEOUT_MS */

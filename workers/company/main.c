@@ -35,7 +35,7 @@
 static bool migrate_with_retries(const struct config *cfg)
 {
 	for (int attempt = 1; attempt <= MIGRATE_ATTEMPTS; attempt++) {
-		enum migrate_result result = migrate_run(cfg->database_url, cfg->migrations_dir);
+		enum migrate_result result = migrate_run(cfg->database_url, cfg->migrations_dir, cfg->migration_lock_timeout_ms);
 		if (result != MIGRATE_UNREACHABLE)
 			return result == MIGRATE_OK;
 		if (attempt < MIGRATE_ATTEMPTS)

@@ -31,8 +31,22 @@ static bool is_migration(const char *name)
 	return digits > 0 && name[digits] == '_' && len > 4 && strcmp(name + len - 4, ".sql") == 0;
 }
 
+/* Says which prepared transactions (in doubt, from before the upgrade) hold what a migration needs. */
+static void log_prepared_blockers(PGconn *conn)
+{
+	PGresult *rb = PQexec(conn, "ROLLBACK");
+	PQclear(rb);
+	PGresult *res = PQexec(conn, "SELECT count(*), coalesce(string_agg(gid, ' ' ORDER BY prepared), '')"
+				     " FROM pg_prepared_xacts WHERE database = current_database()");
+	if (db_ok(res, "prepared_blockers") && atol(PQgetvalue(res, 0, 0)) > 0)
+		log_error("event=migration_blocked prepared=%s gids=\"%s\" hint=\"transactions in doubt hold the tables: run "
+			  "the previous version until GET /health says in_doubt 0, then upgrade\"",
+			  PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+	PQclear(res);
+}
+
 /* Applies one file unless already applied; false on failure or a changed file. */
-static bool apply_one(PGconn *conn, const char *dir, const char *name)
+static bool apply_one(PGconn *conn, const char *dir, const char *name, const char *lock_timeout)
 {
 	char path[4096], version[16];
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
@@ -65,12 +79,20 @@ static bool apply_one(PGconn *conn, const char *dir, const char *name)
 	PQclear(res);
 	res = NULL;
 
+	/* A table a prepared transaction holds would block the migration, and the worker that resolves it, for ever. */
+	const char *wait_params[] = { lock_timeout };
 	if (!db_command(conn, "BEGIN"))
 		goto cleanup;
+	res = db_exec(conn, "SELECT set_config('lock_timeout', $1, true)", 1, wait_params);
+	if (!db_ok(res, "migration_lock_timeout"))
+		goto cleanup;
+	PQclear(res);
 	res = PQexec(conn, sql);
 	if (!db_ok(res, name)) {
 		log_error("event=migration_failed file=%s error=\"%s\"", name,
 			  PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : "?");
+		if (db_sqlstate_is(res, DB_LOCK_NOT_AVAILABLE))
+			log_prepared_blockers(conn);
 		goto cleanup;
 	}
 	PQclear(res);
@@ -91,8 +113,10 @@ cleanup:
 	return ok;
 }
 
-enum migrate_result migrate_run(const char *database_url, const char *dir)
+enum migrate_result migrate_run(const char *database_url, const char *dir, int lock_timeout_ms)
 {
+	char lock_timeout[32];
+	snprintf(lock_timeout, sizeof(lock_timeout), "%dms", lock_timeout_ms);
 	char *names[MAX_MIGRATIONS];
 	size_t count = 0;
 	enum migrate_result result = MIGRATE_FAILED;
@@ -130,7 +154,7 @@ enum migrate_result migrate_run(const char *database_url, const char *dir)
 
 	bool ok = true;
 	for (size_t i = 0; i < count && ok; i++)
-		ok = names[i] != NULL && apply_one(conn, dir, names[i]);
+		ok = names[i] != NULL && apply_one(conn, dir, names[i], lock_timeout);
 	if (ok)
 		result = MIGRATE_OK;
 	else if (PQstatus(conn) != CONNECTION_OK)

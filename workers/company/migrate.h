@@ -14,6 +14,7 @@ enum migrate_result {
 };
 
 /* Applies what is pending (logged). Safe with several replicas starting at once. */
-enum migrate_result migrate_run(const char *database_url, const char *dir) __attribute__((warn_unused_result));
+enum migrate_result migrate_run(const char *database_url, const char *dir, int lock_timeout_ms)
+	__attribute__((warn_unused_result));
 
 #endif
