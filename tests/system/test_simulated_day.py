@@ -1,6 +1,6 @@
 """A short accelerated day of the simulator (build/evc-sim) against the real stack.
 
-Sixteen cars at 900x for 45 s (11 simulated hours) on the demo network: they plan
+Sixteen cars at 900x for 90 s (22 simulated hours) on the demo network: they plan
 over MQTT, book trips across the three companies, meet each other at the popular
 stations (409s, the waitlist), drive and charge on one simulated clock (their
 windows are booked on it, so they arrive in them), check in, finish their trips.
@@ -15,7 +15,7 @@ import subprocess
 from conftest import REPO
 
 SIM_BIN = REPO / "build" / "evc-sim"
-CARS, SPEEDUP, DURATION = 16, 900, 45
+CARS, SPEEDUP, DURATION = 16, 900, 90
 SUMMARY_RE = re.compile(r"^summary t=\d+s .*$", re.M)
 
 
