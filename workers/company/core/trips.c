@@ -263,6 +263,22 @@ static bool same_legs(json_t *mine, json_t *theirs)
 	return true;
 }
 
+/* Asks one peer whether it coordinates trip_id: 1 yes (answer in r), 0 no, -1 it did not answer. */
+static int ask_coordinator(struct app *app, const struct actor *actor, const char *company, const char *path,
+			   const char *request_id, struct core_result *r)
+{
+	struct peer_response pr;
+	call_peer_as(actor, company, "GET", path, app->cfg.peer_timeout_ms, request_id, &pr);
+	int verdict = pr.status == 0 || pr.status >= 500 ? -1 : 0;
+	if (pr.status == 200 && pr.body != NULL) {
+		verdict = 1;
+		json_object_set_new(pr.body, "coordinator", json_string(company));
+		core_ok(r, json_incref(pr.body));
+	}
+	peer_response_clear(&pr);
+	return verdict;
+}
+
 /*
  * Answers with the trip the car's key names at another coordinator, as a
  * retry there would: 201 with the trip (and `coordinator`), 409 if it was
@@ -273,13 +289,13 @@ static void answer_elsewhere(struct app *app, const struct actor *actor, json_t 
 {
 	char path[128];
 	snprintf(path, sizeof(path), HTTP_API_PREFIX "/trips/%s?local=1", dup->trip_id);
-	struct peer_response pr;
-	call_peer_as(actor, dup->coordinator, "GET", path, app->cfg.peer_timeout_ms, request_id, &pr);
-	json_t *trip = pr.status == 200 ? pr.body : NULL;
+	struct core_result found = CORE_RESULT_INIT;
+	int verdict = ask_coordinator(app, actor, dup->coordinator, path, request_id, &found);
+	json_t *trip = verdict == 1 ? found.body : NULL; /* with `coordinator` set */
 	const char *status = json_string_value(json_object_get(trip, "status"));
 	if (trip == NULL || status == NULL) {
-		log_warn("event=trip_key_elsewhere_unread req=%s trip=%s coordinator=%s status=%ld", request_id, dup->trip_id,
-			 dup->coordinator, pr.status);
+		log_warn("event=trip_key_elsewhere_unread req=%s trip=%s coordinator=%s answered=%s", request_id,
+			 dup->trip_id, dup->coordinator, verdict < 0 ? "no" : "without_the_trip");
 		r->retry_after = TWOPC_RETRY_AFTER_SECONDS;
 		core_fail(r, EVC_ERR_UNAVAILABLE, "peer_unavailable",
 			  "this Idempotency-Key names trip %s, kept by company '%s', which could not show it; retry later",
@@ -289,7 +305,6 @@ static void answer_elsewhere(struct app *app, const struct actor *actor, json_t 
 			  "this Idempotency-Key was used for another request (trip %s at company '%s')", dup->trip_id,
 			  dup->coordinator);
 	} else {
-		json_object_set_new(trip, "coordinator", json_string(dup->coordinator));
 		if (strcmp(status, "aborted") == 0 || strcmp(status, "aborting") == 0) {
 			core_fail_extra(r, EVC_ERR_CONFLICT, "aborted", json_incref(trip), "the trip was aborted; nothing is held");
 		} else {
@@ -301,7 +316,7 @@ static void answer_elsewhere(struct app *app, const struct actor *actor, json_t 
 		log_info("event=trip_key_elsewhere req=%s trip=%s coordinator=%s status=%s", request_id, dup->trip_id,
 			 dup->coordinator, status);
 	}
-	peer_response_clear(&pr);
+	core_result_clear(&found);
 }
 
 /*
@@ -454,22 +469,6 @@ static enum evc_err local_trip(struct app *app, const struct actor *actor, enum 
 	PQclear(res);
 	db_release(app->db, conn);
 	return r->err;
-}
-
-/* Asks one peer whether it coordinates trip_id: 1 yes (answer in r), 0 no, -1 it did not answer. */
-static int ask_coordinator(struct app *app, const struct actor *actor, const char *company, const char *path,
-			   const char *request_id, struct core_result *r)
-{
-	struct peer_response pr;
-	call_peer_as(actor, company, "GET", path, app->cfg.peer_timeout_ms, request_id, &pr);
-	int verdict = pr.status == 0 || pr.status >= 500 ? -1 : 0;
-	if (pr.status == 200 && pr.body != NULL) {
-		verdict = 1;
-		json_object_set_new(pr.body, "coordinator", json_string(company));
-		core_ok(r, json_incref(pr.body));
-	}
-	peer_response_clear(&pr);
-	return verdict;
 }
 
 /*

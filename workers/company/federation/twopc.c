@@ -291,8 +291,11 @@ static bool claim_key(struct app *app, PGconn *conn, const char *car_id, const c
 					   "another trip with this car's Idempotency-Key is still being decided"));
 	else
 		answer_error(out, 503, "unavailable", "the database is unavailable");
-	log_info("event=twopc_key_taken req=%s trip=%s car=%s key=%s status=%ld", request_id, trip_id, car_id, key,
-		 out->status);
+	if (out->status == 503)
+		log_warn("event=twopc_key_failed req=%s trip=%s car=%s reason=database", request_id, trip_id, car_id);
+	else
+		log_info("event=twopc_key_taken req=%s trip=%s car=%s key=%s status=%ld", request_id, trip_id, car_id, key,
+			 out->status);
 	if (!db_command(conn, "ROLLBACK"))
 		log_warn("event=rollback_failed req=%s trip=%s", request_id, trip_id);
 	return false;
