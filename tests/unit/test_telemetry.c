@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -47,11 +48,34 @@ static void bad_samples_are_refused(void **state)
 			fail_msg("accepted '%s'", bad[i]);
 }
 
+/* A sample nested deeper than the bound every JSON text has is refused unparsed. */
+static void deep_nesting_is_refused(void **state)
+{
+	(void)state;
+	struct telemetry_sample t;
+	const char *head = "{\"ts\":\"2026-11-23T08:00:00Z\",\"lat\":0,\"lon\":0,\"soc\":50,\"speed_kmh\":1,"
+			   "\"consumption_kwh_per_100km\":1,\"x\":";
+	char text[4096];
+	const int depths[] = { 8, 40 }; /* the bound is 32 */
+	for (size_t d = 0; d < 2; d++) {
+		int depth = depths[d];
+		size_t n = (size_t)snprintf(text, sizeof(text), "%s", head);
+		for (int i = 1; i < depth; i++)
+			text[n++] = '[';
+		for (int i = 1; i < depth; i++)
+			text[n++] = ']';
+		text[n++] = '}';
+		text[n] = '\0';
+		assert_int_equal(parse(text, &t), depth == 8);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(a_good_sample_parses),
 		cmocka_unit_test(bad_samples_are_refused),
+		cmocka_unit_test(deep_nesting_is_refused),
 	};
 	return cmocka_run_group_tests_name("telemetry", tests, NULL, NULL);
 }

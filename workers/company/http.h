@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "bounds.h"
 #include "actor.h"
 #include "errors.h"
 #include "jsonx.h"
@@ -25,7 +26,7 @@ struct app;
 #define HTTP_API_PREFIX "/api/v1"
 #define HTTP_MAX_PARAMS 4
 #define HTTP_PARAM_MAX 128
-#define HTTP_MAX_JSON_DEPTH 32
+#define HTTP_MAX_JSON_DEPTH BOUNDS_JSON_DEPTH_MAX
 #define HTTP_PATH_MAX 2048 /* a longer path below HTTP_API_PREFIX, once decoded, matches no route */
 
 struct http_request {

@@ -16,6 +16,7 @@ struct config;
 #define BOUNDS_PAST_GRACE_SECONDS 300 /* clocks of cars and servers differ a little */
 #define BOUNDS_TELEMETRY_AHEAD_SECONDS 300 /* a car's clock may run this far ahead of ours */
 #define BOUNDS_OCPP_SAMPLES_MAX 64 /* sampled values stored from one MeterValues or StopTransaction */
+#define BOUNDS_JSON_DEPTH_MAX 32 /* nesting of any JSON text read (HTTP_MAX_JSON_DEPTH, MQTT_MAX_JSON_DEPTH) */
 #define BOUNDS_OCPP_METER_MAX INT64_C(1000000000000) /* a meter reading, Wh (1 TWh) */
 
 /*

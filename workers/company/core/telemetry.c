@@ -1,4 +1,6 @@
 #include "telemetry.h"
+#include "bounds.h"
+#include "jsonx.h"
 #include "timeutil.h"
 #include "validate.h"
 
@@ -20,8 +22,10 @@ static double number(json_t *obj, const char *key, double min, double max, bool 
 bool telemetry_parse(const char *payload, size_t len, struct telemetry_sample *out)
 {
 	memset(out, 0, sizeof(*out));
-	json_t *s = json_loadb(payload, len, JSON_REJECT_DUPLICATES, NULL);
-	bool ok = json_is_object(s);
+	json_t *s = NULL;
+	struct jsonx_error err;
+	/* The one body parser: depth bounded before jansson recurses, duplicate keys refused. */
+	bool ok = jsonx_load_object(payload, len, BOUNDS_JSON_DEPTH_MAX, &s, &err);
 	out->lat = number(s, "lat", -90, 90, &ok);
 	out->lon = number(s, "lon", -180, 180, &ok);
 	out->soc = number(s, "soc", 0, 100, &ok); /* percent, as everywhere */

@@ -433,7 +433,10 @@ done:
 static void handle_station(struct mqtt_bridge *b, const struct item *it)
 {
 	char owner[VALIDATE_COMPANY_MAX + 1];
-	json_t *msg = json_loads(it->payload, 0, NULL);
+	json_t *msg = NULL;
+	struct jsonx_error err;
+	if (!jsonx_load_object(it->payload, strlen(it->payload), MQTT_MAX_JSON_DEPTH, &msg, &err))
+		msg = NULL; /* refused below, as a payload without "online" */
 	json_t *online = json_object_get(msg, "online");
 	if (!validate_station_company(it->subject, owner, sizeof(owner)) || strcmp(owner, b->app->cfg.company_id) != 0 ||
 	    !json_is_boolean(online)) {

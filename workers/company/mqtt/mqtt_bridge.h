@@ -17,6 +17,7 @@
 #ifndef EVC_MQTT_BRIDGE_H
 #define EVC_MQTT_BRIDGE_H
 
+#include "bounds.h"
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -38,7 +39,7 @@ json_t *mqtt_bridge_stats(struct mqtt_bridge *bridge);
 /* Stores what is buffered, publishes offline, disconnects and frees. */
 void mqtt_bridge_stop(struct mqtt_bridge *bridge);
 
-#define MQTT_MAX_JSON_DEPTH 32 /* as HTTP_MAX_JSON_DEPTH */
+#define MQTT_MAX_JSON_DEPTH BOUNDS_JSON_DEPTH_MAX /* as HTTP_MAX_JSON_DEPTH */
 
 /* A car's request as read from its payload. */
 struct mqtt_bridge_request {
