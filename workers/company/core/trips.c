@@ -70,7 +70,8 @@ enum evc_err trips_read_legs(const struct config *cfg, json_t *input, int64_t no
 		timeutil_format_rfc3339(end, e);
 		json_t *connector = json_object_get(leg, "connector") ?: car_connector;
 		if (connector != NULL && !validate_connector(json_string_value(connector) ?: ""))
-			return core_fail(r, EVC_ERR_INVALID, "invalid_field", "leg %zu: 'connector' must be " VALIDATE_CONNECTORS, i + 1);
+			return core_fail(r, EVC_ERR_INVALID, "invalid_field", "leg %zu: 'connector' must be " VALIDATE_CONNECTORS,
+					 i + 1);
 		json_array_append_new(legs, json_pack("{s:s, s:s, s:s, s:s, s:s, s:n, s:n}", "station_id", station, "company", owner,
 						      "start", s, "end", e, "state", "pending", "reservation_id", "charger"));
 		if (connector != NULL)
