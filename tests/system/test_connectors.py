@@ -100,6 +100,21 @@ def test_bad_connectors_are_400_and_change_nothing(companies, bad):
     assert_error(a.get(f"/stations/{body['id']}"), 404)
 
 
+@pytest.mark.parametrize("who", ["anonymous", "car", "other_operator"])
+def test_only_the_operator_sets_connectors_and_a_refusal_changes_nothing(companies, who):
+    a, b = companies["a"], companies["b"]
+    st = mixed_station(a)
+    headers = {"anonymous": {}, "car": a.as_car(new_car_id("who")), "other_operator": b.admin}[who]
+    change = {"connectors": [{"type": "Type2", "power_kw": 22}] * 3}
+    r = a.request("PATCH", f"/stations/{st['id']}", headers=headers, json=change)
+    assert_error(r, {"anonymous": 401, "car": 403, "other_operator": 401}[who])
+    body = a.station_body(connectors=[{"type": "CHAdeMO"}], chargers=1)
+    assert_error(a.request("POST", "/stations", headers=headers, json=body),
+                 {"anonymous": 401, "car": 403, "other_operator": 401}[who])
+    assert assert_json(a.get(f"/stations/{st['id']}"))["connectors"] == st["connectors"]
+    assert_error(a.get(f"/stations/{body['id']}"), 404)
+
+
 # ---------------------------------------------------------------- single bookings
 
 def test_a_booking_with_a_connector_takes_only_that_type(companies):
