@@ -21,9 +21,9 @@ static json_t *plan_json(const struct plan_input *in)
 				    b->min_soc * 100, "target_soc", b->target_soc * 100);
 	if (in->consumption_source != NULL)
 		json_object_set_new(battery, "consumption_kwh_per_100km", json_real(b->consumption_kwh_per_100km));
-	return json_pack("{s:s, s:s, s:s, s:o, s:i, s:i, s:o}", "car_id", in->car_id, "origin", in->origin, "destination",
-			 in->destination, "departure", fuzz_time(in->departure), "max_options", in->max_options, "offset",
-			 in->offset, "battery", battery);
+	return json_pack("{s:s, s:s, s:s, s:o, s:i, s:i, s:o, s:s*}", "car_id", in->car_id, "origin", in->origin,
+			 "destination", in->destination, "departure", fuzz_time(in->departure), "max_options", in->max_options,
+			 "offset", in->offset, "battery", battery, "connector", in->connector);
 }
 
 static void plan_round_trip(const struct actor *actor, json_t *body)
@@ -41,6 +41,7 @@ static void plan_round_trip(const struct actor *actor, json_t *body)
 	fuzz_same_string(first.origin, second.origin, "origin");
 	fuzz_same_string(first.destination, second.destination, "destination");
 	fuzz_same_string(first.consumption_source, second.consumption_source, "consumption_source");
+	fuzz_same_string(first.connector, second.connector, "connector");
 	FUZZ_CHECK(first.departure == second.departure && first.max_options == second.max_options &&
 		   first.offset == second.offset);
 	FUZZ_CHECK(first.battery.capacity_kwh == second.battery.capacity_kwh &&
@@ -64,8 +65,9 @@ static void windows_round_trip(json_t *body)
 	size_t i;
 	json_t *w;
 	json_array_foreach(first, i, w)
-		json_array_append_new(asked, json_pack("{s:O, s:O, s:O}", "station_id", json_object_get(w, "station_id"),
-						       "start", json_object_get(w, "start"), "end", json_object_get(w, "stop")));
+		json_array_append_new(asked, json_pack("{s:O, s:O, s:O, s:O*}", "station_id", json_object_get(w, "station_id"),
+						       "start", json_object_get(w, "start"), "end", json_object_get(w, "stop"),
+						       "connector", json_object_get(w, "connector")));
 	json_t *again = fuzz_body_reload(json_pack("{s:o}", "windows", asked));
 	json_t *second = plan_read_windows(again, &r2);
 	FUZZ_CHECK(second != NULL && json_equal(first, second));

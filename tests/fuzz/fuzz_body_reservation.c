@@ -1,6 +1,7 @@
 /* POST /reservations bodies: reservations_read, the reader the worker runs, round trip. */
 #include "fuzz_body.h"
 #include "reservations.h"
+#include "validate.h"
 
 static json_t *normalised(const struct reservation_request *q)
 {
@@ -8,6 +9,8 @@ static json_t *normalised(const struct reservation_request *q)
 			      fuzz_time(q->end));
 	if (q->car_id != NULL)
 		json_object_set_new(n, "car_id", json_string(q->car_id));
+	if (q->connector != NULL)
+		json_object_set_new(n, "connector", json_string(q->connector));
 	return n;
 }
 
@@ -25,6 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(reservations_read(&fuzz_cfg, again, FUZZ_NOW, &second, &r2) == EVC_OK);
 		fuzz_same_string(first.station_id, second.station_id, "station_id");
 		fuzz_same_string(first.car_id, second.car_id, "car_id");
+		fuzz_same_string(first.connector, second.connector, "connector");
+		FUZZ_CHECK(first.connector == NULL || validate_connector(first.connector));
 		FUZZ_CHECK(first.start == second.start && first.end == second.end);
 		core_result_clear(&r2);
 		json_decref(again);

@@ -2,6 +2,27 @@
 #include "catalogue.h"
 #include "fuzz_body.h"
 
+/* The connectors' array literals ("{CCS2,Type2}", "{150.0,NULL}") as the body's list again. */
+static json_t *connectors_again(const struct station_fields *f)
+{
+	char types[sizeof(f->connectors)], powers[sizeof(f->charger_power)];
+	char *ts = NULL, *ps = NULL;
+	snprintf(types, sizeof(types), "%s", f->connectors + 1);
+	snprintf(powers, sizeof(powers), "%s", f->charger_power + 1);
+	types[strcspn(types, "}")] = '\0';
+	powers[strcspn(powers, "}")] = '\0';
+	json_t *list = json_array();
+	char *t = strtok_r(types, ",", &ts), *p = strtok_r(powers, ",", &ps);
+	for (; t != NULL && p != NULL; t = strtok_r(NULL, ",", &ts), p = strtok_r(NULL, ",", &ps)) {
+		json_t *c = json_pack("{s:s}", "type", t);
+		if (strcmp(p, "NULL") != 0)
+			json_object_set_new(c, "power_kw", json_real(strtod(p, NULL)));
+		json_array_append_new(list, c);
+	}
+	FUZZ_CHECK(t == NULL && p == NULL && (int)json_array_size(list) == f->nconnectors);
+	return list;
+}
+
 /* The normalised fields as a body again: the numbers from their normalised text. */
 static json_t *normalised(const struct station_fields *f)
 {
@@ -24,6 +45,8 @@ static json_t *normalised(const struct station_fields *f)
 		json_object_set_new(n, "power_kw", json_real(strtod(f->power_kw, NULL)));
 	if (f->has_price)
 		json_object_set_new(n, "price_per_kwh", json_real(strtod(f->price, NULL)));
+	if (f->has_connectors)
+		json_object_set_new(n, "connectors", connectors_again(f));
 	return n;
 }
 
@@ -38,6 +61,9 @@ static void same(const struct station_fields *a, const struct station_fields *b)
 	fuzz_same_string(a->chargers, b->chargers, "chargers");
 	fuzz_same_string(a->power_kw, b->power_kw, "power_kw");
 	fuzz_same_string(a->price, b->price, "price_per_kwh");
+	fuzz_same_string(a->connectors, b->connectors, "connectors");
+	fuzz_same_string(a->charger_power, b->charger_power, "charger_power");
+	FUZZ_CHECK(a->has_connectors == b->has_connectors && a->nconnectors == b->nconnectors);
 	FUZZ_CHECK(a->has_lat == b->has_lat && a->has_lon == b->has_lon && a->has_chargers == b->has_chargers &&
 		   a->has_power == b->has_power && a->has_price == b->has_price);
 }

@@ -48,12 +48,27 @@ static void company_ids_and_uuids(void **state)
 	assert_false(validate_uuid("'; DROP TABLE trips; --"));
 }
 
+static void connector_types_are_spelt_exactly(void **state)
+{
+	(void)state;
+	assert_true(validate_connector("CCS2"));
+	assert_true(validate_connector("CHAdeMO"));
+	assert_true(validate_connector("Type2"));
+	assert_false(validate_connector("ccs2"));
+	assert_false(validate_connector("CHADEMO"));
+	assert_false(validate_connector("Type 2"));
+	assert_false(validate_connector("CCS2 "));
+	assert_false(validate_connector("CCS"));
+	assert_false(validate_connector(""));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(station_ids_name_their_company),
 		cmocka_unit_test(car_ids_are_plain_ascii),
 		cmocka_unit_test(company_ids_and_uuids),
+		cmocka_unit_test(connector_types_are_spelt_exactly),
 	};
 	return cmocka_run_group_tests_name("validate", tests, NULL, NULL);
 }

@@ -86,3 +86,14 @@ bool validate_idempotency_key(const char *key)
 	return n >= 1 && n <= VALIDATE_KEY_MAX &&
 	       strspn(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:") == n;
 }
+
+/* As the CHECK stations_connectors_valid (db/migrations/017_connectors.sql). */
+static const char *const connector_types[] = { "CCS2", "CHAdeMO", "Type2", NULL };
+
+bool validate_connector(const char *type)
+{
+	for (const char *const *t = connector_types; *t != NULL; t++)
+		if (strcmp(*t, type) == 0)
+			return true;
+	return false;
+}

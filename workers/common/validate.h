@@ -32,6 +32,14 @@ bool validate_car_id(const char *id);
 /* Idempotency-Key: 1..100 of [A-Za-z0-9-_.:], the car's own name for one request. */
 bool validate_idempotency_key(const char *key);
 
+/*
+ * Connector type of a charger or a car: "CCS2", "CHAdeMO" or "Type2", spelt
+ * exactly so (VALIDATE_CONNECTORS for messages).
+ */
+#define VALIDATE_CONNECTORS "CCS2, CHAdeMO or Type2"
+#define VALIDATE_CONNECTOR_MAX 7
+bool validate_connector(const char *type);
+
 /* Canonical textual UUID, 8-4-4-4-12 hex digits. */
 bool validate_uuid(const char *text);
 

@@ -232,9 +232,27 @@ static void pick_destination(struct car *car, const struct world *world)
 	}
 }
 
+/* The car's connector, sent with its plans and trips: one car in eight CHAdeMO, the others CCS2. */
+static const char *car_connector(const struct car *car)
+{
+	return atoi(car->id + 4) % 8 == 5 ? "CHAdeMO" : "CCS2";
+}
+
+/* True when the catalogue's station s has a charger of the car's connector. */
+static bool fits_car(const struct car *car, json_t *s)
+{
+	size_t i;
+	json_t *c;
+	json_array_foreach(json_object_get(s, "connectors"), i, c)
+		if (strcmp(json_string_value(json_object_get(c, "type")) ?: "", car_connector(car)) == 0)
+			return true;
+	return false;
+}
+
 /*
  * The car's own plan when the server has no planner: stations near the straight
- * line, the farthest reachable one each time, windows at the expected arrival.
+ * line (with the car's connector), the farthest reachable one each time, windows
+ * at the expected arrival.
  */
 static json_t *own_plan(struct car *car, const struct world *world, double now)
 {
@@ -256,7 +274,7 @@ static json_t *own_plan(struct car *car, const struct world *world, double now)
 			double left = km_between(slat, slon, car->dest_lat, car->dest_lon);
 			double detour = hop + left - remaining;
 			double progress = remaining - left;
-			if (hop <= range && progress > best_progress && detour < STOP_MAX_KM &&
+			if (hop <= range && progress > best_progress && detour < STOP_MAX_KM && fits_car(car, s) &&
 			    strcmp(json_string_value(json_object_get(s, "status")) ?: "", "active") == 0) {
 				best = s;
 				best_progress = progress;
@@ -371,6 +389,7 @@ static void start_trip(struct car *car, struct world *world, double now)
 				   "destination", car->destination, "departure", departure, "battery", "capacity_kwh",
 				   car->capacity_kwh, "soc", car->soc, "consumption_kwh_per_100km", plan_consumption(car),
 				   "min_soc", MIN_SOC, "max_options", 3);
+	json_object_set_new(fields, "connector", json_string(car_connector(car)));
 	request(car, world, "plan", fields, now);
 	car->state = CAR_PLANNING;
 	car->booking_attempts = 0;
@@ -395,7 +414,7 @@ static void book(struct car *car, struct world *world, double now)
 		note(car, "driving to %s without a stop", car->destination);
 		return;
 	}
-	request(car, world, "reserve", json_pack("{s:O}", "legs", car->legs), now);
+	request(car, world, "reserve", json_pack("{s:O, s:s}", "legs", car->legs, "connector", car_connector(car)), now);
 	car->state = CAR_BOOKING;
 	car->booking_attempts++;
 }

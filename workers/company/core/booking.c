@@ -16,7 +16,8 @@
  */
 static const char candidates_sql[] =
 	"SELECT s.status, array_to_string(ARRAY("
-	"  SELECT g.n FROM generate_series(1, s.chargers) AS g(n) WHERE NOT ocpp_charger_out(s.id, g.n) AND NOT EXISTS ("
+	"  SELECT g.n FROM generate_series(1, s.chargers) AS g(n)"
+	"  WHERE ($4::text IS NULL OR s.connectors[g.n] = $4) AND NOT ocpp_charger_out(s.id, g.n) AND NOT EXISTS ("
 	"    SELECT 1 FROM reservations r WHERE r.station_id = s.id AND r.charger = g.n"
 	"    AND r.status IN ('held', 'confirmed')"
 	"    AND r.during && tstzrange($2::timestamptz, $3::timestamptz))"
@@ -107,7 +108,8 @@ static const char fast_sql[] =
 	"INSERT INTO reservations (station_id, charger, car_id, trip_id, during)"
 	" SELECT s.id, g.n, $2, $3::uuid, tstzrange($4::timestamptz, $5::timestamptz)"
 	" FROM stations s, generate_series(1, s.chargers) AS g(n)"
-	" WHERE s.id = $1 AND s.status = 'active' AND NOT ocpp_charger_out(s.id, g.n) AND NOT EXISTS ("
+	" WHERE s.id = $1 AND s.status = 'active' AND ($6::text IS NULL OR s.connectors[g.n] = $6)"
+	" AND NOT ocpp_charger_out(s.id, g.n) AND NOT EXISTS ("
 	"   SELECT 1 FROM reservations r WHERE r.station_id = s.id AND r.charger = g.n"
 	"   AND r.status IN ('held', 'confirmed')"
 	"   AND r.during && tstzrange($4::timestamptz, $5::timestamptz))"
@@ -118,10 +120,10 @@ static const char fast_sql[] =
 static enum booking_outcome try_fast(PGconn *conn, const struct booking_window *w, bool in_transaction,
 				     PGresult **booked, PGresult **failed)
 {
-	const char *params[] = { w->station_id, w->car_id, w->trip_id, w->start, w->end };
+	const char *params[] = { w->station_id, w->car_id, w->trip_id, w->start, w->end, w->connector };
 	if (in_transaction && !db_command(conn, "SAVEPOINT booking"))
 		goto broken;
-	PGresult *res = db_exec(conn, fast_sql, 5, params);
+	PGresult *res = db_exec(conn, fast_sql, 6, params);
 	if (db_ok(res, "booking_fast") && PQntuples(res) == 1) {
 		if (in_transaction && !db_command(conn, "RELEASE SAVEPOINT booking")) {
 			PQclear(res);
@@ -156,8 +158,8 @@ enum booking_outcome booking_reserve(PGconn *conn, const struct booking_window *
 		return outcome;
 
 	/* Nothing inserted: why, and which chargers are free now. */
-	const char *params[] = { w->station_id, w->start, w->end };
-	PGresult *res = db_exec(conn, candidates_sql, 3, params);
+	const char *params[] = { w->station_id, w->start, w->end, w->connector };
+	PGresult *res = db_exec(conn, candidates_sql, 4, params);
 	if (!db_ok(res, "booking_candidates")) {
 		*failed = res;
 		return BOOKING_DB_ERROR;
@@ -181,13 +183,13 @@ enum booking_outcome booking_reserve_single(PGconn *conn, const struct booking_w
 					    PGresult **booked, PGresult **failed)
 {
 	static const char sql[] = "SELECT reservation_id, body, outcome"
-				  " FROM book_single($1, $2, $3::timestamptz, $4::timestamptz, $5::int)";
+				  " FROM book_single($1, $2, $3::timestamptz, $4::timestamptz, $5::int, $6::text)";
 	char max_text[16];
 	snprintf(max_text, sizeof(max_text), "%d", car_max);
-	const char *params[] = { w->station_id, w->car_id, w->start, w->end, max_text };
+	const char *params[] = { w->station_id, w->car_id, w->start, w->end, max_text, w->connector };
 	*booked = NULL;
 	*failed = NULL;
-	PGresult *res = db_exec(conn, sql, 5, params);
+	PGresult *res = db_exec(conn, sql, 6, params);
 	if (!db_ok(res, "booking_single")) {
 		if (classify(res, 0) == ATTEMPT_FAILED || db_is_connection_error(conn, res)) {
 			*failed = res;
@@ -212,11 +214,11 @@ char *booking_alternatives(PGconn *conn, const struct booking_window *w, int max
 	static const char sql[] =
 		"SELECT coalesce(json_agg(json_build_object('start', rfc3339(window_start),"
 		" 'end', rfc3339(window_end))), '[]'::json)"
-		" FROM free_windows($1, $2::timestamptz, $3::timestamptz, $4::int)";
+		" FROM free_windows($1, $2::timestamptz, $3::timestamptz, $4::int, $5::text)";
 	char max_text[16];
 	snprintf(max_text, sizeof(max_text), "%d", max);
-	const char *params[] = { w->station_id, w->start, w->end, max_text };
-	PGresult *res = db_exec(conn, sql, 4, params);
+	const char *params[] = { w->station_id, w->start, w->end, max_text, w->connector };
+	PGresult *res = db_exec(conn, sql, 5, params);
 	char *text = db_ok(res, "booking_alternatives") ? strdup(PQgetvalue(res, 0, 0)) : NULL;
 	PQclear(res);
 	return text;

@@ -23,10 +23,12 @@ struct booking_window {
 	const char *trip_id; /* NULL for a single booking */
 	const char *start;   /* RFC 3339 UTC */
 	const char *end;
+	const char *connector; /* the car's connector type (validate_connector): only such chargers; NULL: any */
 };
 
 /*
- * Inserts a confirmed reservation on the lowest free charger, in one statement
+ * Inserts a confirmed reservation on the lowest free charger (of w->connector's
+ * type, when given), in one statement
  * when no race is lost, else trying the free chargers in turn. Works in autocommit, or inside the
  * caller's transaction (then each try is wrapped in a savepoint). On BOOKING_OK, *booked is the row (columns id, json; caller
  * PQclears). On BOOKING_DB_ERROR, *failed is the failed result (caller PQclears).

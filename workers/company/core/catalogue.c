@@ -5,6 +5,7 @@
 #include "validate.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum evc_err catalogue_network_stations(struct app *app, const struct actor *actor, const char *request_id,
@@ -42,6 +43,71 @@ bool catalogue_is_station_status(const char *s)
 	return false;
 }
 
+static bool connector_error(struct jsonx_error *err, size_t i, const char *what)
+{
+	char why[160];
+	size_t n = strnlen(what, sizeof(why) - 1); /* what may be err->message itself */
+	memcpy(why, what, n);
+	why[n] = '\0';
+	err->code = "invalid_field";
+	snprintf(err->message, sizeof(err->message), "field 'connectors', charger %zu: %s", i + 1, why);
+	return false;
+}
+
+/* "connectors": one {type, power_kw?, charger?} per charger, into two array literals. */
+static bool read_connectors(json_t *body, struct station_fields *f, struct jsonx_error *err)
+{
+	static const char *const keys[] = { "type", "power_kw", "charger", NULL };
+	json_t *in = json_object_get(body, "connectors"), *c;
+	size_t i, n = json_array_size(in), used = 0, pused = 0;
+	if (in == NULL)
+		return true;
+	if (!json_is_array(in) || n < 1 || n > CATALOGUE_MAX_CHARGERS) {
+		err->code = "invalid_field";
+		snprintf(err->message, sizeof(err->message),
+			 "field 'connectors' must be an array of 1 to %d chargers [{type, power_kw?}]", CATALOGUE_MAX_CHARGERS);
+		return false;
+	}
+	json_array_foreach(in, i, c) {
+		const char *type;
+		double power;
+		long long charger;
+		bool has_power = false, has_charger = false;
+		if (!json_is_object(c))
+			return connector_error(err, i, "must be an object {type, power_kw?}");
+		if (!jsonx_only_keys(c, keys, err) || !jsonx_string(c, "type", true, 32, &type, err) ||
+		    !jsonx_number(c, "power_kw", false, 0.1, 1000, &power, &has_power, err) ||
+		    !jsonx_integer(c, "charger", false, 1, CATALOGUE_MAX_CHARGERS, &charger, &has_charger, err))
+			return connector_error(err, i, err->message);
+		if (!validate_connector(type))
+			return connector_error(err, i, "'type' must be " VALIDATE_CONNECTORS);
+		if (has_charger && charger != (long long)i + 1)
+			return connector_error(err, i, "out of order: entry n is charger n");
+		used += (size_t)snprintf(f->connectors + used, sizeof(f->connectors) - used, "%s%s", i ? "," : "{", type);
+		if (has_power)
+			pused += (size_t)snprintf(f->charger_power + pused, sizeof(f->charger_power) - pused, "%s%.1f",
+						  i ? "," : "{", power);
+		else
+			pused += (size_t)snprintf(f->charger_power + pused, sizeof(f->charger_power) - pused, "%sNULL",
+						  i ? "," : "{");
+	}
+	snprintf(f->connectors + used, sizeof(f->connectors) - used, "}");
+	snprintf(f->charger_power + pused, sizeof(f->charger_power) - pused, "}");
+	f->has_connectors = true;
+	f->nconnectors = (int)n;
+	if (!f->has_chargers) { /* a PATCH that lists the chargers changes their number too */
+		snprintf(f->chargers, sizeof(f->chargers), "%zu", n);
+		f->has_chargers = true;
+	} else if (strtol(f->chargers, NULL, 10) != (long)n) {
+		err->code = "invalid_field";
+		snprintf(err->message, sizeof(err->message),
+			 "field 'connectors' lists %zu chargers but field 'chargers' says %s: one entry per charger", n,
+			 f->chargers);
+		return false;
+	}
+	return true;
+}
+
 /* Reads and validates the writable fields; required for creation, optional for PATCH. */
 static bool read_fields(json_t *body, bool required, struct station_fields *f, struct jsonx_error *err)
 {
@@ -73,13 +139,13 @@ static bool read_fields(json_t *body, bool required, struct station_fields *f, s
 		snprintf(f->power_kw, sizeof(f->power_kw), "%.1f", power);
 	if (f->has_price)
 		snprintf(f->price, sizeof(f->price), "%.2f", price);
-	return true;
+	return read_connectors(body, f, err);
 }
 
 bool catalogue_station_read(json_t *body, const char *company, struct station_fields *f, struct jsonx_error *err)
 {
 	static const char *const create_keys[] = { "id", "name", "city", "lat", "lon", "chargers",
-						   "power_kw", "price_per_kwh", "status", NULL };
+						   "power_kw", "price_per_kwh", "status", "connectors", NULL };
 	char owner[VALIDATE_COMPANY_MAX + 1];
 	const char *id = NULL;
 	bool create = company != NULL;

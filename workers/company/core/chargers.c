@@ -141,7 +141,7 @@ static void tell_car(struct app *app, PGconn *conn, PGresult *moved, int i, cons
 	if (body == NULL)
 		return;
 	if (disrupted) {
-		struct booking_window w = { station_id, car, trip, start, end };
+		struct booking_window w = { station_id, car, trip, start, end, NULL };
 		char *alts = booking_alternatives(conn, &w, ALTERNATIVES);
 		json_t *list = alts != NULL ? json_loads(alts, 0, NULL) : NULL;
 		free(alts);

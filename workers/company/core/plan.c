@@ -117,19 +117,20 @@ static const char availability_sql[] =
 	"SELECT coalesce(json_agg(json_build_object("
 	"  'station_id', w.station_id, 'start', rfc3339(w.start), 'end', rfc3339(w.stop),"
 	"  'free', coalesce(s.status = 'active' AND EXISTS ("
-	"    SELECT 1 FROM generate_series(1, s.chargers) AS g(n) WHERE NOT EXISTS ("
+	"    SELECT 1 FROM generate_series(1, s.chargers) AS g(n)"
+	"    WHERE (w.connector IS NULL OR s.connectors[g.n] = w.connector) AND NOT EXISTS ("
 	"      SELECT 1 FROM reservations r WHERE r.station_id = s.id AND r.charger = g.n"
 	"      AND r.status IN ('held', 'confirmed') AND r.during && tstzrange(w.start, w.stop))), false),"
 	"  'reason', CASE WHEN s.id IS NULL THEN 'unknown_station' WHEN s.status <> 'active' THEN 'station_' || s.status END,"
 	"  'nearest_free', CASE WHEN s.status = 'active' THEN (SELECT json_build_object('start', rfc3339(f.window_start),"
-	"    'end', rfc3339(f.window_end)) FROM free_windows(s.id, w.start, w.stop, 64) f"
+	"    'end', rfc3339(f.window_end)) FROM free_windows(s.id, w.start, w.stop, 64, w.connector) f"
 	"    WHERE f.window_start >= w.start ORDER BY f.window_start LIMIT 1) END)"
 	"  ORDER BY w.ord), '[]'::json)"
-	" FROM ROWS FROM (json_to_recordset($1::json) AS (station_id text, start timestamptz, stop timestamptz))"
-	"   WITH ORDINALITY AS w(station_id, start, stop, ord)"
+	" FROM ROWS FROM (json_to_recordset($1::json) AS (station_id text, start timestamptz, stop timestamptz,"
+	"   connector text)) WITH ORDINALITY AS w(station_id, start, stop, connector, ord)"
 	" LEFT JOIN stations s ON s.id = w.station_id";
 
-/* windows: [{station_id, start, stop}] validated. A result to PQclear; db_ok tells. */
+/* windows: [{station_id, start, stop[, connector]}] validated. A result to PQclear; db_ok tells. */
 static PGresult *availability_query(PGconn *conn, json_t *windows)
 {
 	char *text = json_dumps(windows, JSON_COMPACT);
@@ -172,15 +173,20 @@ json_t *plan_read_windows(json_t *input, struct core_result *r)
 	size_t i;
 	json_t *w;
 	json_array_foreach(in, i, w) {
-		const char *station, *start_text, *end_text;
+		const char *station, *start_text, *end_text, *connector = NULL;
 		int64_t start, end;
 		if (!json_is_object(w)) {
 			core_fail(r, EVC_ERR_INVALID, "invalid_field", "window %zu must be an object", i + 1);
 			goto failed;
 		}
 		if (!jsonx_string(w, "station_id", true, VALIDATE_STATION_MAX, &station, &err) ||
-		    !jsonx_string(w, "start", true, 64, &start_text, &err) || !jsonx_string(w, "end", true, 64, &end_text, &err)) {
+		    !jsonx_string(w, "start", true, 64, &start_text, &err) || !jsonx_string(w, "end", true, 64, &end_text, &err) ||
+		    !jsonx_string(w, "connector", false, 32, &connector, &err)) {
 			core_fail(r, EVC_ERR_INVALID, err.code, "window %zu: %s", i + 1, err.message);
+			goto failed;
+		}
+		if (connector != NULL && !validate_connector(connector)) {
+			core_fail(r, EVC_ERR_INVALID, "invalid_field", "window %zu: 'connector' must be " VALIDATE_CONNECTORS, i + 1);
 			goto failed;
 		}
 		if (!validate_station_id(station)) {
@@ -198,7 +204,8 @@ json_t *plan_read_windows(json_t *input, struct core_result *r)
 		char s[TIMEUTIL_RFC3339_LEN], e[TIMEUTIL_RFC3339_LEN];
 		timeutil_format_rfc3339(start, s);
 		timeutil_format_rfc3339(end, e);
-		json_array_append_new(windows, json_pack("{s:s, s:s, s:s}", "station_id", station, "start", s, "stop", e));
+		json_array_append_new(windows, json_pack("{s:s, s:s, s:s, s:s*}", "station_id", station, "start", s, "stop", e,
+							 "connector", connector));
 	}
 	return windows;
 failed:
@@ -282,7 +289,7 @@ static bool read_battery(json_t *input, struct plan_input *in, struct core_resul
 bool plan_read_input(const struct actor *actor, json_t *input, int64_t now, struct plan_input *in, struct core_result *r)
 {
 	static const char *const allowed[] = { "car_id", "origin", "destination", "departure", "battery", "max_options",
-					       "offset", NULL };
+					       "offset", "connector", NULL };
 	struct jsonx_error err;
 	const char *departure = NULL;
 	long long max_options = DEFAULT_OPTIONS, offset = 0;
@@ -295,8 +302,13 @@ bool plan_read_input(const struct actor *actor, json_t *input, int64_t now, stru
 	    !jsonx_string(input, "destination", true, 100, &in->destination, &err) ||
 	    !jsonx_string(input, "departure", false, 64, &departure, &err) ||
 	    !jsonx_integer(input, "max_options", false, 1, MAX_ASKED_OPTIONS, &max_options, &present, &err) ||
-	    !jsonx_integer(input, "offset", false, 0, MAX_ASKED_OPTIONS - 1, &offset, NULL, &err)) {
+	    !jsonx_integer(input, "offset", false, 0, MAX_ASKED_OPTIONS - 1, &offset, NULL, &err) ||
+	    !jsonx_string(input, "connector", false, 32, &in->connector, &err)) {
 		core_fail(r, EVC_ERR_INVALID, err.code, "%s", err.message);
+		return false;
+	}
+	if (in->connector != NULL && !validate_connector(in->connector)) {
+		core_fail(r, EVC_ERR_INVALID, "invalid_field", "field 'connector' must be " VALIDATE_CONNECTORS);
 		return false;
 	}
 	if (is_car && in->car_id == NULL) {
@@ -381,16 +393,16 @@ static void left_out_add(json_t *left_out, const char *company, const char *reas
 }
 
 /* Loads the stations; false on a database error (*failed holds the result, caller PQclears). */
-static bool load_stations(struct app *app, PGconn *conn, const struct planner_graph *g, struct station_set *set,
-			  PGresult **failed)
+static bool load_stations(struct app *app, PGconn *conn, const struct planner_graph *g, const char *connector,
+			  struct station_set *set, PGresult **failed)
 {
 	static const char peers_sql[] = "SELECT id FROM peers ORDER BY id";
+	/* With a connector: only stations having such a charger, at the power of their best one (017). */
 	static const char sql[] =
-		"SELECT s.id, s.company, s.city, s.power_kw::float8, s.price_per_kwh::float8"
-		" FROM stations s WHERE s.status = 'active'"
+		"SELECT s.id, s.company, s.city, station_connector_power(s, $1), s.price_per_kwh::float8"
+		" FROM stations s WHERE s.status = 'active' AND station_connector_power(s, $1) IS NOT NULL"
 		" UNION ALL"
-		" SELECT ps.station_id, ps.company, ps.data->>'city',"
-		"  CASE WHEN jsonb_typeof(ps.data->'power_kw') = 'number' THEN (ps.data->>'power_kw')::float8 END,"
+		" SELECT ps.station_id, ps.company, ps.data->>'city', station_connector_power(ps.data, $1),"
 		"  CASE WHEN jsonb_typeof(ps.data->'price_per_kwh') = 'number' THEN (ps.data->>'price_per_kwh')::float8 END"
 		" FROM peer_stations ps WHERE ps.data->>'status' = 'active'"
 		" ORDER BY 1";
@@ -411,7 +423,8 @@ static bool load_stations(struct app *app, PGconn *conn, const struct planner_gr
 	}
 	PQclear(peers);
 
-	set->res = db_exec(conn, sql, 0, NULL);
+	const char *params[] = { connector };
+	set->res = db_exec(conn, sql, 1, params);
 	if (!db_ok(set->res, "plan_stations")) {
 		*failed = set->res;
 		set->res = NULL;
@@ -460,6 +473,7 @@ struct window {
 struct window_list {
 	struct window *w;
 	int n, cap;
+	const char *connector; /* the car's, asked with every window; NULL: any */
 };
 
 /* The index of the window (added when new), or -1 when out of memory. */
@@ -547,7 +561,8 @@ static int collect_checks(struct window_list *l, struct company_check checks[MAX
 		timeutil_format_rfc3339(l->w[i].start, s);
 		timeutil_format_rfc3339(l->w[i].end, e);
 		json_array_append_new(json_object_get(checks[k].body, "windows"),
-				      json_pack("{s:s, s:s, s:s}", "station_id", l->w[i].station_id, "start", s, "end", e));
+				      json_pack("{s:s, s:s, s:s, s:s*}", "station_id", l->w[i].station_id, "start", s, "end", e,
+						"connector", l->connector));
 		checks[k].index[checks[k].n++] = i;
 	}
 	return nchecks;
@@ -560,8 +575,9 @@ static void check_ours(PGconn *conn, struct window_list *l, struct company_check
 	size_t i;
 	json_t *w;
 	json_array_foreach(json_object_get(c->body, "windows"), i, w)
-		json_array_append_new(windows, json_pack("{s:O, s:O, s:O}", "station_id", json_object_get(w, "station_id"),
-							 "start", json_object_get(w, "start"), "stop", json_object_get(w, "end")));
+		json_array_append_new(windows, json_pack("{s:O, s:O, s:O, s:O*}", "station_id", json_object_get(w, "station_id"),
+							 "start", json_object_get(w, "start"), "stop", json_object_get(w, "end"),
+							 "connector", json_object_get(w, "connector")));
 	PGresult *res = availability_query(conn, windows);
 	json_t *answers = db_ok(res, "plan_availability") ? json_loads(PQgetvalue(res, 0, 0), 0, NULL) : NULL;
 	if (!apply_answers(l, c, answers))
@@ -632,9 +648,9 @@ static void check_windows(struct app *app, const char *request_id, struct window
  * options to offer.
  */
 static void settle_options(struct app *app, const char *request_id, const struct station_set *set,
-			   struct planner_result *plan, int wanted, bool *kept, json_t *left_out)
+			   struct planner_result *plan, int wanted, const char *connector, bool *kept, json_t *left_out)
 {
-	struct window_list l = { 0 };
+	struct window_list l = { .connector = connector };
 	int *moved = calloc((size_t)plan->noptions + 1, sizeof(int)); /* stop moved + 1, 0 when none */
 	if (moved == NULL)
 		return;
@@ -866,8 +882,8 @@ static void offer(struct plan_run *run, const struct plan_input *in, struct core
 	/* No pooled connection is held while peers are waited on: theirs may wait on ours. */
 	db_release(run->app->db, run->conn);
 	run->conn = NULL;
-	settle_options(run->app, run->request_id, &run->set, &run->plan, in->offset + in->max_options + 1, kept,
-		       run->set.left_out);
+	settle_options(run->app, run->request_id, &run->set, &run->plan, in->offset + in->max_options + 1, in->connector,
+		       kept, run->set.left_out);
 	run->availability_ms = elapsed_ms(&t1);
 
 	bool more;
@@ -885,6 +901,7 @@ static void offer(struct plan_run *run, const struct plan_input *in, struct core
 		return;
 	}
 	json_t *doc = answer_json(run, in, options);
+	json_object_set_new(doc, "connector", in->connector != NULL ? json_string(in->connector) : json_null());
 	json_object_set_new(doc, "offset", json_integer(in->offset));
 	json_object_set_new(doc, "next_offset", more ? json_integer(in->offset + in->max_options) : json_null());
 	answer_ok(r, doc);
@@ -923,7 +940,7 @@ static void plan_on(struct plan_run *run, struct plan_input *in, struct core_res
 						 ? "telemetry"
 						 : "default";
 	}
-	if (!load_stations(run->app, run->conn, run->g, &run->set, &failed)) {
+	if (!load_stations(run->app, run->conn, run->g, in->connector, &run->set, &failed)) {
 		coredb_error(r, run->conn, failed, run->request_id);
 		PQclear(failed);
 		return;

@@ -28,6 +28,7 @@ struct plan_input {
 	int64_t departure;                  /* from now minus 5 min to a year ahead; now when absent */
 	struct planner_battery battery;     /* soc, min_soc, target_soc as fractions of 1 */
 	const char *consumption_source;     /* "request" when the body gave it, else NULL */
+	const char *connector;              /* the car's connector: only stations with such a charger; NULL: any */
 	int max_options;
 	int offset;                         /* routes of earlier pages, skipped */
 };
@@ -41,14 +42,15 @@ bool plan_read_input(const struct actor *actor, json_t *input, int64_t now, stru
 	__attribute__((warn_unused_result));
 
 /*
- * Pure: the windows of an availability batch {"windows":[{station_id,start,end}...]},
- * checked, as [{station_id, start, stop}] in UTC: a new reference, or NULL with
+ * Pure: the windows of an availability batch {"windows":[{station_id,start,end[,connector]}...]},
+ * checked, as [{station_id, start, stop[, connector]}] in UTC (a window with a
+ * connector counts only chargers of that type): a new reference, or NULL with
  * the 400 in r. Fuzzed (tests/fuzz/fuzz_body_plan.c).
  */
 json_t *plan_read_windows(json_t *input, struct core_result *r) __attribute__((warn_unused_result));
 
 /*
- * Plans a route for input {"origin","destination","departure","battery",...,"car_id"?} (borrowed).
+ * Plans a route for input {"origin","destination","departure","battery",...,"car_id"?,"connector"?} (borrowed).
  * A car plans for itself (car_id optional, another car's is FORBIDDEN); any
  * other actor names the car.
  */

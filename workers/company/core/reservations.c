@@ -66,7 +66,8 @@ static void no_charger(PGconn *conn, const struct booking_window *w, struct core
 	free(alternatives);
 	core_fail_extra(r, EVC_ERR_CONFLICT, "no_charger_free",
 			json_pack("{s:o}", "alternatives", alts != NULL ? alts : json_array()),
-			"every charger of '%s' is booked from %s to %s", w->station_id, w->start, w->end);
+			"every charger%s%s of '%s' is booked from %s to %s", w->connector ? " of type " : "",
+			w->connector ? w->connector : "", w->station_id, w->start, w->end);
 }
 
 /* Fills r from a booking's outcome (booked and failed borrowed). */
@@ -118,8 +119,11 @@ enum evc_err reservations_read(const struct config *cfg, json_t *input, int64_t 
 	char owner[VALIDATE_COMPANY_MAX + 1];
 	memset(out, 0, sizeof(*out));
 	if (!jsonx_string(input, "station_id", true, VALIDATE_STATION_MAX, &out->station_id, &err) ||
-	    !jsonx_string(input, "car_id", false, VALIDATE_CAR_MAX, &out->car_id, &err))
+	    !jsonx_string(input, "car_id", false, VALIDATE_CAR_MAX, &out->car_id, &err) ||
+	    !jsonx_string(input, "connector", false, 32, &out->connector, &err))
 		return core_fail(r, EVC_ERR_INVALID, err.code, "%s", err.message);
+	if (out->connector != NULL && !validate_connector(out->connector))
+		return core_fail(r, EVC_ERR_INVALID, "invalid_field", "field 'connector' must be " VALIDATE_CONNECTORS);
 	if (!read_time(input, "start", &out->start, r) || !read_time(input, "end", &out->end, r))
 		return r->err;
 	const char *problem = bounds_window(cfg, out->start, out->end, now);
@@ -178,7 +182,7 @@ enum evc_err reservations_create(struct app *app, const struct actor *actor, jso
 	char start_text[TIMEUTIL_RFC3339_LEN], end_text[TIMEUTIL_RFC3339_LEN];
 	timeutil_format_rfc3339(start, start_text);
 	timeutil_format_rfc3339(end, end_text);
-	struct booking_window w = { station_id, car, NULL, start_text, end_text };
+	struct booking_window w = { station_id, car, NULL, start_text, end_text, in.connector };
 	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
 	if (conn == NULL)
 		return coredb_unavailable(r, request_id);

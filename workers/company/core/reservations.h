@@ -20,6 +20,7 @@ struct config;
 struct reservation_request {
 	const char *station_id; /* one of cfg's company's stations (by its id's prefix) */
 	const char *car_id;     /* NULL when absent */
+	const char *connector;  /* the car's connector (validate_connector): only such chargers; NULL: any */
 	int64_t start, end;     /* within the booking rules (bounds_window) at now */
 };
 
@@ -31,7 +32,7 @@ enum evc_err reservations_read(const struct config *cfg, json_t *input, int64_t 
 			       struct core_result *r) __attribute__((warn_unused_result));
 
 /*
- * Books {"station_id","start","end"[,"car_id"]} (input borrowed). A car books
+ * Books {"station_id","start","end"[,"car_id"][,"connector"]} (input borrowed). A car books
  * for itself (car_id, if given, must be its own); an operator names the car.
  */
 enum evc_err reservations_create(struct app *app, const struct actor *actor, json_t *input, const char *request_id,

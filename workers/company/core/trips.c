@@ -40,6 +40,8 @@ enum evc_err trips_read_legs(const struct config *cfg, json_t *input, int64_t no
 	json_t *in = json_object_get(input, "legs");
 	if (!json_is_array(in) || json_array_size(in) < 1 || json_array_size(in) > MAX_LEGS)
 		return core_fail(r, EVC_ERR_INVALID, "invalid_field", "field 'legs' must be an array of 1 to %d legs", MAX_LEGS);
+	/* The car's connector (a leg may name its own): each leg then books only chargers of that type. */
+	json_t *car_connector = json_object_get(input, "connector");
 	int64_t previous_end = 0;
 	size_t i;
 	json_t *leg;
@@ -66,8 +68,14 @@ enum evc_err trips_read_legs(const struct config *cfg, json_t *input, int64_t no
 		char s[TIMEUTIL_RFC3339_LEN], e[TIMEUTIL_RFC3339_LEN];
 		timeutil_format_rfc3339(start, s);
 		timeutil_format_rfc3339(end, e);
+		json_t *connector = json_object_get(leg, "connector") ?: car_connector;
+		if (connector != NULL && !validate_connector(json_string_value(connector) ?: ""))
+			return core_fail(r, EVC_ERR_INVALID, "invalid_field", "leg %zu: 'connector' must be " VALIDATE_CONNECTORS,
+					 i + 1);
 		json_array_append_new(legs, json_pack("{s:s, s:s, s:s, s:s, s:s, s:n, s:n}", "station_id", station, "company", owner,
 						      "start", s, "end", e, "state", "pending", "reservation_id", "charger"));
+		if (connector != NULL)
+			json_object_set(json_array_get(legs, json_array_size(legs) - 1), "connector", connector);
 		add_participant(participants, owner);
 	}
 	return EVC_OK;

@@ -18,7 +18,7 @@ struct app;
 struct config;
 
 /*
- * Books {"legs":[{"station_id","start","end"}...][,"car_id"]} (input borrowed)
+ * Books {"legs":[{"station_id","start","end"[,"connector"]}...][,"car_id"][,"connector"]} (input borrowed)
  * once per (car, key): a retry with the same key gets the first answer. A car
  * books for itself; an operator names the car.
  */
@@ -28,7 +28,8 @@ enum evc_err trips_create(struct app *app, const struct actor *actor, json_t *in
 /*
  * Pure (no database, no peers): reads and checks the "legs" of a trip's body
  * into legs (appended, normalised: station_id, company, start and end in UTC,
- * state "pending", reservation_id and charger null), in time order, each within
+ * state "pending", reservation_id and charger null, "connector" when the leg or
+ * the body names one), in time order, each within
  * the booking rules at now, and their companies in prepare order into
  * participants. EVC_OK or the 400 in r. Fuzzed (tests/fuzz/fuzz_body_trip.c).
  */

@@ -59,7 +59,7 @@ static bool serve_one(PGconn *conn, PGresult *queue, int row, char **granted)
 		timeutil_format_rfc3339(s, s_text);
 		timeutil_format_rfc3339(e, e_text);
 		for (int i = 0; i < PQntuples(stations) && !done; i++) {
-			struct booking_window w = { PQgetvalue(stations, i, 0), car, NULL, s_text, e_text };
+			struct booking_window w = { PQgetvalue(stations, i, 0), car, NULL, s_text, e_text, NULL };
 			PGresult *booked = NULL, *failed = NULL;
 			if (booking_reserve(conn, &w, &booked, &failed) == BOOKING_OK) {
 				const char *grant_params[] = { id, PQgetvalue(booked, 0, 0), s_text, e_text };

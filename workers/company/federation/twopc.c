@@ -165,6 +165,7 @@ static bool book_legs(PGconn *conn, json_t *legs, const char *car_id, const char
 		struct booking_window w = {
 			json_string_value(json_object_get(leg, "station_id")), car_id, trip_id,
 			json_string_value(json_object_get(leg, "start")), json_string_value(json_object_get(leg, "end")),
+			json_string_value(json_object_get(leg, "connector")),
 		};
 		PGresult *ok = NULL, *failed = NULL;
 		enum booking_outcome outcome = booking_reserve(conn, &w, &ok, &failed);
@@ -306,7 +307,9 @@ static bool read_prepare_leg(const struct config *cfg, json_t *leg, json_t *legs
 {
 	char owner[VALIDATE_COMPANY_MAX + 1], s[TIMEUTIL_RFC3339_LEN], e[TIMEUTIL_RFC3339_LEN];
 	const char *sid = json_string_value(json_object_get(leg, "station_id"));
-	json_t *index = json_object_get(leg, "index");
+	json_t *index = json_object_get(leg, "index"), *connector = json_object_get(leg, "connector");
+	if (connector != NULL && !validate_connector(json_string_value(connector) ?: ""))
+		return false;
 	if (sid == NULL || !validate_station_company(sid, owner, sizeof(owner)) || strcmp(owner, cfg->company_id) != 0 ||
 	    !json_is_integer(index) || !timeutil_parse_rfc3339(json_string_value(json_object_get(leg, "start")) ?: "", start) ||
 	    !timeutil_parse_rfc3339(json_string_value(json_object_get(leg, "end")) ?: "", end) || *end <= *start)
@@ -314,6 +317,8 @@ static bool read_prepare_leg(const struct config *cfg, json_t *leg, json_t *legs
 	timeutil_format_rfc3339(*start, s);
 	timeutil_format_rfc3339(*end, e);
 	json_array_append_new(legs, json_pack("{s:O, s:s, s:s, s:s}", "index", index, "station_id", sid, "start", s, "end", e));
+	if (connector != NULL)
+		json_object_set(json_array_get(legs, json_array_size(legs) - 1), "connector", connector);
 	return true;
 }
 
@@ -347,7 +352,9 @@ bool twopc_read_prepare(const struct config *cfg, json_t *request, int64_t now, 
 	json_array_foreach(in, i, leg) {
 		int64_t s, e;
 		if (!read_prepare_leg(cfg, leg, q->legs, &s, &e)) {
-			answer_error(out, 400, "invalid_leg", "every leg needs index, start, end and a station of this company");
+			answer_error(out, 400, "invalid_leg",
+				     "every leg needs index, start, end and a station of this company (and a connector "
+				     VALIDATE_CONNECTORS ", when sent)");
 			break;
 		}
 		/* A peer's window follows the rules of a local booking. */
@@ -907,9 +914,10 @@ static json_t *legs_of(json_t *legs, const char *company)
 	json_t *leg;
 	json_array_foreach(legs, i, leg) {
 		if (strcmp(json_string_value(json_object_get(leg, "company")), company) == 0)
-			json_array_append_new(mine, json_pack("{s:I, s:O, s:O, s:O}", "index", (json_int_t)i, "station_id",
+			json_array_append_new(mine, json_pack("{s:I, s:O, s:O, s:O, s:O*}", "index", (json_int_t)i, "station_id",
 							      json_object_get(leg, "station_id"), "start",
-							      json_object_get(leg, "start"), "end", json_object_get(leg, "end")));
+							      json_object_get(leg, "start"), "end", json_object_get(leg, "end"),
+							      "connector", json_object_get(leg, "connector")));
 	}
 	return mine;
 }

@@ -21,10 +21,11 @@ int api_stations_list(struct http_request *req)
 	static const char sql[] =
 		"SELECT json_build_object('items', coalesce(json_agg(station_json(s) ORDER BY s.id), '[]'::json))"
 		" FROM stations s WHERE ($1::timestamptz IS NULL OR s.updated_at >= $1::timestamptz)"
-		" AND ($2::text IS NULL OR s.status = $2) AND ($3::text IS NULL OR lower(s.city) = lower($3))";
+		" AND ($2::text IS NULL OR s.status = $2) AND ($3::text IS NULL OR lower(s.city) = lower($3))"
+		" AND ($4::text IS NULL OR $4 = ANY (s.connectors))";
 	int64_t since;
-	char since_text[TIMEUTIL_RFC3339_LEN], status[16], city[STATION_CITY_MAX + 2];
-	int rc = api_query_time(req, "updated_since", false, &since), has_status, has_city;
+	char since_text[TIMEUTIL_RFC3339_LEN], status[16], city[STATION_CITY_MAX + 2], connector[16];
+	int rc = api_query_time(req, "updated_since", false, &since), has_status, has_city, has_connector;
 	if (rc > 1)
 		return rc;
 	if (rc == 1)
@@ -39,8 +40,14 @@ int api_stations_list(struct http_request *req)
 	if (has_city == 1 && strlen(city) > STATION_CITY_MAX)
 		return http_reply_error(req, 400, "invalid_parameter", "query parameter 'city' is at most %d characters",
 					STATION_CITY_MAX);
-	const char *params[] = { rc == 1 ? since_text : NULL, has_status == 1 ? status : NULL, has_city == 1 ? city : NULL };
-	return api_reply_query(req, 200, "no stations", sql, 3, params);
+	if ((has_connector = http_query(req, "connector", connector, sizeof(connector))) > 1)
+		return has_connector;
+	if (has_connector == 1 && !validate_connector(connector))
+		return http_reply_error(req, 400, "invalid_parameter",
+					"query parameter 'connector' must be " VALIDATE_CONNECTORS);
+	const char *params[] = { rc == 1 ? since_text : NULL, has_status == 1 ? status : NULL, has_city == 1 ? city : NULL,
+				 has_connector == 1 ? connector : NULL };
+	return api_reply_query(req, 200, "no stations", sql, 4, params);
 }
 
 /*
@@ -107,8 +114,9 @@ int api_stations_get(struct http_request *req)
 int api_stations_create(struct http_request *req)
 {
 	static const char sql[] =
-		"INSERT INTO stations (id, name, city, lat, lon, chargers, power_kw, price_per_kwh, status)"
-		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, 'active'))"
+		"INSERT INTO stations (id, name, city, lat, lon, chargers, power_kw, price_per_kwh, status, connectors,"
+		" charger_power_kw)"
+		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, 'active'), $10::text[], $11::numeric[])"
 		" RETURNING station_json(stations)";
 	const char *company = req->app->cfg.company_id;
 	json_t *body = NULL;
@@ -130,8 +138,9 @@ int api_stations_create(struct http_request *req)
 		status = http_reply_db_unavailable(req);
 		goto cleanup;
 	}
-	const char *params[] = { id, f.name, f.city, f.lat, f.lon, f.chargers, f.power_kw, f.price, f.status };
-	PGresult *res = db_exec(conn, sql, 9, params);
+	const char *params[] = { id, f.name, f.city, f.lat, f.lon, f.chargers, f.power_kw, f.price, f.status,
+				 f.has_connectors ? f.connectors : NULL, f.has_connectors ? f.charger_power : NULL };
+	PGresult *res = db_exec(conn, sql, 11, params);
 	if (db_sqlstate_is(res, DB_UNIQUE_VIOLATION))
 		status = http_reply_error(req, 409, "conflict", "station '%s' already exists", id);
 	else if (!db_ok(res, "station_create"))
@@ -151,12 +160,17 @@ cleanup:
 
 int api_stations_update(struct http_request *req)
 {
-	/* Fewer chargers is refused while a live reservation still needs a removed one. */
+	/*
+	 * Fewer chargers is refused while a live reservation still needs a removed one.
+	 * "connectors" replaces every charger's connector and power, and gives the count.
+	 */
 	static const char sql[] =
 		"UPDATE stations SET name = coalesce($2, name), city = coalesce($3, city),"
 		" lat = coalesce($4::float8, lat), lon = coalesce($5::float8, lon),"
 		" chargers = coalesce($6::int, chargers), power_kw = coalesce($7::numeric, power_kw),"
 		" price_per_kwh = coalesce($8::numeric, price_per_kwh), status = coalesce($9, status),"
+		" connectors = coalesce($10::text[], connectors),"
+		" charger_power_kw = CASE WHEN $10::text[] IS NULL THEN charger_power_kw ELSE $11::numeric[] END,"
 		" updated_at = now()"
 		" WHERE id = $1 AND NOT EXISTS ("
 		"   SELECT 1 FROM reservations r WHERE r.station_id = $1 AND r.charger > $6::int"
@@ -183,9 +197,10 @@ int api_stations_update(struct http_request *req)
 	const char *params[] = {
 		req->params[0], f.name, f.city, f.has_lat ? f.lat : NULL, f.has_lon ? f.lon : NULL,
 		f.has_chargers ? f.chargers : NULL, f.has_power ? f.power_kw : NULL,
-		f.has_price ? f.price : NULL, f.status,
+		f.has_price ? f.price : NULL, f.status, f.has_connectors ? f.connectors : NULL,
+		f.has_connectors ? f.charger_power : NULL,
 	};
-	PGresult *res = db_exec(conn, sql, 9, params);
+	PGresult *res = db_exec(conn, sql, 11, params);
 	if (!db_ok(res, "station_update")) {
 		status = api_reply_db_error(req, conn, res);
 	} else if (PQntuples(res) == 1) {
