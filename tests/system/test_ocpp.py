@@ -11,7 +11,9 @@ schemas kept in docs/ocpp/schemas (the worker validates with its own C code).
 
 import base64
 import json
+import os
 import secrets
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -21,14 +23,15 @@ import jsonschema
 import pytest
 import websocket
 
-from conftest import assert_status, new_car_id, parse_ts, ts, utcnow
+from conftest import STACK_SCRIPT, assert_status, new_car_id, parse_ts, stack_dir, ts, utcnow
 from mqttkit import Client, car_password
-from tripkit import book_trip, get_trip, leg
+from tripkit import book_trip, federation_ready, get_trip, leg, wait_for
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "ocpp" / "schemas"
 FRAME_TIMEOUT = 15       # seconds to wait for one answer
 DELIVERY_TIMEOUT = 20    # ReserveNow/CancelReservation: the outbox runs every second
 LEAD = 600               # EVC_OCPP_RESERVE_LEAD_SECONDS (default)
+OFFLINE_AFTER = 3        # EVC_OCPP_OFFLINE_AFTER_S given to company c in the offline test
 
 
 def schema(name):
@@ -72,6 +75,8 @@ class ChargePoint:
             check_sent(action, payload)
             self.received.append((action, payload))
             reply = self.replies[action]
+            if callable(reply):  # an answer that depends on the call (e.g. on the connector)
+                reply = reply(payload)
             if reply == "CALLERROR":
                 self.ws.send(json.dumps([4, mid, "InternalError", "the charge point failed", {}]))
             else:
@@ -492,3 +497,95 @@ def test_a_station_cannot_touch_another_stations_session_and_refusals_write_noth
     assert a.sql_one("SELECT energy_wh FROM ocpp_transactions WHERE id = %s", (tx,))[0] == 5000
     mine.close()
     other.close()
+
+
+def test_a_charger_answering_occupied_or_rejected_loses_that_reservation_only(companies):
+    """ReserveNow answered Occupied (or Rejected): the reservation moves to another free
+    charger of the station, which gets its own ReserveNow; the refusing charger stays in
+    service; when no other charger is free the booking is disrupted."""
+    a = companies["a"]
+    cp = new_charge_point(a, chargers=2)
+    cp.replies["ReserveNow"] = lambda p: {"status": "Occupied" if p["connectorId"] == 1 else "Accepted"}
+    now = utcnow().replace(microsecond=0)
+    first = a.book_ok(cp.station, now + timedelta(seconds=60), now + timedelta(seconds=1800), new_car_id("ocpp"))
+    assert first["charger"] == 1
+    again = cp.wait_call("ReserveNow", lambda p: p["connectorId"] == 2)
+    assert again is not None, "the refused reservation was not reserved on another charger"
+    moved = reservation(a, first["id"])
+    assert (moved["status"], moved["charger"], moved["start"], moved["end"]) == \
+        ("confirmed", 2, first["start"], first["end"])
+    assert a.sql("SELECT charger, answer FROM ocpp_refusals WHERE reservation_id = %s", (first["id"],)) == \
+        [(1, "Occupied")]
+    # Charger 1 itself stays in service: no state stored, and a later window still books it.
+    assert a.sql("SELECT state FROM ocpp_chargers WHERE station_id = %s AND charger = 1", (cp.station,)) == []
+    later = a.book_ok(cp.station, now + timedelta(hours=3), now + timedelta(hours=4), new_car_id("ocpp"))
+    assert later["charger"] == 1
+    # An overlapping booking lands on charger 1, which refuses it too; charger 2 is taken: disrupted.
+    car = new_car_id("ocpp")
+    second = a.book_ok(cp.station, now + timedelta(seconds=90), now + timedelta(seconds=1800), car)
+    assert second["charger"] == 1
+    assert cp.wait_call("ReserveNow", lambda p: p["idTag"] == car) is not None
+    assert wait_for(lambda: reservation(a, second["id"])["status"] == "disrupted", DELIVERY_TIMEOUT, interval=0.5), \
+        reservation(a, second["id"])
+    assert reservation(a, first["id"])["charger"] == 2 and reservation(a, later["id"])["status"] == "confirmed"
+    # Rejected on a one-charger station: the booking is disrupted at once, never offered back to that charger.
+    one = new_charge_point(a, chargers=1)
+    one.replies["ReserveNow"] = {"status": "Rejected"}
+    lone = a.book_ok(one.station, now + timedelta(seconds=60), now + timedelta(seconds=1800), new_car_id("ocpp"))
+    assert one.wait_call("ReserveNow") is not None
+    assert wait_for(lambda: reservation(a, lone["id"])["status"] == "disrupted", DELIVERY_TIMEOUT, interval=0.5)
+    assert sum(1 for act, _ in one.received if act == "ReserveNow") == 1
+    cp.close()
+    one.close()
+
+
+def stack_restart(company_id, **settings):
+    """Restarts a company's worker with these worker settings (none: the defaults)."""
+    env = dict(os.environ, EVC_STACK_DIR=stack_dir(), **{k: str(v) for k, v in settings.items()})
+    p = subprocess.run([str(STACK_SCRIPT), "restart", company_id, "worker"], env=env, capture_output=True,
+                       text=True, timeout=180)
+    assert p.returncode == 0, p.stderr[-2000:]
+
+
+def test_a_station_offline_longer_than_the_bound_disrupts_its_bookings(companies):
+    """c runs with EVC_OCPP_OFFLINE_AFTER_S=3: a charge point that connected once and then
+    lost its connection for longer has its future bookings (a trip's leg too) disrupted and
+    takes no new booking until it connects again; a station still connected, and one that
+    never spoke OCPP, keep theirs."""
+    c = companies["c"]
+    stack_restart("c", EVC_OCPP_OFFLINE_AFTER_S=OFFLINE_AFTER)
+    try:
+        c.wait_healthy()
+        lost, kept = new_charge_point(c, chargers=2), new_charge_point(c, chargers=1)
+        never = c.create_station(chargers=1)["id"]
+        assert_status(rotate(c, never, admin=True), 200)  # it has a key, but never connected (an MQTT station)
+        start = utcnow().replace(microsecond=0) + timedelta(days=2)
+        booked = {st: c.book_ok(st, start, start + timedelta(hours=1), new_car_id("ocpp"))
+                  for st in (lost.station, kept.station, never)}
+        trip = book_trip(c, [leg(lost.station, start + timedelta(hours=10))], car_id=new_car_id("ocpp"))
+        lost.close()
+        closed_at = time.monotonic()
+        assert reservation(c, booked[lost.station]["id"])["status"] == "confirmed"  # not before the bound
+        assert wait_for(lambda: reservation(c, booked[lost.station]["id"])["status"] == "disrupted",
+                        OFFLINE_AFTER + 10, interval=0.25)
+        assert time.monotonic() - closed_at >= OFFLINE_AFTER - 1.5
+        assert reservation(c, trip["legs"][0]["reservation_id"])["status"] == "disrupted"
+        assert get_trip(c, trip["id"])["legs"][0]["state"] == "disrupted"
+        assert reservation(c, booked[kept.station]["id"])["status"] == "confirmed"
+        assert reservation(c, booked[never]["id"])["status"] == "confirmed"
+        # Every charger of the lost station is out: no new booking there.
+        r = c.book(lost.station, start + timedelta(hours=20), start + timedelta(hours=21), new_car_id("ocpp"))
+        assert r.status_code == 409, r.text
+        # Back online: it takes bookings again (the disrupted ones stay disrupted: their cars were told).
+        back = ChargePoint(c, lost.station, lost.key)
+        assert back.boot()["status"] == "Accepted"
+        assert wait_for(lambda: c.book(lost.station, start + timedelta(hours=20), start + timedelta(hours=21),
+                                       new_car_id("ocpp")).status_code == 201, 10, interval=0.5)
+        assert reservation(c, booked[lost.station]["id"])["status"] == "disrupted"
+        back.close()
+        kept.close()
+        c.assert_alive()
+    finally:
+        stack_restart("c")
+        c.wait_healthy()
+        federation_ready(companies)
