@@ -187,3 +187,54 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION ocpp_offline_round(text[], integer) IS 'Stamps the stations connected to the calling process, judges lost those once connected and silent for p_after seconds (offline_since), and disrupts their live bookings; one row per booking touched (or one row with a NULL booking for a station with none).';
+
+-- Trips stay truthful at their coordinator: a leg held by another company
+-- may be moved to another charger or disrupted there (above). The coordinator
+-- asks the leg's company for the live state of its legs when the trip is read
+-- (GET /federation/trips/{id}/legs, answered only to the trip's coordinator)
+-- and merges the answer into its own row, so lists and later reads show it
+-- too. Only confirmed legs of a confirmed trip change.
+CREATE FUNCTION trip_legs_merge(p_trip uuid, p_company text, p_live jsonb) RETURNS boolean
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    old jsonb;
+    merged jsonb;
+BEGIN
+    SELECT t.legs INTO old FROM trips t WHERE t.id = p_trip AND t.status = 'confirmed' FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    SELECT jsonb_agg(CASE
+               WHEN e.l->>'company' <> p_company OR e.l->>'state' <> 'confirmed' OR x.item IS NULL THEN e.l
+               WHEN x.item->>'status' = 'disrupted' THEN e.l || '{"state": "disrupted"}'::jsonb
+               WHEN x.item->>'status' = 'confirmed' THEN e.l || jsonb_build_object('charger', (x.item->>'charger')::int)
+               ELSE e.l END ORDER BY e.o)
+    INTO merged
+    FROM jsonb_array_elements(old) WITH ORDINALITY AS e(l, o)
+    LEFT JOIN LATERAL (SELECT i AS item FROM jsonb_array_elements(p_live) AS i
+                       WHERE i->>'reservation_id' = e.l->>'reservation_id' LIMIT 1) x ON true;
+    IF merged IS NULL OR merged = old THEN
+        RETURN false;
+    END IF;
+    UPDATE trips t SET legs = merged, updated_at = now() WHERE t.id = p_trip;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION trip_legs_merge(uuid, text, jsonb) IS 'Merges the live state of p_company''s legs (its answer to GET /federation/trips/{id}/legs) into a confirmed trip coordinated here: a moved leg shows its new charger, a disrupted one state disrupted. True when the row changed.';
+
+-- The participant's side: its legs of a trip, for the trip's coordinator only
+-- (the company named in the prepared transaction's trip key or marker).
+CREATE FUNCTION trip_legs_here(p_trip uuid, p_coordinator text) RETURNS json
+LANGUAGE sql STABLE
+AS $$
+    SELECT CASE WHEN EXISTS (SELECT 1 FROM trip_keys k WHERE k.trip_id = p_trip AND k.coordinator = p_coordinator)
+                  OR EXISTS (SELECT 1 FROM tx_markers m WHERE m.trip_id = p_trip AND m.coordinator = p_coordinator)
+           THEN (SELECT json_build_object('trip_id', p_trip, 'legs', coalesce(json_agg(json_build_object(
+                        'reservation_id', r.id, 'station_id', r.station_id, 'charger', r.charger,
+                        'status', r.status, 'start', rfc3339(lower(r.during)), 'end', rfc3339(upper(r.during)))
+                        ORDER BY lower(r.during), r.id), '[]'))
+                 FROM reservations r WHERE r.trip_id = p_trip)
+           END
+$$;
+COMMENT ON FUNCTION trip_legs_here(uuid, text) IS 'The reservations of a trip held here, as JSON, when p_coordinator coordinates it (trip_keys or tx_markers); NULL otherwise.';

@@ -589,3 +589,44 @@ def test_a_station_offline_longer_than_the_bound_disrupts_its_bookings(companies
         stack_restart("c")
         c.wait_healthy()
         federation_ready(companies)
+
+
+def test_a_remote_legs_change_shows_at_the_trips_coordinator_and_only_it_may_ask(companies):
+    """A trip coordinated by a with a leg at b's charge point: the leg's charger faults at
+    b (moved to charger 2), then charger 2 too (disrupted); a's GET /trips/{id} shows
+    each change, and keeps it. Only a (the coordinator) may read b's legs of the trip."""
+    a, b, c = companies["a"], companies["b"], companies["c"]
+    cp = new_charge_point(b, chargers=2)
+    here = a.create_station(chargers=1)["id"]
+    start = utcnow().replace(microsecond=0) + timedelta(days=3)
+    car = new_car_id("ocpp")
+    trip = book_trip(a, [leg(here, start), leg(cp.station, start + timedelta(hours=3))], car_id=car)
+    remote = trip["legs"][1]
+    assert (remote["company"], remote["charger"]) == ("b", 1)
+    assert cp.status(1, "Faulted", "GroundFailure") == {}
+    shown = get_trip(a, trip["id"])["legs"][1]
+    assert (shown["charger"], shown["state"]) == (2, "confirmed"), shown
+    assert get_trip(a, trip["id"], car=car)["legs"][1]["charger"] == 2  # the car, asking its coordinator
+    assert cp.status(2, "Faulted", "GroundFailure") == {}
+    assert get_trip(a, trip["id"])["legs"][1]["state"] == "disrupted"
+    stored = a.sql_one("SELECT legs FROM trips WHERE id = %s", (trip["id"],))[0]
+    assert stored[1]["state"] == "disrupted" and stored[0]["state"] == "confirmed"  # kept, the local leg untouched
+
+    # Who may ask b for the legs it holds: the coordinator's server only; a refusal writes nothing.
+    path = f"/federation/trips/{trip['id']}/legs"
+    token = lambda caller: caller.sql_one("SELECT outbound_token FROM peers WHERE id = 'b'")[0]
+    before = b.sql("SELECT x::text FROM reservations x WHERE trip_id = %s", (trip["id"],))
+    ok = b.get(path, headers={"Authorization": f"Token {token(a)}"})
+    assert_status(ok, 200)
+    assert [(x["reservation_id"], x["status"]) for x in ok.json()["legs"]] == [(remote["reservation_id"], "disrupted")]
+    refused = {"peer c": (b.get(path, headers={"Authorization": f"Token {token(c)}"}), 404),
+               "the trip's car": (b.get(path, car=car), 403),
+               "b's operator": (b.get(path, admin=True), 403),
+               "anonymous": (b.get(path), 401),
+               "an unknown trip": (b.get(f"/federation/trips/{secrets.token_hex(4)}/legs",
+                                         headers={"Authorization": f"Token {token(a)}"}), 404)}
+    for who, (r, want) in refused.items():
+        assert r.status_code == want, (who, r.status_code, r.text)
+    assert b.sql("SELECT x::text FROM reservations x WHERE trip_id = %s", (trip["id"],)) == before
+    a.post(f"/trips/{trip['id']}/cancel", car=car)
+    cp.close()
