@@ -630,3 +630,28 @@ def test_a_remote_legs_change_shows_at_the_trips_coordinator_and_only_it_may_ask
     assert b.sql("SELECT x::text FROM reservations x WHERE trip_id = %s", (trip["id"],)) == before
     a.post(f"/trips/{trip['id']}/cancel", car=car)
     cp.close()
+
+
+def test_a_station_flooding_calls_gets_callerrors_and_the_worker_stays_healthy(companies, stack):
+    """EVC_OCPP_CALLS_PER_SECOND (10) and EVC_OCPP_CALLS_BURST (30), per station: 100
+    CALLs sent at once are each answered, those beyond the budget with a CALLERROR
+    GenericError; a warn line names the station; a moment later the station is served
+    again."""
+    a = companies["a"]
+    cp = new_charge_point(a, chargers=1)
+    n = 100
+    for i in range(n):
+        cp.send_raw(json.dumps([2, f"flood{i}", "Heartbeat", {}]))
+    answers = [cp.recv_frame() for _ in range(n)]
+    assert sorted(f[1] for f in answers) == sorted(f"flood{i}" for i in range(n))  # each answered once
+    served = [f for f in answers if f[0] == 3]
+    limited = [f for f in answers if f[0] == 4]
+    assert all(f[2] == "GenericError" for f in limited), limited[:3]
+    assert len(served) >= 25 and len(limited) >= 10, (len(served), len(limited))
+    log = Path(stack["state_dir"]) / "logs" / "worker-a.log"
+    assert wait_for(lambda: any("event=ocpp_rate_limited" in line and f"station={cp.station} " in line
+                                for line in log.read_text(errors="replace").splitlines()), 5)
+    time.sleep(1.2)
+    assert cp.call("Heartbeat", {})["currentTime"]
+    a.assert_alive()
+    cp.close()
