@@ -308,6 +308,23 @@ void chargers_offline_round(struct app *app, const char *connected)
 	db_release(app->db, conn);
 }
 
+void chargers_connection_seen(struct app *app, const char *station_id, bool connected)
+{
+	static const char sql[] = "UPDATE ocpp_stations SET connected_until = now(),"
+				  " offline_since = CASE WHEN $2::bool THEN NULL ELSE offline_since END WHERE station_id = $1";
+	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
+	if (conn == NULL) {
+		log_warn("event=db_unavailable station=%s what=ocpp_connection_seen", station_id);
+		return;
+	}
+	const char *params[] = { station_id, connected ? "true" : "false" };
+	PGresult *res = db_exec(conn, sql, 2, params);
+	if (!db_ok(res, "ocpp_connection_seen"))
+		log_warn("event=db_failed station=%s what=ocpp_connection_seen", station_id);
+	PQclear(res);
+	db_release(app->db, conn);
+}
+
 enum evc_err chargers_authorize(struct app *app, const struct actor *actor, const char *id_tag,
 				const char *request_id, struct core_result *r)
 {

@@ -77,6 +77,13 @@ enum evc_err chargers_reservation_refused(struct app *app, const struct actor *a
  */
 void chargers_offline_round(struct app *app, const char *connected);
 
+/*
+ * The station's connection was made (connected) or lost here: its lease
+ * (connected_until) is stamped now, and a connection clears offline_since.
+ * Called by the OCPP adapter for a station its key proved at the upgrade.
+ */
+void chargers_connection_seen(struct app *app, const char *station_id, bool connected);
+
 /* Authorize: body {"status": "Accepted"|"Invalid", "expiry"} for an idTag holding a confirmed booking here now. */
 enum evc_err chargers_authorize(struct app *app, const struct actor *actor, const char *id_tag,
 				const char *request_id, struct core_result *r);

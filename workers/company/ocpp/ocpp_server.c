@@ -214,6 +214,7 @@ static void on_ready(struct mg_connection *conn, void *cbdata)
 		pthread_cond_broadcast(&reg.changed);
 		pthread_mutex_unlock(&reg.lock);
 	}
+	chargers_connection_seen(reg.app, sc->station, true); /* once connected, it may be judged offline */
 	log_info("event=ocpp_connected station=%s replaced=%s connections=%d", sc->station, old != NULL ? "yes" : "no", n);
 }
 
@@ -375,6 +376,8 @@ static void on_close(const struct mg_connection *conn, void *cbdata)
 	pthread_mutex_unlock(&reg.lock);
 	if (sc == NULL)
 		return;
+	if (!ocpp_connected(sc->station)) /* not replaced by a newer connection: the loss counts from now */
+		chargers_connection_seen(reg.app, sc->station, false);
 	log_info("event=ocpp_disconnected station=%s connections=%d", sc->station, n);
 	json_decref(sc->call_answer);
 	free(sc);
