@@ -147,7 +147,9 @@ static void tell_car(struct app *app, PGconn *conn, PGresult *moved, int i, cons
 		free(alts);
 		json_object_set_new(body, "alternatives", list != NULL ? list : json_array());
 		json_object_set_new(body, "nearby", nearby(conn, station_id, start, end));
-		json_object_set_new(body, "reason", json_string("the charger is out of service and no other is free"));
+		/* rows of ocpp_offline_round carry their station in column 7 (tell_cars) */
+		json_object_set_new(body, "reason", json_string(PQnfields(moved) > 7 ? "the station is offline (its connection is lost)"
+										     : "the charger is out of service and no other is free"));
 	} else {
 		json_object_set_new(body, "charger", json_integer(atoi(PQgetvalue(moved, i, 4))));
 	}
