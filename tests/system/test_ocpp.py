@@ -576,12 +576,16 @@ def test_a_station_offline_longer_than_the_bound_disrupts_its_bookings(companies
         # Every charger of the lost station is out: no new booking there.
         r = c.book(lost.station, start + timedelta(hours=20), start + timedelta(hours=21), new_car_id("ocpp"))
         assert r.status_code == 409, r.text
+        view = c.get(f"/stations/{lost.station}/ocpp", admin=True).json()
+        assert view["connected"] is False and view["offline_since"], view
+        assert c.get(f"/stations/{kept.station}/ocpp", admin=True).json()["offline_since"] is None
         # Back online: it takes bookings again (the disrupted ones stay disrupted: their cars were told).
         back = ChargePoint(c, lost.station, lost.key)
         assert back.boot()["status"] == "Accepted"
         assert wait_for(lambda: c.book(lost.station, start + timedelta(hours=20), start + timedelta(hours=21),
                                        new_car_id("ocpp")).status_code == 201, 10, interval=0.5)
         assert reservation(c, booked[lost.station]["id"])["status"] == "disrupted"
+        assert c.get(f"/stations/{lost.station}/ocpp", admin=True).json()["offline_since"] is None
         back.close()
         kept.close()
         c.assert_alive()

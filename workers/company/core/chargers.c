@@ -354,6 +354,7 @@ enum evc_err chargers_list(struct app *app, const struct actor *actor, const cha
 		"SELECT json_build_object('station_id', s.id, 'chargers', s.chargers, 'connected', $2::bool,"
 		" 'registered', o.station_id IS NOT NULL, 'vendor', o.vendor, 'model', o.model,"
 		" 'booted_at', rfc3339(o.booted_at), 'last_seen', rfc3339(o.last_seen),"
+		" 'offline_since', rfc3339(o.offline_since),"
 		" 'connectors', coalesce((SELECT json_agg(json_build_object('charger', c.charger, 'state', c.state,"
 		"   'error_code', c.error_code, 'updated_at', rfc3339(c.updated_at), 'transaction',"
 		"   (SELECT json_build_object('id', t.id, 'started_at', rfc3339(t.started_at), 'meter_start', t.meter_start,"
