@@ -11,7 +11,9 @@ schemas kept in docs/ocpp/schemas (the worker validates with its own C code).
 
 import base64
 import json
+import os
 import secrets
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -21,14 +23,15 @@ import jsonschema
 import pytest
 import websocket
 
-from conftest import assert_status, new_car_id, parse_ts, ts, utcnow
+from conftest import STACK_SCRIPT, assert_status, new_car_id, parse_ts, stack_dir, ts, utcnow
 from mqttkit import Client, car_password
-from tripkit import book_trip, get_trip, leg
+from tripkit import book_trip, federation_ready, get_trip, leg, wait_for
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "ocpp" / "schemas"
 FRAME_TIMEOUT = 15       # seconds to wait for one answer
 DELIVERY_TIMEOUT = 20    # ReserveNow/CancelReservation: the outbox runs every second
 LEAD = 600               # EVC_OCPP_RESERVE_LEAD_SECONDS (default)
+OFFLINE_AFTER = 3        # EVC_OCPP_OFFLINE_AFTER_S given to company c in the offline test
 
 
 def schema(name):
@@ -72,6 +75,8 @@ class ChargePoint:
             check_sent(action, payload)
             self.received.append((action, payload))
             reply = self.replies[action]
+            if callable(reply):  # an answer that depends on the call (e.g. on the connector)
+                reply = reply(payload)
             if reply == "CALLERROR":
                 self.ws.send(json.dumps([4, mid, "InternalError", "the charge point failed", {}]))
             else:
@@ -492,3 +497,165 @@ def test_a_station_cannot_touch_another_stations_session_and_refusals_write_noth
     assert a.sql_one("SELECT energy_wh FROM ocpp_transactions WHERE id = %s", (tx,))[0] == 5000
     mine.close()
     other.close()
+
+
+def test_a_charger_answering_occupied_or_rejected_loses_that_reservation_only(companies):
+    """ReserveNow answered Occupied (or Rejected): the reservation moves to another free
+    charger of the station, which gets its own ReserveNow; the refusing charger stays in
+    service; when no other charger is free the booking is disrupted."""
+    a = companies["a"]
+    cp = new_charge_point(a, chargers=2)
+    cp.replies["ReserveNow"] = lambda p: {"status": "Occupied" if p["connectorId"] == 1 else "Accepted"}
+    now = utcnow().replace(microsecond=0)
+    first = a.book_ok(cp.station, now + timedelta(seconds=60), now + timedelta(seconds=1800), new_car_id("ocpp"))
+    assert first["charger"] == 1
+    again = cp.wait_call("ReserveNow", lambda p: p["connectorId"] == 2)
+    assert again is not None, "the refused reservation was not reserved on another charger"
+    moved = reservation(a, first["id"])
+    assert (moved["status"], moved["charger"], moved["start"], moved["end"]) == \
+        ("confirmed", 2, first["start"], first["end"])
+    assert a.sql("SELECT charger, answer FROM ocpp_refusals WHERE reservation_id = %s", (first["id"],)) == \
+        [(1, "Occupied")]
+    # Charger 1 itself stays in service: no state stored, and a later window still books it.
+    assert a.sql("SELECT state FROM ocpp_chargers WHERE station_id = %s AND charger = 1", (cp.station,)) == []
+    later = a.book_ok(cp.station, now + timedelta(hours=3), now + timedelta(hours=4), new_car_id("ocpp"))
+    assert later["charger"] == 1
+    # An overlapping booking lands on charger 1, which refuses it too; charger 2 is taken: disrupted.
+    car = new_car_id("ocpp")
+    second = a.book_ok(cp.station, now + timedelta(seconds=90), now + timedelta(seconds=1800), car)
+    assert second["charger"] == 1
+    assert cp.wait_call("ReserveNow", lambda p: p["idTag"] == car) is not None
+    assert wait_for(lambda: reservation(a, second["id"])["status"] == "disrupted", DELIVERY_TIMEOUT, interval=0.5), \
+        reservation(a, second["id"])
+    assert reservation(a, first["id"])["charger"] == 2 and reservation(a, later["id"])["status"] == "confirmed"
+    # Rejected on a one-charger station: the booking is disrupted at once, never offered back to that charger.
+    one = new_charge_point(a, chargers=1)
+    one.replies["ReserveNow"] = {"status": "Rejected"}
+    lone = a.book_ok(one.station, now + timedelta(seconds=60), now + timedelta(seconds=1800), new_car_id("ocpp"))
+    assert one.wait_call("ReserveNow") is not None
+    assert wait_for(lambda: reservation(a, lone["id"])["status"] == "disrupted", DELIVERY_TIMEOUT, interval=0.5)
+    assert sum(1 for act, _ in one.received if act == "ReserveNow") == 1
+    cp.close()
+    one.close()
+
+
+def stack_restart(company_id, **settings):
+    """Restarts a company's worker with these worker settings (none: the defaults)."""
+    env = dict(os.environ, EVC_STACK_DIR=stack_dir(), **{k: str(v) for k, v in settings.items()})
+    p = subprocess.run([str(STACK_SCRIPT), "restart", company_id, "worker"], env=env, capture_output=True,
+                       text=True, timeout=180)
+    assert p.returncode == 0, p.stderr[-2000:]
+
+
+def test_a_station_offline_longer_than_the_bound_disrupts_its_bookings(companies):
+    """c runs with EVC_OCPP_OFFLINE_AFTER_S=3: a charge point that connected once and then
+    lost its connection for longer has its future bookings (a trip's leg too) disrupted and
+    takes no new booking until it connects again; a station still connected, and one that
+    never spoke OCPP, keep theirs."""
+    c = companies["c"]
+    stack_restart("c", EVC_OCPP_OFFLINE_AFTER_S=OFFLINE_AFTER)
+    try:
+        c.wait_healthy()
+        lost, kept = new_charge_point(c, chargers=2), new_charge_point(c, chargers=1)
+        never = c.create_station(chargers=1)["id"]
+        assert_status(rotate(c, never, admin=True), 200)  # it has a key, but never connected (an MQTT station)
+        start = utcnow().replace(microsecond=0) + timedelta(days=2)
+        booked = {st: c.book_ok(st, start, start + timedelta(hours=1), new_car_id("ocpp"))
+                  for st in (lost.station, kept.station, never)}
+        trip = book_trip(c, [leg(lost.station, start + timedelta(hours=10))], car_id=new_car_id("ocpp"))
+        lost.close()
+        closed_at = time.monotonic()
+        assert reservation(c, booked[lost.station]["id"])["status"] == "confirmed"  # not before the bound
+        assert wait_for(lambda: reservation(c, booked[lost.station]["id"])["status"] == "disrupted",
+                        OFFLINE_AFTER + 10, interval=0.25)
+        assert time.monotonic() - closed_at >= OFFLINE_AFTER - 1.5
+        assert reservation(c, trip["legs"][0]["reservation_id"])["status"] == "disrupted"
+        assert get_trip(c, trip["id"])["legs"][0]["state"] == "disrupted"
+        assert reservation(c, booked[kept.station]["id"])["status"] == "confirmed"
+        assert reservation(c, booked[never]["id"])["status"] == "confirmed"
+        # Every charger of the lost station is out: no new booking there.
+        r = c.book(lost.station, start + timedelta(hours=20), start + timedelta(hours=21), new_car_id("ocpp"))
+        assert r.status_code == 409, r.text
+        view = c.get(f"/stations/{lost.station}/ocpp", admin=True).json()
+        assert view["connected"] is False and view["offline_since"], view
+        assert c.get(f"/stations/{kept.station}/ocpp", admin=True).json()["offline_since"] is None
+        # Back online: it takes bookings again (the disrupted ones stay disrupted: their cars were told).
+        back = ChargePoint(c, lost.station, lost.key)
+        assert back.boot()["status"] == "Accepted"
+        assert wait_for(lambda: c.book(lost.station, start + timedelta(hours=20), start + timedelta(hours=21),
+                                       new_car_id("ocpp")).status_code == 201, 10, interval=0.5)
+        assert reservation(c, booked[lost.station]["id"])["status"] == "disrupted"
+        assert c.get(f"/stations/{lost.station}/ocpp", admin=True).json()["offline_since"] is None
+        back.close()
+        kept.close()
+        c.assert_alive()
+    finally:
+        stack_restart("c")
+        c.wait_healthy()
+        federation_ready(companies)
+
+
+def test_a_remote_legs_change_shows_at_the_trips_coordinator_and_only_it_may_ask(companies):
+    """A trip coordinated by a with a leg at b's charge point: the leg's charger faults at
+    b (moved to charger 2), then charger 2 too (disrupted); a's GET /trips/{id} shows
+    each change, and keeps it. Only a (the coordinator) may read b's legs of the trip."""
+    a, b, c = companies["a"], companies["b"], companies["c"]
+    cp = new_charge_point(b, chargers=2)
+    here = a.create_station(chargers=1)["id"]
+    start = utcnow().replace(microsecond=0) + timedelta(days=3)
+    car = new_car_id("ocpp")
+    trip = book_trip(a, [leg(here, start), leg(cp.station, start + timedelta(hours=3))], car_id=car)
+    remote = trip["legs"][1]
+    assert (remote["company"], remote["charger"]) == ("b", 1)
+    assert cp.status(1, "Faulted", "GroundFailure") == {}
+    shown = get_trip(a, trip["id"])["legs"][1]
+    assert (shown["charger"], shown["state"]) == (2, "confirmed"), shown
+    assert get_trip(a, trip["id"], car=car)["legs"][1]["charger"] == 2  # the car, asking its coordinator
+    assert cp.status(2, "Faulted", "GroundFailure") == {}
+    assert get_trip(a, trip["id"])["legs"][1]["state"] == "disrupted"
+    stored = a.sql_one("SELECT legs FROM trips WHERE id = %s", (trip["id"],))[0]
+    assert stored[1]["state"] == "disrupted" and stored[0]["state"] == "confirmed"  # kept, the local leg untouched
+
+    # Who may ask b for the legs it holds: the coordinator's server only; a refusal writes nothing.
+    path = f"/federation/trips/{trip['id']}/legs"
+    token = lambda caller: caller.sql_one("SELECT outbound_token FROM peers WHERE id = 'b'")[0]
+    before = b.sql("SELECT x::text FROM reservations x WHERE trip_id = %s", (trip["id"],))
+    ok = b.get(path, headers={"Authorization": f"Token {token(a)}"})
+    assert_status(ok, 200)
+    assert [(x["reservation_id"], x["status"]) for x in ok.json()["legs"]] == [(remote["reservation_id"], "disrupted")]
+    refused = {"peer c": (b.get(path, headers={"Authorization": f"Token {token(c)}"}), 404),
+               "the trip's car": (b.get(path, car=car), 403),
+               "b's operator": (b.get(path, admin=True), 403),
+               "anonymous": (b.get(path), 401),
+               "an unknown trip": (b.get(f"/federation/trips/{secrets.token_hex(4)}/legs",
+                                         headers={"Authorization": f"Token {token(a)}"}), 404)}
+    for who, (r, want) in refused.items():
+        assert r.status_code == want, (who, r.status_code, r.text)
+    assert b.sql("SELECT x::text FROM reservations x WHERE trip_id = %s", (trip["id"],)) == before
+    a.post(f"/trips/{trip['id']}/cancel", car=car)
+    cp.close()
+
+
+def test_a_station_flooding_calls_gets_callerrors_and_the_worker_stays_healthy(companies, stack):
+    """EVC_OCPP_CALLS_PER_SECOND (10) and EVC_OCPP_CALLS_BURST (30), per station: 100
+    CALLs sent at once are each answered, those beyond the budget with a CALLERROR
+    GenericError; a warn line names the station; a moment later the station is served
+    again."""
+    a = companies["a"]
+    cp = new_charge_point(a, chargers=1)
+    n = 100
+    for i in range(n):
+        cp.send_raw(json.dumps([2, f"flood{i}", "Heartbeat", {}]))
+    answers = [cp.recv_frame() for _ in range(n)]
+    assert sorted(f[1] for f in answers) == sorted(f"flood{i}" for i in range(n))  # each answered once
+    served = [f for f in answers if f[0] == 3]
+    limited = [f for f in answers if f[0] == 4]
+    assert all(f[2] == "GenericError" for f in limited), limited[:3]
+    assert len(served) >= 25 and len(limited) >= 10, (len(served), len(limited))
+    log = Path(stack["state_dir"]) / "logs" / "worker-a.log"
+    assert wait_for(lambda: any("event=ocpp_rate_limited" in line and f"station={cp.station} " in line
+                                for line in log.read_text(errors="replace").splitlines()), 5)
+    time.sleep(1.2)
+    assert cp.call("Heartbeat", {})["currentTime"]
+    a.assert_alive()
+    cp.close()

@@ -207,6 +207,11 @@ MATRIX = {
     "federation.call": ("GET", lambda w, ok: "/federation/ping", None,
                         dict(anonymous=R401, car_a=R403, car_b=R403, operator_a=R403, operator_b=R401, peer_b=200,
                              peer_c=200)),
+    # a coordinates the trip: no peer may read its legs here (the allowed case, the coordinator asking a
+    # participant, is in test_ocpp.py's remote-leg test).
+    "trip.legs.read": ("GET", lambda w, ok: f"/federation/trips/{w.shared['trip']}/legs", None,
+                       dict(anonymous=R401, car_a=R403, car_b=R403, operator_a=R403, operator_b=R401, peer_b=R404,
+                            peer_c=R404)),
 }
 
 CASES = [(action, actor) for action in MATRIX for actor in ACTORS]

@@ -33,6 +33,7 @@ struct app {
 	struct db_pool *db_relaxed;
 	struct mqtt_bridge *mqtt;
 	struct ratelimit *trip_limit; /* POST /trips per car */
+	struct ratelimit *ocpp_limit; /* CALLs per OCPP charge point (station id) */
 	struct connguard *connguard;  /* HTTP connections per client address (connguard.h) */
 	struct carauth *carauth;      /* car tokens: our signing key, peers' keys, revocations */
 	struct twopc *twopc;          /* two-phase commit: what this process drives, its liveness */

@@ -104,6 +104,11 @@ bool config_load(struct config *cfg, char *err, size_t err_size)
 	    !read_long("EVC_OCPP_MAX_FRAME_BYTES", 65536, 1024, 1024 * 1024, &cfg->ocpp_max_frame_bytes, err, err_size) ||
 	    !read_int("EVC_OCPP_MAX_CONNECTIONS", cfg->http_threads / 4, 1, 1000, &cfg->ocpp_max_connections, err, err_size) ||
 	    !read_int("EVC_OCPP_TICK_MS", 1000, 100, 60000, &cfg->ocpp_tick_ms, err, err_size) ||
+	    /* OCPP offline stations and flooding charge points (README "Real chargers"). */
+	    !read_int("EVC_OCPP_OFFLINE_AFTER_S", 3 * cfg->ocpp_heartbeat_seconds, 1, 3 * 86400,
+		      &cfg->ocpp_offline_after_s, err, err_size) ||
+	    !read_int("EVC_OCPP_CALLS_PER_SECOND", 10, 1, 1000, &cfg->ocpp_calls_per_second, err, err_size) ||
+	    !read_int("EVC_OCPP_CALLS_BURST", 30, 1, 10000, &cfg->ocpp_calls_burst, err, err_size) ||
 	    !read_string("EVC_LOG_LEVEL", "info", false, level, sizeof(level), err, err_size))
 		return false;
 

@@ -60,6 +60,9 @@ struct config {
 	long ocpp_max_frame_bytes;                 /* EVC_OCPP_MAX_FRAME_BYTES: largest OCPP-J message accepted */
 	int ocpp_max_connections;                  /* EVC_OCPP_MAX_CONNECTIONS: charge points connected at once (default: a quarter of the HTTP threads) */
 	int ocpp_tick_ms;                          /* EVC_OCPP_TICK_MS: period of the ReserveNow/CancelReservation job */
+	int ocpp_offline_after_s;                  /* EVC_OCPP_OFFLINE_AFTER_S: a station's connection lost this long: its bookings are disrupted */
+	int ocpp_calls_per_second;                 /* EVC_OCPP_CALLS_PER_SECOND: CALLs a charge point may send per second, sustained */
+	int ocpp_calls_burst;                      /* EVC_OCPP_CALLS_BURST: ... and at once */
 	enum log_level log_level;                  /* EVC_LOG_LEVEL */
 };
 

@@ -63,9 +63,11 @@ static int serve(struct app *app)
 	snprintf(relaxed_options, sizeof(relaxed_options), "%s -c synchronous_commit=off", options);
 	app->db_relaxed = db_pool_create(app->cfg.database_url, app_name, relaxed_options, app->cfg.db_pool_size);
 	app->trip_limit = ratelimit_create(app->cfg.trip_rate_per_second, app->cfg.trip_burst);
+	app->ocpp_limit = ratelimit_create(app->cfg.ocpp_calls_per_second, app->cfg.ocpp_calls_burst);
 	app->connguard = connguard_create(app->cfg.http_threads, app->cfg.http_max_conn_per_client);
 	app->plan_admission = admission_create(app->cfg.plan_max_inflight, app->cfg.plan_queue_ms);
-	if (app->db == NULL || app->db_relaxed == NULL || app->trip_limit == NULL || app->connguard == NULL ||
+	if (app->db == NULL || app->db_relaxed == NULL || app->trip_limit == NULL || app->ocpp_limit == NULL ||
+	    app->connguard == NULL ||
 	    app->plan_admission == NULL)
 		return EXIT_FAILURE;
 
@@ -111,6 +113,7 @@ static int serve(struct app *app)
 	db_pool_destroy(app->db_relaxed);
 	peer_client_cleanup();
 	ratelimit_destroy(app->trip_limit);
+	ratelimit_destroy(app->ocpp_limit);
 	connguard_destroy(app->connguard);
 	admission_destroy(app->plan_admission);
 	carauth_destroy(app->carauth);

@@ -147,7 +147,9 @@ static void tell_car(struct app *app, PGconn *conn, PGresult *moved, int i, cons
 		free(alts);
 		json_object_set_new(body, "alternatives", list != NULL ? list : json_array());
 		json_object_set_new(body, "nearby", nearby(conn, station_id, start, end));
-		json_object_set_new(body, "reason", json_string("the charger is out of service and no other is free"));
+		/* rows of ocpp_offline_round carry their station in column 7 (tell_cars) */
+		json_object_set_new(body, "reason", json_string(PQnfields(moved) > 7 ? "the station is offline (its connection is lost)"
+										     : "the charger is out of service and no other is free"));
 	} else {
 		json_object_set_new(body, "charger", json_integer(atoi(PQgetvalue(moved, i, 4))));
 	}
@@ -158,6 +160,23 @@ static void tell_car(struct app *app, PGconn *conn, PGresult *moved, int i, cons
 		mqtt_bridge_notify(app->mqtt, car, "booking", body);
 	else
 		json_decref(body);
+}
+
+/*
+ * After the commit: tells each car of the rows of ocpp_move_bookings (columns
+ * reservation, car, trip, from, to, start, end, and the station in column 7
+ * when station_id is NULL). Returns how many were disrupted.
+ */
+static int tell_cars(struct app *app, PGconn *conn, PGresult *moved, const char *station_id, const char *request_id)
+{
+	int n = moved != NULL ? PQntuples(moved) : 0, disrupted = 0;
+	for (int i = 0; i < n; i++) {
+		if (PQgetisnull(moved, i, 0))
+			continue; /* an offline station without bookings */
+		disrupted += PQgetisnull(moved, i, 4);
+		tell_car(app, conn, moved, i, station_id != NULL ? station_id : PQgetvalue(moved, i, 7), request_id);
+	}
+	return disrupted;
 }
 
 /* In the open transaction: the charger's new state; 0 rows when the connector does not exist. */
@@ -211,11 +230,7 @@ enum evc_err chargers_status(struct app *app, const struct actor *actor, json_t 
 	}
 	coredb_end(conn, request_id, r);
 	if (r->err == EVC_OK) {
-		int n = moved != NULL ? PQntuples(moved) : 0, disrupted = 0;
-		for (int i = 0; i < n; i++) {
-			disrupted += PQgetisnull(moved, i, 4);
-			tell_car(app, conn, moved, i, actor->id, request_id);
-		}
+		int n = moved != NULL ? PQntuples(moved) : 0, disrupted = tell_cars(app, conn, moved, actor->id, request_id);
 		log_info("event=ocpp_status req=%s station=%s charger=%lld state=%s moved=%d disrupted=%d", request_id,
 			 actor->id, (long long)connector, json_string_value(json_object_get(input, "status")), n - disrupted,
 			 disrupted);
@@ -226,6 +241,90 @@ done:
 	PQclear(moved);
 	db_release(app->db, conn);
 	return r->err;
+}
+
+enum evc_err chargers_reservation_refused(struct app *app, const struct actor *actor, const char *reservation_id,
+					  int charger, const char *answer, const char *request_id, struct core_result *r)
+{
+	static const char sql[] = "SELECT reservation_id, car_id, trip_id, from_charger, to_charger,"
+				  " rfc3339(window_start), rfc3339(window_end)"
+				  " FROM ocpp_reservation_refused($1, $2::uuid, $3::int, $4)";
+	if (policy_check_station(actor, POLICY_CHARGER_REPORT, actor->id, request_id, r) != EVC_OK)
+		return r->err;
+	if (!validate_uuid(reservation_id) || charger < 1 || charger > 64 || answer == NULL || strlen(answer) > 20)
+		return core_fail(r, EVC_ERR_INVALID, "invalid_field", "a reservation id, a charger 1-64 and an answer");
+	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
+	if (conn == NULL)
+		return coredb_unavailable(r, request_id);
+	char c[16];
+	snprintf(c, sizeof(c), "%d", charger);
+	const char *params[] = { actor->id, reservation_id, c, answer };
+	PGresult *moved = db_exec(conn, sql, 4, params);
+	if (!db_ok(moved, "ocpp_reservation_refused")) {
+		log_warn("event=db_failed req=%s station=%s reservation=%s what=ocpp_reservation_refused", request_id,
+			 actor->id, reservation_id);
+		coredb_error(r, conn, moved, request_id);
+	} else {
+		int n = PQntuples(moved), disrupted = tell_cars(app, conn, moved, actor->id, request_id);
+		log_info("event=ocpp_reserve_refused req=%s station=%s reservation=%s charger=%d answer=%s moved=%d "
+			 "disrupted=%d", request_id, actor->id, reservation_id, charger, answer, n - disrupted, disrupted);
+		core_ok(r, json_pack("{s:i, s:i}", "moved", n - disrupted, "disrupted", disrupted));
+	}
+	PQclear(moved);
+	db_release(app->db, conn);
+	return r->err;
+}
+
+void chargers_offline_round(struct app *app, const char *connected)
+{
+	static const char sql[] = "SELECT reservation_id, car_id, trip_id, from_charger, to_charger,"
+				  " rfc3339(window_start), rfc3339(window_end), station_id"
+				  " FROM ocpp_offline_round($1::text[], $2::int)";
+	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
+	if (conn == NULL) {
+		log_warn("event=db_unavailable what=ocpp_offline_round");
+		return;
+	}
+	char after[16];
+	snprintf(after, sizeof(after), "%d", app->cfg.ocpp_offline_after_s);
+	const char *params[] = { connected, after };
+	PGresult *res = db_exec(conn, sql, 2, params);
+	if (!db_ok(res, "ocpp_offline_round")) {
+		log_warn("event=ocpp_offline_round_failed stations=%s", connected);
+	} else {
+		const char *last = "";
+		for (int i = 0; i < PQntuples(res); i++) {
+			const char *station = PQgetvalue(res, i, 7);
+			if (strcmp(station, last) == 0)
+				continue;
+			int bookings = 0;
+			for (int j = i; j < PQntuples(res) && strcmp(PQgetvalue(res, j, 7), station) == 0; j++)
+				bookings += !PQgetisnull(res, j, 0);
+			log_info("event=ocpp_station_offline station=%s after_s=%d disrupted=%d", station,
+				 app->cfg.ocpp_offline_after_s, bookings);
+			last = station;
+		}
+		tell_cars(app, conn, res, NULL, "ocpp-offline");
+	}
+	PQclear(res);
+	db_release(app->db, conn);
+}
+
+void chargers_connection_seen(struct app *app, const char *station_id, bool connected)
+{
+	static const char sql[] = "UPDATE ocpp_stations SET connected_until = now(),"
+				  " offline_since = CASE WHEN $2::bool THEN NULL ELSE offline_since END WHERE station_id = $1";
+	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
+	if (conn == NULL) {
+		log_warn("event=db_unavailable station=%s what=ocpp_connection_seen", station_id);
+		return;
+	}
+	const char *params[] = { station_id, connected ? "true" : "false" };
+	PGresult *res = db_exec(conn, sql, 2, params);
+	if (!db_ok(res, "ocpp_connection_seen"))
+		log_warn("event=db_failed station=%s what=ocpp_connection_seen", station_id);
+	PQclear(res);
+	db_release(app->db, conn);
 }
 
 enum evc_err chargers_authorize(struct app *app, const struct actor *actor, const char *id_tag,
@@ -255,6 +354,7 @@ enum evc_err chargers_list(struct app *app, const struct actor *actor, const cha
 		"SELECT json_build_object('station_id', s.id, 'chargers', s.chargers, 'connected', $2::bool,"
 		" 'registered', o.station_id IS NOT NULL, 'vendor', o.vendor, 'model', o.model,"
 		" 'booted_at', rfc3339(o.booted_at), 'last_seen', rfc3339(o.last_seen),"
+		" 'offline_since', rfc3339(o.offline_since),"
 		" 'connectors', coalesce((SELECT json_agg(json_build_object('charger', c.charger, 'state', c.state,"
 		"   'error_code', c.error_code, 'updated_at', rfc3339(c.updated_at), 'transaction',"
 		"   (SELECT json_build_object('id', t.id, 'started_at', rfc3339(t.started_at), 'meter_start', t.meter_start,"

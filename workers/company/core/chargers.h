@@ -56,6 +56,34 @@ enum evc_err chargers_heartbeat(struct app *app, const struct actor *actor, cons
 enum evc_err chargers_status(struct app *app, const struct actor *actor, json_t *input, const char *request_id,
 			     struct core_result *r);
 
+/*
+ * A charger answered a ReserveNow for reservation_id with answer (Occupied,
+ * Rejected, ...): that reservation alone moves to another free charger of
+ * the station for the same window (ocpp_free_charger in SQL; the charger that
+ * refused is never tried again for it), else it is marked disrupted and the
+ * car told as for a fault. The charger's own state is not changed. Body
+ * {"moved": n, "disrupted": n} (0 and 0 when it had already moved or ended).
+ */
+enum evc_err chargers_reservation_refused(struct app *app, const struct actor *actor, const char *reservation_id,
+					  int charger, const char *answer, const char *request_id, struct core_result *r);
+
+/*
+ * The offline check, a system job (no actor) run by the OCPP ticker of each
+ * process: stamps the stations connected here (connected: a PostgreSQL text[]
+ * literal) as held, and for every station once connected whose connection has
+ * been lost longer than EVC_OCPP_OFFLINE_AFTER_S, marks it offline (every
+ * charger out until it connects again) and disrupts its live bookings, each
+ * car told with alternatives. Failures are logged at warn.
+ */
+void chargers_offline_round(struct app *app, const char *connected);
+
+/*
+ * The station's connection was made (connected) or lost here: its lease
+ * (connected_until) is stamped now, and a connection clears offline_since.
+ * Called by the OCPP adapter for a station its key proved at the upgrade.
+ */
+void chargers_connection_seen(struct app *app, const char *station_id, bool connected);
+
 /* Authorize: body {"status": "Accepted"|"Invalid", "expiry"} for an idTag holding a confirmed booking here now. */
 enum evc_err chargers_authorize(struct app *app, const struct actor *actor, const char *id_tag,
 				const char *request_id, struct core_result *r);

@@ -11,6 +11,7 @@
 #include "ratelimit.h"
 #include "secret.h"
 #include "timeutil.h"
+#include "trip_legs.h"
 #include "twopc.h"
 #include "validate.h"
 
@@ -532,8 +533,11 @@ enum evc_err trips_get(struct app *app, const struct actor *actor, const char *t
 	 * never does: no loops). An operator sees the trips this company keeps.
 	 */
 	if (local_trip(app, actor, POLICY_TRIP_READ, trip_id, &here, request_id, r) != EVC_ERR_NOT_FOUND || here ||
-	    local_only || actor->kind != ACTOR_CAR || actor->via[0] != '\0')
+	    local_only || actor->kind != ACTOR_CAR || actor->via[0] != '\0') {
+		if (here)
+			trip_legs_refresh(app, trip_id, r, request_id); /* legs held elsewhere, as they are now */
 		return r->err;
+	}
 	return find_coordinator(app, actor, trip_id, request_id, peer, r);
 }
 

@@ -4,7 +4,11 @@
  * ReserveNow before a window and CancelReservation after a booking ended or
  * moved, and record each answer. A charger that answers Faulted or
  * Unavailable to a ReserveNow is treated as if it had reported that status:
- * its bookings move (chargers_status).
+ * its bookings move (chargers_status); one that answers Occupied or Rejected
+ * loses that reservation only, which moves to another free charger
+ * (chargers_reservation_refused). The same job stamps the stations connected
+ * here and disrupts the bookings of those whose connection stays lost
+ * (chargers_offline_round): one ticker, no other thread.
  */
 #include "ocpp.h"
 #include "actor.h"
@@ -24,6 +28,19 @@ static json_t *payload_of(json_t *item)
 		return json_pack("{s:O}", "reservationId", id);
 	return json_pack("{s:O, s:O, s:O, s:O}", "connectorId", json_object_get(item, "charger"), "expiryDate",
 			 json_object_get(item, "expiry"), "idTag", json_object_get(item, "id_tag"), "reservationId", id);
+}
+
+/* The charger refused this reservation only (Occupied, Rejected): it moves, or the car is told. */
+static void reservation_refused(struct app *app, json_t *item, const char *answer)
+{
+	const char *station = json_string_value(json_object_get(item, "station_id"));
+	const char *reservation = json_string_value(json_object_get(item, "reservation_id"));
+	struct actor actor = actor_station(station);
+	struct core_result r = CORE_RESULT_INIT;
+	if (chargers_reservation_refused(app, &actor, reservation, (int)json_integer_value(json_object_get(item, "charger")),
+					 answer, "ocpp-outbox", &r) != EVC_OK)
+		log_warn("event=ocpp_reserve_refused_failed station=%s reservation=%s", station, reservation);
+	core_result_clear(&r);
 }
 
 /* The charger refused a reservation because it is out: as if it had said so in a StatusNotification. */
@@ -66,6 +83,8 @@ static void deliver(struct app *app, json_t *item)
 			 (long long)json_integer_value(json_object_get(item, "ocpp_id")), status);
 	if (!cancel && status != NULL && (strcmp(status, "Faulted") == 0 || strcmp(status, "Unavailable") == 0))
 		charger_out(app, item, status);
+	else if (!cancel && status != NULL && (strcmp(status, "Occupied") == 0 || strcmp(status, "Rejected") == 0))
+		reservation_refused(app, item, status);
 	json_decref(answer);
 	json_decref(payload);
 }
@@ -74,6 +93,8 @@ static void outbox_round(void *arg)
 {
 	struct app *app = arg;
 	char *stations = ocpp_connected_list();
+	if (stations != NULL)
+		chargers_offline_round(app, stations);
 	if (stations == NULL || strcmp(stations, "{}") == 0) {
 		free(stations);
 		return;

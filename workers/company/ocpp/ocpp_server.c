@@ -10,6 +10,7 @@
 #include "log.h"
 #include "ocpp_frame.h"
 #include "ocpp_schema.h"
+#include "ratelimit.h"
 #include "secret.h"
 #include "validate.h"
 
@@ -35,6 +36,7 @@ struct station_conn {
 	bool call_done;
 	json_t *call_answer;  /* CALLRESULT payload */
 	char call_error[330]; /* CALLERROR code and description */
+	long limited;         /* CALLs refused by the rate limit on this connection (logged 1st, 100th, ...) */
 	struct station_conn *next;
 };
 
@@ -212,6 +214,7 @@ static void on_ready(struct mg_connection *conn, void *cbdata)
 		pthread_cond_broadcast(&reg.changed);
 		pthread_mutex_unlock(&reg.lock);
 	}
+	chargers_connection_seen(reg.app, sc->station, true); /* once connected, it may be judged offline */
 	log_info("event=ocpp_connected station=%s replaced=%s connections=%d", sc->station, old != NULL ? "yes" : "no", n);
 }
 
@@ -230,6 +233,14 @@ static void send_error(struct mg_connection *conn, const char *station, const ch
 	send_text(conn, text);
 	free(text);
 	log_warn("event=ocpp_callerror_sent station=%s id=%s code=%s why=\"%.200s\"", station, id, code, why);
+}
+
+/* A CALLERROR without a log line of its own (the caller logs, throttled). */
+static void send_text_error(struct mg_connection *conn, const char *id, const char *code, const char *why)
+{
+	char *text = ocpp_frame_error(id, code, why);
+	send_text(conn, text);
+	free(text);
 }
 
 /* A CALL from the station: validated, handled by the core, answered (the answer validated too). */
@@ -262,6 +273,27 @@ static void answer_call(struct mg_connection *conn, const char *station, struct 
 		log_debug("event=ocpp_call station=%s req=%s action=%s id=%s", station, request_id, f->action, f->id);
 	}
 	json_decref(answer);
+}
+
+/*
+ * The station's CALL budget (EVC_OCPP_CALLS_PER_SECOND, EVC_OCPP_CALLS_BURST,
+ * per station id, so reconnecting gives no fresh budget): true when this CALL
+ * (or malformed frame) may be handled. A refused one gets a CALLERROR, with a
+ * warn line for the first and every hundredth refusal of the connection.
+ */
+static bool within_budget(struct station_conn *sc, const char *station)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (ratelimit_take(reg.app->ocpp_limit, station, (double)now.tv_sec + (double)now.tv_nsec / 1e9))
+		return true;
+	pthread_mutex_lock(&reg.lock);
+	long n = ++sc->limited;
+	pthread_mutex_unlock(&reg.lock);
+	if (n == 1 || n % 100 == 0)
+		log_warn("event=ocpp_rate_limited station=%s refused=%ld per_second=%d burst=%d", station, n,
+			 reg.app->cfg.ocpp_calls_per_second, reg.app->cfg.ocpp_calls_burst);
+	return false;
 }
 
 /* A CALLRESULT or CALLERROR: the answer to our call in flight, or dropped. */
@@ -312,7 +344,9 @@ static int on_data(struct mg_connection *conn, int bits, char *data, size_t len,
 	struct ocpp_frame f;
 	char why[256];
 	const char *code = ocpp_frame_parse(data, len, &f, why, sizeof(why));
-	if (code != NULL)
+	if ((code != NULL || f.type == OCPP_CALL) && !within_budget(sc, station))
+		send_text_error(conn, f.id, "GenericError", "too many messages: at most EVC_OCPP_CALLS_PER_SECOND a second");
+	else if (code != NULL)
 		send_error(conn, station, f.id, code, why);
 	else if (f.type == OCPP_CALL)
 		answer_call(conn, station, &f);
@@ -342,6 +376,8 @@ static void on_close(const struct mg_connection *conn, void *cbdata)
 	pthread_mutex_unlock(&reg.lock);
 	if (sc == NULL)
 		return;
+	if (!ocpp_connected(sc->station)) /* not replaced by a newer connection: the loss counts from now */
+		chargers_connection_seen(reg.app, sc->station, false);
 	log_info("event=ocpp_disconnected station=%s connections=%d", sc->station, n);
 	json_decref(sc->call_answer);
 	free(sc);

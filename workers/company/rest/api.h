@@ -56,6 +56,7 @@ int api_federation_prepare(struct http_request *req);
 int api_federation_commit(struct http_request *req);
 int api_federation_abort(struct http_request *req);
 int api_federation_decision(struct http_request *req);
+int api_trip_legs_get(struct http_request *req);
 int api_federation_transactions(struct http_request *req);
 int api_network_stations(struct http_request *req);
 int api_network_map(struct http_request *req);

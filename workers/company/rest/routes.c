@@ -57,6 +57,7 @@ const struct http_route http_routes[] = {
 	{ "POST", "/federation/commit", api_federation_commit },
 	{ "POST", "/federation/abort", api_federation_abort },
 	{ "GET", "/federation/decisions/{gid}", api_federation_decision },
+	{ "GET", "/federation/trips/{id}/legs", api_trip_legs_get },
 
 	{ "POST", "/admin/failpoints", api_admin_failpoints },
 
