@@ -39,6 +39,7 @@ static const struct {
 	[POLICY_CHARGER_READ]        = { "charger.read",                            OPERATOR        },
 	[POLICY_CHARGER_MANAGE]      = { "charger.manage",                          OPERATOR        },
 	[POLICY_PEER_MANAGE]         = { "peer.manage",                             OPERATOR        },
+	[POLICY_ALERTS_READ]         = { "alerts.read",                             OPERATOR        },
 };
 
 static unsigned kind_bit(enum actor_kind kind)

@@ -37,6 +37,7 @@ enum policy_action {
 	POLICY_CHARGER_READ,      /* the chargers' OCPP state and connection */
 	POLICY_CHARGER_MANAGE,    /* rotate a station's OCPP key, remote commands to its chargers */
 	POLICY_PEER_MANAGE,       /* remove a peer and its credentials */
+	POLICY_ALERTS_READ,       /* what needs the operator now: stations offline, chargers faulted, peers down, ... */
 	POLICY_ACTION_COUNT
 };
 
