@@ -11,7 +11,7 @@ import { el, svg, setText, getJSON, fmt, store, panel, emptyState, signInPrompt,
 
 const DAYS = 7;
 const BUSY = 0.9;
-const MAX_ALERTS = 8;
+const MAX_ALERTS = 100; // all the server sends (EVC_ALERTS_MAX); the list scrolls
 const NO_SHOW_ROWS = 10;
 const ALERTS_MS = 10000;
 
@@ -61,9 +61,10 @@ function heatMap(stations, hourly, now) {
 /* No-shows per station as horizontal bars, the most first (at most NO_SHOW_ROWS). */
 function noShowBars(stations) {
   const rows = stations.filter((st) => st.no_shows > 0).sort((a, b) => b.no_shows - a.no_shows || a.station_id.localeCompare(b.station_id)).slice(0, NO_SHOW_ROWS);
-  const W = 360, ROW = 20, LABEL = 120, H = rows.length * ROW + 4;
+  const W = 480, ROW = 22, LABEL = 140, H = rows.length * ROW + 4;
   const max = Math.max(1, ...rows.map((st) => st.no_shows));
-  const s = svg('svg', { class: 'bars hbars', id: 'chart-no-shows', viewBox: `0 0 ${W} ${H}`, role: 'img',
+  // Drawn at its own size (not stretched to the panel): a few rows stay a few rows.
+  const s = svg('svg', { class: 'hbars', id: 'chart-no-shows', viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: 'img',
     'aria-label': 'No-shows per station: ' + rows.map((st) => st.station_id + ' ' + st.no_shows).join(', ') });
   rows.forEach((st, i) => {
     const y = 2 + i * ROW, w = (W - LABEL - 40) * st.no_shows / max;
@@ -97,8 +98,9 @@ export function businessPage(root, params, query, ctx) {
       el('p', { class: 'lede', text: `Energy sold, revenue and how busy the chargers were over the last ${DAYS} days (GET /api/v1/stats; the same figures are SQL views).` }))));
   const kpis = el('section', { class: 'kpis', 'aria-label': 'Business figures', 'aria-live': 'polite', id: 'business-kpis' });
   const alerts = panel('Alerts');
-  const alertList = el('ul', { class: 'alerts', id: 'business-alerts' });
-  alerts.body.append(alertList);
+  const alertList = el('ul', { class: 'alerts alerts-scroll', id: 'business-alerts', tabindex: '0', 'aria-label': 'Alerts' });
+  const alertSummary = el('p', { class: 'muted small', id: 'alerts-summary' });
+  alerts.body.append(alertSummary, alertList);
   const daily = panel('Energy and revenue per day');
   daily.body.id = 'business-daily';
   const heat = panel('Utilisation per station and hour (last 24 h)');
@@ -113,6 +115,7 @@ export function businessPage(root, params, query, ctx) {
   function renderSignedOut() {
     kpis.replaceChildren();
     alertList.replaceChildren();
+    setText(alertSummary, '');
     daily.body.replaceChildren(signInPrompt('see the company\u2019s energy, revenue and utilisation'));
     heat.body.replaceChildren();
     noShows.body.replaceChildren();
@@ -137,7 +140,7 @@ export function businessPage(root, params, query, ctx) {
     const quiet = stats.stations.length - rowsOf.length;
     heat.body.replaceChildren(rowsOf.length ? el('div', { class: 'heat-wrap' }, heatMap(rowsOf, stats.hourly, now))
       : emptyState('No booking in the last 24 hours.'),
-    quiet > 0 ? el('p', { class: 'muted', id: 'heat-quiet', text: plural(quiet, 'other station') + ' had no booking in the last 24 hours.' }) : null);
+    quiet > 0 ? el('p', { class: 'muted', id: 'heat-quiet', text: plural(quiet, 'other station') + ' had no booking in the last 24 hours.' }) : '');
     const rows = stats.stations.filter((s) => s.no_shows > 0);
     noShows.body.replaceChildren(rows.length
       ? el('figure', { class: 'hbar-chart' }, el('figcaption', { text: 'Windows booked and never checked in to, by station' + (rows.length > NO_SHOW_ROWS ? ` (the ${NO_SHOW_ROWS} with the most)` : '') }), noShowBars(stats.stations))
@@ -145,6 +148,9 @@ export function businessPage(root, params, query, ctx) {
   }
 
   function renderAlerts(body) {
+    const critical = body.items.filter((x) => x.severity === 'critical').length;
+    setText(alertSummary, body.count ? plural(body.count, 'alert') + ': ' + critical + ' critical, ' + (body.items.length - critical) + ' warning' +
+      (body.items.length - critical === 1 ? '' : 's') + (body.truncated ? ' among the first ' + body.items.length : '') + '. Critical first, then the newest.' : '');
     alertList.replaceChildren(...alertItems(body, MAX_ALERTS));
     alertList.dataset.generated = body.generated_at;
   }

@@ -503,7 +503,7 @@ export function bookPage(root, params, query, ctx) {
         const why = b.reason && b.reason.message ? b.reason.message : e.message;
         const left = leftOutList(b.companies_left_out);
         planOut.replaceChildren(el('p', { class: 'note note-bad', id: 'plan-none',
-          text: (left ? 'No route through the companies that could be asked: ' : 'No route: ') + why }), left);
+          text: (left ? 'No route through the companies that could be asked: ' : 'No route: ') + why }), left || '');
       }
     } finally {
       planBtn.disabled = false;
@@ -515,10 +515,10 @@ export function bookPage(root, params, query, ctx) {
     const leftOut = (body && body.companies_left_out) || [];
     const notes = leftOutList(leftOut);
     if (!options.length) {
-      planOut.replaceChildren(el('p', { class: 'note', id: 'plan-none', text: notes ? 'No option through the companies that could be asked.' : 'No option found for this trip.' }), notes);
+      planOut.replaceChildren(el('p', { class: 'note', id: 'plan-none', text: notes ? 'No option through the companies that could be asked.' : 'No option found for this trip.' }), notes || '');
       return;
     }
-    planOut.replaceChildren(notes, el('ol', { class: 'option-list', id: 'plan-options' }, options.map((o, i) => {
+    planOut.replaceChildren(notes || '', el('ol', { class: 'option-list', id: 'plan-options' }, options.map((o, i) => {
       const legs = (o.legs || []).map((l) => ({ station_id: l.station_id, company: l.company,
         start: (l.window && l.window.start) || l.start, end: (l.window && l.window.end) || l.end, plan: l }));
       const eta = o.eta || o.arrival;

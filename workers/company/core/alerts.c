@@ -56,7 +56,7 @@ static const char alerts_sql[] =
 	"       FROM stations s) b"
 	" WHERE b.u * 100 > $4::int),"
 	" ranked AS (SELECT json_strip_nulls(row_to_json(a)) AS j,"
-	"        row_number() OVER (ORDER BY a.severity = 'critical' DESC, a.since NULLS FIRST, a.kind,"
+	"        row_number() OVER (ORDER BY a.severity = 'critical' DESC, a.since DESC NULLS FIRST, a.kind,"
 	"                                    a.station_id, a.charger, a.peer, a.gid) AS n"
 	" FROM a)"
 	" SELECT json_build_object('generated_at', rfc3339(now()),"

@@ -31,7 +31,8 @@ struct app;
 /*
  * The current alerts into r: {"generated_at", "rules", "count", "truncated",
  * "items": [{"kind", "severity", "message", "since", "station_id", "charger",
- * "peer", "gid", "value"}]}, critical first, then oldest first; at most
+ * "peer", "gid", "value"}]}, critical first, then the newest (what just
+ * broke is never cut off by old news); at most
  * EVC_ALERTS_MAX items ("count" tells them all). Operator only
  * (POLICY_ALERTS_READ).
  */
