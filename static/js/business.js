@@ -7,7 +7,7 @@
  * re-read every ALERTS_MS while the page is open. Charts are our own SVG.
  * Operator only: signed out it shows the sign-in prompt and no figure.
  */
-import { el, svg, setText, getJSON, fmt, store, panel, emptyState, signInPrompt, HOUR_MS, DAY_MS } from './core.js';
+import { el, svg, setText, getJSON, fmt, dayTime, store, panel, emptyState, signInPrompt, HOUR_MS, DAY_MS } from './core.js';
 
 const DAYS = 7;
 const BUSY = 0.9;
@@ -86,7 +86,7 @@ export function alertItems(body, max) {
   const shown = items.slice(0, max).map((a) => el('li', {
     class: 'alert alert-' + (a.severity === 'critical' ? 'bad' : 'warn'), dataset: { kind: a.kind, severity: a.severity },
   }, el('span', { class: 'alert-kind', text: a.severity === 'critical' ? 'Critical' : 'Warning' }), ' ', a.message,
-  a.since ? el('span', { class: 'muted small' }, ' · since ', el('time', { datetime: a.since, text: fmt.time.format(Date.parse(a.since)) })) : null));
+  a.since ? el('span', { class: 'muted small' }, ' · since ', el('time', { datetime: a.since, text: dayTime(Date.parse(a.since)) })) : null));
   const count = body ? body.count : 0;
   if (count > shown.length) shown.push(el('li', { class: 'alert alert-warn', text: `and ${count - shown.length} more.` }));
   return shown.length ? shown : [el('li', { class: 'alert alert-ok', dataset: { kind: 'none' }, text: 'Nothing needs you now.' })];
@@ -159,6 +159,7 @@ export function businessPage(root, params, query, ctx) {
     if (!store.operator) return;
     try {
       const body = await getJSON('/alerts');
+      ctx.ok('Alerts');
       if (store.operator) renderAlerts(body);
     } catch (e) {
       if (store.operator) ctx.error('Alerts', e);

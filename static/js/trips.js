@@ -420,6 +420,11 @@ export function bookPage(root, params, query, ctx) {
       el('div', { class: 'field' }, el('label', { for: dur.id, text: 'Charge for' }), dur),
       remove);
     const row = { li, sel, start, dur };
+    // The offset of the chosen day (it changes with daylight saving time where there is one).
+    start.addEventListener('change', () => {
+      const t = new Date(start.value).getTime();
+      if (Number.isFinite(t)) setText(li.querySelector('label[for="' + start.id + '"]'), 'Start (' + utcOffset(t) + ')');
+    });
     remove.addEventListener('click', () => {
       if (legRows.length === 1) return;
       legRows = legRows.filter((r) => r !== row);
