@@ -30,7 +30,9 @@ ASAN_UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 TEST_STACK := EVC_STACK_DIR=$(CURDIR)/.stack-test EVC_HTTP_PORT_BASE=18081 \
 	EVC_PG_PORT_BASE=15431 EVC_MQTT_PORT=18831 EVC_WORKER_BIN=$(CURDIR)/build/asan/evc-worker
 ASAN_ENV := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:log_path=$(CURDIR)/.stack-test/logs/asan \
-	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$(CURDIR)/.stack-test/logs/ubsan
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$(CURDIR)/.stack-test/logs/ubsan \
+	EVC_ALERT_IN_DOUBT_SECONDS=5
+# (the last one: tests/system/test_alerts.py sees an in-doubt alert within seconds, not a minute)
 
 # Steps of `make test`, in order; files in mk/ add their own (e.g. lint, bench smoke).
 TEST_STEPS := unit unit-valgrind system

@@ -6,7 +6,7 @@
  * re-reads the REST API every 5 s and a reconnect is tried in the background.
  */
 import {
-  store, on, el, setText, getJSON, startLive, POLL_MS, loadSession, signIn, signOut, zoneName, toast, companyColor,
+  store, on, el, setText, getJSON, startLive, POLL_MS, loadSession, signIn, signOut, zoneName, toast, clearToast, companyColor,
 } from './js/core.js';
 import * as overview from './js/overview.js';
 import * as mapPage from './js/map.js';
@@ -82,6 +82,7 @@ async function route() {
   }
   if (current && current.unmount) current.unmount();
   current = null;
+  clearToast(); // a message of the page left behind is stale here
   errors.clear();
   renderErrors();
 
@@ -298,8 +299,41 @@ function setupSession() {
       }
     }
     runRefresh();
+    loadAlerts();
   });
   renderSession();
+}
+
+// ------------------------------------------------------------ alerts
+
+/*
+ * The operator's alerts banner under the header, on every page: how many
+ * alerts GET /alerts has and the most urgent one, re-read every ALERTS_MS
+ * and at each sign-in; hidden signed out and when nothing needs the operator.
+ */
+const ALERTS_MS = 15000;
+
+async function loadAlerts() {
+  const banner = $('alerts-banner');
+  if (!store.operator) {
+    banner.hidden = true;
+    return;
+  }
+  try {
+    const body = await getJSON('/alerts');
+    if (!store.operator || !body.count) {
+      banner.hidden = true;
+      return;
+    }
+    const critical = body.items.filter((a) => a.severity === 'critical').length;
+    setText($('alerts-title'), body.count + (body.count === 1 ? ' alert' : ' alerts') + (critical ? ' (' + critical + ' critical)' : '') + ':');
+    setText($('alerts-first'), body.items[0].message);
+    banner.dataset.severity = critical ? 'critical' : 'warning';
+    banner.dataset.count = String(body.count);
+    banner.hidden = false;
+  } catch (e) {
+    // The error banner tells when the API fails; the last alerts stay meanwhile.
+  }
 }
 
 // ------------------------------------------------------------ start
@@ -316,6 +350,8 @@ async function start() {
   route();
   startLive();
   schedulePoll();
+  loadAlerts();
+  setInterval(loadAlerts, ALERTS_MS);
   setInterval(() => {
     loadHealth();
     loadSession(); // a sign-out in another tab, or the end of the 12 h

@@ -46,6 +46,7 @@ AS $$
     SELECT g.n
     FROM reservations r JOIN stations s ON s.id = r.station_id, generate_series(1, s.chargers) AS g(n)
     WHERE r.id = p_reservation AND g.n <> r.charger AND NOT ocpp_charger_out(s.id, g.n)
+      AND s.connectors[g.n] IS NOT DISTINCT FROM s.connectors[r.charger] -- the car's plug fits the new charger too
       AND NOT EXISTS (SELECT 1 FROM ocpp_refusals f WHERE f.reservation_id = r.id AND f.charger = g.n)
       AND NOT EXISTS (SELECT 1 FROM reservations o
                       WHERE o.station_id = s.id AND o.charger = g.n
@@ -53,7 +54,7 @@ AS $$
     ORDER BY g.n
     LIMIT 1
 $$;
-COMMENT ON FUNCTION ocpp_free_charger(uuid) IS 'The charger a booking whose charger went out moves to (lowest free in-service charger of the station that did not refuse it), or NULL.';
+COMMENT ON FUNCTION ocpp_free_charger(uuid) IS 'The charger a booking whose charger went out moves to (lowest free in-service charger of the station, of the same connector type, that did not refuse it), or NULL.';
 
 -- Moves one live booking (locked by the caller) to ocpp_free_charger, or
 -- marks it disrupted when p_try_other is false or none is free. A trip

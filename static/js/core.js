@@ -446,7 +446,19 @@ export function pill(status, text) {
   return el('span', { class: 'pill pill-' + kind, dataset: { status }, text: text || status });
 }
 
-/* Shows a short message in the polite live region at the bottom of the page. */
+/*
+ * Hides the toast now: a page change or a new action calls it, so a message of
+ * an earlier action never stays on screen, nor comes back with the next one.
+ */
+export function clearToast() {
+  const box = document.getElementById('toast');
+  clearTimeout(toast.timer);
+  if (!box) return;
+  box.hidden = true;
+  box.textContent = '';
+}
+
+/* Shows a short message in the polite live region at the bottom of the page (it replaces any earlier one). */
 export function toast(message, kind) {
   const box = document.getElementById('toast');
   if (!box) return;

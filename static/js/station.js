@@ -1,5 +1,6 @@
 /*
- * Station page: the station's facts and live occupancy, a 24-hour timeline
+ * Station page: the station's facts and live occupancy, a 48-hour timeline
+ * (the past day and the next, split by a "now" line)
  * (Gantt) of reservations per charger with the waitlist's wanted windows under
  * it, and the list of reservations. Selecting a bar shows its details; the
  * signed-in operator can cancel a single booking there (a trip's leg is
@@ -16,6 +17,7 @@ import {
 } from './core.js';
 
 const LIVE = new Set(['held', 'confirmed']);
+const LABEL_EVERY_H = 4; // hour labels on the 48-hour axis
 
 export function stationPage(root, params, query, ctx) {
   const id = params[0];
@@ -36,7 +38,7 @@ export function stationPage(root, params, query, ctx) {
       el('p', { class: 'occ-label' }, el('span', { text: 'In use now' }), occValue),
       el('div', { class: 'bar', 'aria-hidden': 'true' }, occFill)));
 
-  const ganttP = panel('Next 24 hours');
+  const ganttP = panel('The past day and the next');
   const ganttSummary = el('p', { class: 'summary', 'aria-live': 'polite', text: 'Loading reservations…' });
   ganttP.head.append(ganttSummary);
   const gantt = el('div', { class: 'gantt', id: 'gantt' });
@@ -121,7 +123,7 @@ export function stationPage(root, params, query, ctx) {
   function renderGantt() {
     const now = Date.now();
     const hours = el('div', { class: 'gantt-hours', 'aria-hidden': 'true' });
-    for (let t = from; t < to - HOUR_MS; t += 2 * HOUR_MS) {
+    for (let t = from; t < to - HOUR_MS; t += LABEL_EVERY_H * HOUR_MS) {
       const d = new Date(t);
       const label = el('span', { class: 'gantt-hour' + (d.getHours() === 0 ? ' midnight' : ''),
         text: d.getHours() === 0 ? fmt.weekday.format(d) : fmt.hour.format(d) });
@@ -180,10 +182,12 @@ export function stationPage(root, params, query, ctx) {
     }
     keepFocus(gantt, () => gantt.replaceChildren(el('div', { class: 'gantt-scroll', tabindex: '-1' },
       el('div', { class: 'gantt-grid', role: 'group', 'aria-label': 'Reservations per charger from ' +
-        fmt.time.format(new Date(from)) + ' for 24 hours' }, rows))));
-    const live = visible.filter((r) => LIVE.has(r.status)).length;
+        fmt.time.format(new Date(from)) + ' yesterday for 48 hours' }, rows))));
+    const live = visible.filter((r) => LIVE.has(r.status) && Date.parse(r.end) > now).length;
+    const past = visible.filter((r) => Date.parse(r.start) < now).length;
     const waitingN = waitlist ? waitlist.filter((w) => w.status === 'waiting').length : 0;
-    setText(ganttSummary, plural(live, 'live reservation', 'live reservations') + ' in the next 24\u00a0h' +
+    setText(ganttSummary, plural(live, 'live reservation', 'live reservations') + ' in the next 24\u00a0h · ' +
+      plural(past, 'window', 'windows') + ' begun in the past day' +
       (waitlist ? ' · ' + plural(waitingN, 'car', 'cars') + ' waiting' : ''));
   }
 
@@ -194,6 +198,9 @@ export function stationPage(root, params, query, ctx) {
       track.append(line);
     }
     if (now >= from && now <= to) {
+      const pastShade = el('span', { class: 'gantt-past', 'aria-hidden': 'true' });
+      pastShade.style.width = pct(now) + '%';
+      track.append(pastShade);
       const line = el('span', { class: 'gantt-now', title: 'now' });
       line.style.left = pct(now) + '%';
       track.append(line);
@@ -215,9 +222,9 @@ export function stationPage(root, params, query, ctx) {
         el('td', { 'data-label': 'Trip' }, r.trip_id ? el('a', { href: '#/trip/' + r.trip_id, class: 'mono', text: shortId(r.trip_id) }) : '—'),
         actions);
     });
-    if (!rows.length) rows.push(el('tr', { class: 'empty' }, el('td', { colspan: '6', text: 'No reservations from now on.' })));
+    if (!rows.length) rows.push(el('tr', { class: 'empty' }, el('td', { colspan: '6', text: 'No reservations in the past day or from now on.' })));
     keepFocus(tbody, () => tbody.replaceChildren(...rows));
-    setText(listSummary, plural(reservations.length, 'reservation', 'reservations') + ' ending after now');
+    setText(listSummary, plural(reservations.length, 'reservation', 'reservations') + ' ending in the past day or later');
   }
 
   function renderWaitlist() {
@@ -337,8 +344,9 @@ export function stationPage(root, params, query, ctx) {
 
   async function load() {
     const nowMs = Date.now();
-    from = Math.floor(nowMs / HOUR_MS) * HOUR_MS;
-    to = from + DAY_MS;
+    // The past day as well as the next: what happened (completed, checked in) next to what is booked.
+    from = Math.floor(nowMs / HOUR_MS) * HOUR_MS - DAY_MS;
+    to = from + 2 * DAY_MS;
     if (!station || !foreign) {
       try {
         station = await getJSON('/stations/' + encodeURIComponent(id));
@@ -358,7 +366,7 @@ export function stationPage(root, params, query, ctx) {
     renderHead();
     const operator = store.operator; // signed out: the bookings are not asked for
     const [res, wait, avail, ocpp] = await Promise.allSettled([
-      operator ? getJSON('/reservations?station_id=' + encodeURIComponent(id) + '&from=' + encodeURIComponent(iso(nowMs)) + '&limit=500') : null,
+      operator ? getJSON('/reservations?station_id=' + encodeURIComponent(id) + '&from=' + encodeURIComponent(iso(from)) + '&limit=500') : null,
       operator ? getJSON('/waitlist?station_id=' + encodeURIComponent(id) + '&status=waiting') : null,
       store.snapshot ? Promise.resolve(null) : getJSON('/stations/' + encodeURIComponent(id) + '/availability?from=' +
         encodeURIComponent(iso(nowMs)) + '&to=' + encodeURIComponent(iso(nowMs + 60000))),

@@ -10,7 +10,7 @@
 import {
   el, setText, getJSON, api, fmt, iso, dayTime, timeEl, plural, shortId, capitalize, store, pill, panel,
   emptyState, keepFocus, companyChip, companyOf, companyColor, loadNetwork, stationName, snapshotPeers, changed, signInPrompt,
-  toast, HOUR_MS, MINUTE_MS,
+  toast, clearToast, zoneName, HOUR_MS, MINUTE_MS,
 } from './core.js';
 
 const PHASE_TEXT = {
@@ -309,6 +309,32 @@ function localInput(ms) {
   return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + 'T' + p(d.getHours()) + ':' + p(d.getMinutes());
 }
 
+/* The viewer's offset from UTC at ms, "UTC−03:00" (the booking page's times are the viewer's local time). */
+export function utcOffset(ms) {
+  const off = -new Date(ms).getTimezoneOffset();
+  const p = (n) => String(n).padStart(2, '0');
+  return off === 0 ? 'UTC' : 'UTC' + (off < 0 ? '\u2212' : '+') + p(Math.floor(Math.abs(off) / 60)) + ':' + p(Math.abs(off) % 60);
+}
+
+/* "Tomorrow 14:05–14:45 UTC−03:00": a window in the viewer's local time, with its offset. */
+function localSpan(start, end) {
+  const s = Date.parse(start), e = Date.parse(end);
+  return capitalize(dayTime(s)) + '\u2013' + fmt.time.format(new Date(e)) + '\u00a0' + utcOffset(s);
+}
+
+/* Why a company was left out of a plan, for a person. */
+const LEFT_OUT_WHY = {
+  down: 'its server is down', availability_unknown: 'it did not tell its free chargers in time',
+};
+
+/* "Left out: Frevo Charge (b), its server is down: its stations could not be asked." per company. */
+function leftOutList(leftOut) {
+  if (!leftOut || !leftOut.length) return null;
+  return el('ul', { class: 'left-out', id: 'plan-left-out' }, leftOut.map((c) => el('li', { class: 'note', dataset: { company: c.company } },
+    'Left out: ', el('strong', { text: (store.names[c.company] || 'Company ' + c.company) + ' (' + c.company + ')' }),
+    ', ' + (LEFT_OUT_WHY[c.reason] || c.reason || 'not asked') + ': its stations could not be asked.')));
+}
+
 function newKey() {
   return 'ui-' + (crypto.randomUUID ? crypto.randomUUID() : Date.now() + '-' + Math.random().toString(16).slice(2));
 }
@@ -321,9 +347,12 @@ export function bookPage(root, params, query, ctx) {
       el('h1', { text: 'Book a trip' }),
       el('p', { class: 'lede', text: 'One request books a charging window at each stop, at whichever company owns it: all legs, or none.' }))));
 
-  const steps = el('ol', { class: 'wizard-steps', 'aria-label': 'Booking steps' },
-    el('li', { dataset: { step: 'form' }, text: '1. Trip' }), el('li', { dataset: { step: 'review' }, text: '2. Options' }),
-    el('li', { dataset: { step: 'result' }, text: '3. Booked' }));
+  // The steps as the page goes: choose the stops (planned options or by hand), check them, the outcome.
+  const STEPS = ['form', 'review', 'result'];
+  const steps = el('ol', { class: 'wizard-steps', 'aria-label': 'Booking steps', id: 'book-steps' },
+    el('li', { dataset: { step: 'form' }, text: '1. Choose the stops' }), el('li', { dataset: { step: 'review' }, text: '2. Check the stops' }),
+    el('li', { dataset: { step: 'result' }, text: '3. Book' }));
+  const zoneNote = el('p', { class: 'hint', id: 'book-zone' }, 'Times are in your time zone, ' + zoneName() + ' (', el('strong', { text: utcOffset(Date.now()) }), ').');
   const formSec = el('section', { class: 'panel', 'aria-label': 'Trip' });
   const reviewSec = el('section', { class: 'panel', 'aria-label': 'Options', hidden: true });
   const resultSec = el('section', { class: 'panel result', 'aria-label': 'Result', hidden: true, tabindex: '-1' });
@@ -346,7 +375,7 @@ export function bookPage(root, params, query, ctx) {
     el('div', { class: 'field' }, el('label', { for: 'book-car', text: 'Car' }), carInput,
       el('p', { class: 'hint', text: 'The car the windows are booked for: 1 to 64 of letters, digits and _ . : -' })),
     el('div', { class: 'mode-switch', role: 'group', 'aria-label': 'How to choose the stops' }, modePlan, modeManual),
-    planBox, manualBox, formMsg);
+    zoneNote, planBox, manualBox, formMsg);
 
   // ---------------- manual legs
   const legsBox = el('ol', { class: 'leg-editor', id: 'leg-editor' });
@@ -387,10 +416,15 @@ export function bookPage(root, params, query, ctx) {
     const remove = el('button', { type: 'button', class: 'btn-small btn-ghost-dark', 'aria-label': 'Remove this stop', text: 'Remove' });
     const li = el('li', { class: 'leg-edit' },
       el('div', { class: 'field' }, el('label', { for: sel.id, text: 'Station' }), sel),
-      el('div', { class: 'field' }, el('label', { for: start.id, text: 'Start' }), start),
+      el('div', { class: 'field' }, el('label', { for: start.id, text: 'Start (' + utcOffset(leg.start) + ')' }), start),
       el('div', { class: 'field' }, el('label', { for: dur.id, text: 'Charge for' }), dur),
       remove);
     const row = { li, sel, start, dur };
+    // The offset of the chosen day (it changes with daylight saving time where there is one).
+    start.addEventListener('change', () => {
+      const t = new Date(start.value).getTime();
+      if (Number.isFinite(t)) setText(li.querySelector('label[for="' + start.id + '"]'), 'Start (' + utcOffset(t) + ')');
+    });
     remove.addEventListener('click', () => {
       if (legRows.length === 1) return;
       legRows = legRows.filter((r) => r !== row);
@@ -434,7 +468,7 @@ export function bookPage(root, params, query, ctx) {
     el('div', { class: 'field-grid' },
       el('div', { class: 'field' }, el('label', { for: 'plan-origin', text: 'From' }), origin),
       el('div', { class: 'field' }, el('label', { for: 'plan-destination', text: 'To' }), dest),
-      el('div', { class: 'field' }, el('label', { for: 'plan-departure', text: 'Leaving at' }), departure),
+      el('div', { class: 'field' }, el('label', { for: 'plan-departure', text: 'Leaving at (' + utcOffset(Date.now()) + ')' }), departure),
       el('div', { class: 'field' }, el('label', { for: 'plan-capacity', text: 'Battery (kWh)' }), capacity),
       el('div', { class: 'field' }, el('label', { for: 'plan-soc', text: 'Charge now (%)' }), soc)),
     el('div', { class: 'actions' }, planBtn), planOut);
@@ -451,6 +485,7 @@ export function bookPage(root, params, query, ctx) {
 
   planBtn.addEventListener('click', async () => {
     setText(formMsg, '');
+    clearToast();
     if (!carInput.reportValidity()) return;
     planBtn.disabled = true;
     planOut.replaceChildren(el('p', { class: 'muted', text: 'Planning…' }));
@@ -467,9 +502,13 @@ export function bookPage(root, params, query, ctx) {
         setMode(false);
         setText(formMsg, 'No route planner on this server yet: pick the stations and windows here.');
       } else {
+        // A plan the planner could not make among the companies it could ask is not "no plan":
+        // say who was left out, since their stations may well have made the trip.
         const b = e.body || {};
         const why = b.reason && b.reason.message ? b.reason.message : e.message;
-        planOut.replaceChildren(el('p', { class: 'note note-bad', text: 'No plan: ' + why }));
+        const left = leftOutList(b.companies_left_out);
+        planOut.replaceChildren(el('p', { class: 'note note-bad', id: 'plan-none',
+          text: (left ? 'No route through the companies that could be asked: ' : 'No route: ') + why }), left || '');
       }
     } finally {
       planBtn.disabled = false;
@@ -479,13 +518,12 @@ export function bookPage(root, params, query, ctx) {
   function renderPlan(body) {
     const options = (body && (body.options || body.items)) || [];
     const leftOut = (body && body.companies_left_out) || [];
-    const notes = leftOut.map((c) => el('p', { class: 'note', text: 'Left out: ' + (store.names[c.company] || c.company) +
-      (c.reason ? ' (' + c.reason + ')' : '') + '. Its stations were not considered.' }));
+    const notes = leftOutList(leftOut);
     if (!options.length) {
-      planOut.replaceChildren(el('p', { class: 'note', text: 'No option found for this trip.' }), ...notes);
+      planOut.replaceChildren(el('p', { class: 'note', id: 'plan-none', text: notes ? 'No option through the companies that could be asked.' : 'No option found for this trip.' }), notes || '');
       return;
     }
-    planOut.replaceChildren(...notes, el('ol', { class: 'option-list', id: 'plan-options' }, options.map((o, i) => {
+    planOut.replaceChildren(notes || '', el('ol', { class: 'option-list', id: 'plan-options' }, options.map((o, i) => {
       const legs = (o.legs || []).map((l) => ({ station_id: l.station_id, company: l.company,
         start: (l.window && l.window.start) || l.start, end: (l.window && l.window.end) || l.end, plan: l }));
       const eta = o.eta || o.arrival;
@@ -501,8 +539,7 @@ export function bookPage(root, params, query, ctx) {
         const p = l.plan;
         const item = el('li', {},
           companyChip(l.company || companyOf(l.station_id), store.names[l.company]), ' ',
-          el('strong', { text: stationName(l.station_id) }), ' · ', capitalize(dayTime(Date.parse(l.start))), '–',
-          fmt.time.format(new Date(l.end)),
+          el('strong', { text: stationName(l.station_id) }), ' · ', localSpan(l.start, l.end),
           p && p.arrive_soc !== undefined ? ' · ' + fmt.num.format(p.arrive_soc) + '% → ' + fmt.num.format(p.depart_soc) + '%' : '',
           p && p.cost !== undefined ? ' · ' + fmt.price.format(p.cost) : '');
         return item;
@@ -530,14 +567,22 @@ export function bookPage(root, params, query, ctx) {
     formSec.hidden = out || step !== 'form';
     reviewSec.hidden = out || step !== 'review';
     resultSec.hidden = out || step !== 'result';
+    const at = STEPS.indexOf(step);
     steps.querySelectorAll('li').forEach((li) => {
-      if (li.dataset.step === step) li.setAttribute('aria-current', 'step');
+      const i = STEPS.indexOf(li.dataset.step);
+      if (i === at) li.setAttribute('aria-current', 'step');
       else li.removeAttribute('aria-current');
+      li.classList.toggle('done', i < at);
+      li.dataset.state = i < at ? 'done' : i === at ? 'current' : 'todo';
     });
+    // The last step says what it is: still to do, or the outcome.
+    const last = steps.querySelector('[data-step="result"]');
+    setText(last, '3. ' + (step !== 'result' ? 'Book' : resultSec.dataset.outcome === 'booked' ? 'Booked' : 'Not booked'));
   }
 
   async function review(legs) {
     setText(formMsg, '');
+    clearToast();
     if (!carInput.reportValidity()) return;
     const body = { car_id: carInput.value.trim(), legs: legs.map((l) => ({ station_id: l.station_id, start: l.start, end: l.end })) };
     const text = JSON.stringify(body);
@@ -550,8 +595,8 @@ export function bookPage(root, params, query, ctx) {
         el('span', { class: 'leg-index', 'aria-hidden': 'true', text: String(i + 1) }),
         el('div', { class: 'leg-main' },
           el('p', { class: 'leg-title', text: stationName(l.station_id) + ' ' }, el('span', { class: 'mono muted small', text: l.station_id })),
-          el('p', { class: 'leg-meta' }, companyChip(company, store.names[company]), ' ', capitalize(dayTime(s)), '–',
-            fmt.time.format(new Date(e)), ' (' + Math.round((e - s) / MINUTE_MS) + '\u00a0min) ', free)));
+          el('p', { class: 'leg-meta' }, companyChip(company, store.names[company]), ' ', localSpan(l.start, l.end),
+            ' (' + Math.round((e - s) / MINUTE_MS) + '\u00a0min) ', free)));
       item.style.setProperty('--c', companyColor(company));
       if (company === store.company) {
         getJSON('/stations/' + encodeURIComponent(l.station_id) + '/availability?from=' + encodeURIComponent(l.start) + '&to=' + encodeURIComponent(l.end))
@@ -578,6 +623,7 @@ export function bookPage(root, params, query, ctx) {
   backBtn.addEventListener('click', () => showStep('form'));
 
   bookBtn.addEventListener('click', async () => {
+    clearToast();
     bookBtn.disabled = true;
     setText(bookBtn, 'Booking at every company…');
     let outcome;
@@ -597,12 +643,13 @@ export function bookPage(root, params, query, ctx) {
       const t = outcome.trip;
       pending = null;
       resultSec.className = 'panel result result-ok';
+      resultSec.dataset.outcome = 'booked';
       resultSec.replaceChildren(el('h2', { text: 'Trip booked' }),
         el('p', {}, 'Every leg is confirmed at its company. Trip ', el('a', { href: '#/trip/' + t.id, id: 'booked-trip', class: 'mono', dataset: { trip: t.id }, text: shortId(t.id) }), '.'),
         el('ul', { class: 'result-links' }, (t.legs || []).map((l) => el('li', {},
           companyChip(l.company, store.names[l.company]), ' ',
           el('a', { href: '#/station/' + encodeURIComponent(l.station_id), text: stationName(l.station_id) }),
-          ' · ', capitalize(dayTime(Date.parse(l.start))), l.charger ? ' · charger #' + l.charger : ''))),
+          ' · ', localSpan(l.start, l.end), l.charger ? ' · charger #' + l.charger : ''))),
         el('div', { class: 'actions' }, el('a', { class: 'btn btn-primary', href: '#/trip/' + t.id, text: 'Open the trip' }),
           el('a', { class: 'btn', href: '#/trips', text: 'All trips' })));
       showStep('result');
@@ -613,6 +660,7 @@ export function bookPage(root, params, query, ctx) {
     const e = outcome.error;
     const b = e.body || {};
     resultSec.className = 'panel result result-bad';
+    resultSec.dataset.outcome = 'refused';
     const parts = [el('h2', { text: e.status === 409 ? 'Not booked: a leg cannot be had' : 'Not booked' })];
     if (e.status === 409 && b.failed_leg !== undefined && b.failed_leg !== null) {
       const i = b.failed_leg;
@@ -624,7 +672,7 @@ export function bookPage(root, params, query, ctx) {
       for (const w of alts.windows || []) {
         const btn = el('button', { type: 'button', class: 'btn-small', text: 'Use this window' });
         btn.addEventListener('click', () => replaceLeg(i, { station_id: leg.station_id, start: w.start, end: w.end }));
-        items.push(el('li', { class: 'alt' }, 'Same station, ', capitalize(dayTime(Date.parse(w.start))), '–', fmt.time.format(new Date(w.end)), ' ', btn));
+        items.push(el('li', { class: 'alt' }, 'Same station, ', localSpan(w.start, w.end), ' ', btn));
       }
       for (const s of alts.stations || []) {
         const btn = el('button', { type: 'button', class: 'btn-small', text: 'Use this station' });

@@ -481,7 +481,8 @@ test('the business page charts a session, shades the heat-map and alerts on a st
     // Today's energy bar is there and not empty; the alert names the station in maintenance.
     const bars = await page.locator('#chart-energy rect').evaluateAll((rs) => rs.map((x) => Number(x.getAttribute('height'))));
     assert.ok(bars.length >= 7 && bars[bars.length - 1] > 0, 'energy bars: ' + JSON.stringify(bars));
-    assert.match(await page.locator('#business-alerts').textContent(), new RegExp('in maintenance, taking no bookings: [^.]*' + down));
+    assert.match(await page.locator('#business-alerts li[data-kind="station_maintenance"]', { hasText: down }).textContent(),
+      new RegExp('Station ' + down + ' \\(João Pessoa\\) is in maintenance: it takes no bookings\\.'));
     assert.match(await page.locator('#business-kpis').textContent(), /kWh/);
     await screenshot(page, 'business');
     assert.deepEqual(page.errors, []);

@@ -92,6 +92,9 @@ bool config_load(struct config *cfg, char *err, size_t err_size)
 	    !read_int("EVC_WINDOW_MAX_HOURS", 24, 1, 24 * 7, &cfg->window_max_hours, err, err_size) ||
 	    !read_int("EVC_WINDOW_MAX_AHEAD_DAYS", 366, 1, 3660, &cfg->window_max_ahead_days, err, err_size) ||
 	    !read_int("EVC_STATS_MAX_DAYS", 93, 1, 731, &cfg->stats_max_days, err, err_size) ||
+	    !read_int("EVC_ALERT_IN_DOUBT_SECONDS", 60, 1, 86400, &cfg->alert_in_doubt_seconds, err, err_size) ||
+	    !read_int("EVC_ALERT_BUSY_PERCENT", 90, 1, 100, &cfg->alert_busy_percent, err, err_size) ||
+	    !read_int("EVC_ALERTS_MAX", 100, 1, 1000, &cfg->alerts_max, err, err_size) ||
 	    !read_int("EVC_PEER_CONNECT_TIMEOUT_MS", 1000, 50, 60000, &cfg->peer_connect_timeout_ms, err, err_size) ||
 	    !read_int("EVC_PEER_TIMEOUT_MS", 5000, 100, 120000, &cfg->peer_timeout_ms, err, err_size) ||
 	    !read_int("EVC_RECOVERY_INTERVAL_MS", 2000, 100, 60000, &cfg->recovery_interval_ms, err, err_size) ||

@@ -49,6 +49,10 @@ struct config {
 	int window_max_hours;                      /* EVC_WINDOW_MAX_HOURS: longest charging window */
 	int window_max_ahead_days;                 /* EVC_WINDOW_MAX_AHEAD_DAYS: latest start of a window */
 	int stats_max_days;                        /* EVC_STATS_MAX_DAYS: longest period of GET /stats */
+	/* GET /alerts (core/alerts.c): when an in-doubt transaction, a busy station, a silent charge point alert */
+	int alert_in_doubt_seconds;                /* EVC_ALERT_IN_DOUBT_SECONDS: a prepared transaction older alerts */
+	int alert_busy_percent;                    /* EVC_ALERT_BUSY_PERCENT: utilisation over the last hour above it alerts */
+	int alerts_max;                            /* EVC_ALERTS_MAX: most alerts in one answer (the rest counted) */
 	int peer_connect_timeout_ms;               /* EVC_PEER_CONNECT_TIMEOUT_MS: connect timeout of every call to a peer */
 	int peer_timeout_ms;                       /* EVC_PEER_TIMEOUT_MS: total timeout of a 2PC call to a peer */
 	int recovery_interval_ms;                  /* EVC_RECOVERY_INTERVAL_MS: 2PC recovery and instance heartbeat */

@@ -40,6 +40,7 @@ static const struct {
 	[POLICY_CHARGER_MANAGE]      = { "charger.manage",                          OPERATOR        },
 	[POLICY_PEER_MANAGE]         = { "peer.manage",                             OPERATOR        },
 	[POLICY_TRIP_LEGS_READ]      = { "trip.legs.read",                                     PEER },
+	[POLICY_ALERTS_READ]         = { "alerts.read",                             OPERATOR        },
 };
 
 static unsigned kind_bit(enum actor_kind kind)

@@ -38,6 +38,7 @@ enum policy_action {
 	POLICY_CHARGER_MANAGE,    /* rotate a station's OCPP key, remote commands to its chargers */
 	POLICY_PEER_MANAGE,       /* remove a peer and its credentials */
 	POLICY_TRIP_LEGS_READ,    /* a trip's coordinator reads the live state of its legs held here */
+	POLICY_ALERTS_READ,       /* what needs the operator now: stations offline, chargers faulted, peers down, ... */
 	POLICY_ACTION_COUNT
 };
 

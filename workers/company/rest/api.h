@@ -70,6 +70,7 @@ int api_cars_token_issue(struct http_request *req);
 int api_cars_token_revoke(struct http_request *req);
 int api_observer_get(struct http_request *req);
 int api_stats_get(struct http_request *req);
+int api_alerts_get(struct http_request *req);
 int api_admin_failpoints(struct http_request *req);
 
 /* 0 when the request's actor may take action (policy.c), else the refusal sent. */

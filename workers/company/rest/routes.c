@@ -47,6 +47,7 @@ const struct http_route http_routes[] = {
 	{ "POST", "/cars/{id}/revoke", api_cars_token_revoke },
 	{ "GET", "/federation/overview", api_observer_get },
 	{ "GET", "/stats", api_stats_get },
+	{ "GET", "/alerts", api_alerts_get },
 	{ "GET", "/federation/servers", api_federation_servers },
 	{ "GET", "/federation/peers", api_federation_peers },
 	{ "POST", "/federation/peers", api_federation_register },
