@@ -349,11 +349,12 @@ static bool note_elsewhere(struct app *app, const char *trip_id, json_t *reply, 
 }
 
 /* Runs the 2PC of a fresh trip; true when its key turned out to name a trip elsewhere (dup filled). */
-static bool drive_new_trip(struct app *app, const char *trip_id, const char *gid, struct elsewhere *dup,
-			   const char *request_id, struct core_result *r)
+static bool drive_new_trip(struct app *app, const char *trip_id, const char *gid, const struct twopc_trip *t,
+			   struct elsewhere *dup, const char *request_id, struct core_result *r)
 {
 	json_t *reply = NULL;
-	int status = twopc_run(app, trip_id, gid, request_id, &reply);
+	bool kept = false;
+	int status = twopc_run_new(app, trip_id, gid, t, request_id, &reply, &kept);
 	const char *code = json_string_value(json_object_get(json_object_get(reply, "error"), "code"));
 	if (status == 409 && code != NULL && strcmp(code, "duplicate_key") == 0 &&
 	    note_elsewhere(app, trip_id, reply, dup, request_id)) {
@@ -365,7 +366,7 @@ static bool drive_new_trip(struct app *app, const char *trip_id, const char *gid
 		snprintf(r->location, sizeof(r->location), "/trips/%s", trip_id);
 	if (status == 503 || (status == 409 && code != NULL && strcmp(code, "in_progress") == 0))
 		r->retry_after = TWOPC_RETRY_AFTER_SECONDS;
-	if (status != 409 || code == NULL || strcmp(code, "in_progress") != 0)
+	if (!kept && (status != 409 || code == NULL || strcmp(code, "in_progress") != 0))
 		remember_answer(app, trip_id, r); /* "another attempt is undecided" is no final answer */
 	return false;
 }
@@ -407,7 +408,8 @@ static enum evc_err run_new_trip(struct app *app, const struct actor *actor, con
 	if (start == START_FRESH) {
 		log_info("event=trip_requested req=%s trip=%s car=%s legs=%zu participants=%s", request_id, trip_id, car,
 			 json_array_size(legs), participants_text);
-		if (drive_new_trip(app, trip_id, gid, &dup, request_id, r))
+		const struct twopc_trip known = { car, key, legs, participants };
+		if (drive_new_trip(app, trip_id, gid, &known, &dup, request_id, r))
 			start = START_ELSEWHERE;
 	}
 	if (start == START_ELSEWHERE)

@@ -95,6 +95,21 @@ const char *twopc_decision(struct app *app, const char *gid);
  */
 int twopc_run(struct app *app, const char *trip_id, const char *gid, const char *request_id, json_t **reply);
 
+/* A new trip as its request just wrote its row (borrowed): twopc_run_new need not read it back. */
+struct twopc_trip {
+	const char *car_id, *key;
+	json_t *legs, *participants;
+};
+
+/*
+ * twopc_run for a reserve whose row the caller just wrote with t. The answer
+ * to a commit is kept in the row for retries with the same key, in the same
+ * statement as the trip's final phase: *kept says it was (the caller then
+ * need not keep it).
+ */
+int twopc_run_new(struct app *app, const char *trip_id, const char *gid, const struct twopc_trip *t,
+		  const char *request_id, json_t **reply, bool *kept);
+
 /*
  * Records this process as alive (worker_instances), on a connection of its
  * own; repeated every EVC_RECOVERY_INTERVAL_MS on its own ticker.
