@@ -105,3 +105,36 @@ END
 $$;
 COMMENT ON FUNCTION trip_settle(uuid, text, text, jsonb, integer, jsonb) IS
     'The coordinator''s last write of a trip''s transaction in one statement: phase and legs (NULL: kept), the answer kept for retries (when a status is given; a NULL body keeps the trip itself), and the trip as it now stands.';
+
+-- The coordinator writes a new trip's row before any participant is asked, under
+-- the car's advisory lock (the key coredb_begin_car takes), in one statement: it
+-- was five (BEGIN, the lock, the insert, the count of the car's live trips,
+-- COMMIT). 'fresh' when written, 'exists' when the car's key was seen (the caller
+-- reads what it names); past the car's limit (p_car_max > 0; the new row counted)
+-- it raises SQLSTATE EV001 and nothing is written. Under the lock, two requests of
+-- one car are counted one after the other.
+CREATE OR REPLACE FUNCTION trip_open(p_id uuid, p_car text, p_key text, p_request jsonb, p_legs jsonb,
+                                     p_participants json, p_instance text, p_gid text, p_car_max integer)
+RETURNS text
+LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('evc-car-' || p_car));
+    INSERT INTO trips (id, car_id, idempotency_key, request, status, legs, participants, instance, gid)
+    SELECT p_id, p_car, p_key, p_request, 'preparing', p_legs, ARRAY(SELECT json_array_elements_text(p_participants)),
+           p_instance, p_gid
+    ON CONFLICT (car_id, idempotency_key) DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN 'exists';
+    END IF;
+    IF p_car_max > 0 AND (SELECT count(*) FROM trips t
+                           WHERE car_id = p_car AND status IN ('preparing', 'committing', 'confirmed')
+                             AND (SELECT max((l->>'end')::timestamptz) FROM jsonb_array_elements(t.legs) l) > now())
+                         > p_car_max THEN
+        RAISE EXCEPTION 'car % is at its limit of % live trips', p_car, p_car_max USING ERRCODE = 'EV001';
+    END IF;
+    RETURN 'fresh';
+END
+$$;
+COMMENT ON FUNCTION trip_open(uuid, text, text, jsonb, jsonb, json, text, text, integer) IS
+    'A new trip''s row in one statement, under the car''s advisory lock: fresh, exists (the key was seen), or SQLSTATE EV001 past the car''s live-trip limit (nothing written).';
