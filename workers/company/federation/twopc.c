@@ -22,6 +22,7 @@
 #define IN_DOUBT_AFTER "2 seconds"  /* younger prepared transactions are still in flight */
 #define STALE_AFTER "5 seconds"     /* a decided trip of a live sibling not finished by then is re-driven */
 #define MAX_FLIGHTS 4096            /* distributed transactions one process drives at once */
+#define TWOPC_SENDERS 8             /* threads that send a decision's commits or aborts side by side */
 /* The phases of a trip whose current transaction is not finished. */
 #define UNFINISHED "('preparing', 'committing', 'aborting', 'cancelling', 'finishing')"
 /*
@@ -621,7 +622,89 @@ struct twopc {
 	size_t count, capacity;
 	time_t beats_ok_since;   /* since when every beat succeeded; 0 after a failed one */
 	struct db_pool *beat_db; /* the heartbeat's own connection: no load delays a beat */
+	/* Senders of commits and aborts side by side (drive); each keeps its curl handle alive. */
+	pthread_mutex_t send_lock;
+	pthread_cond_t send_work;
+	struct send_job *send_head;
+	bool send_stop;
+	int send_free; /* sender threads idle and not yet given a job */
+	int senders;
+	pthread_t sender[TWOPC_SENDERS];
 };
+
+/* One commit or abort a sender thread sends, for a drive that waits on its batch. */
+struct send_job {
+	struct app *app;
+	const char *company, *path, *request_id;
+	json_t *body; /* owned by the job */
+	struct peer_response out;
+	struct send_batch *batch;
+	struct send_job *next;
+};
+
+struct send_batch {
+	pthread_mutex_t lock;
+	pthread_cond_t done;
+	size_t left;
+};
+
+static void call_participant(struct app *app, const char *company, const char *path, json_t *body,
+			     const char *request_id, struct peer_response *out);
+
+static void *sender_main(void *arg)
+{
+	struct twopc *t = arg;
+	for (;;) {
+		pthread_mutex_lock(&t->send_lock);
+		t->send_free++;
+		while (t->send_head == NULL && !t->send_stop)
+			pthread_cond_wait(&t->send_work, &t->send_lock);
+		struct send_job *job = t->send_head;
+		if (job != NULL)
+			t->send_head = job->next;
+		pthread_mutex_unlock(&t->send_lock);
+		if (job == NULL)
+			return NULL; /* stopping, nothing left */
+		call_participant(job->app, job->company, job->path, job->body, job->request_id, &job->out);
+		pthread_mutex_lock(&job->batch->lock);
+		if (--job->batch->left == 0)
+			pthread_cond_signal(&job->batch->done);
+		pthread_mutex_unlock(&job->batch->lock);
+	}
+}
+
+/*
+ * Sends jobs[0..n) side by side: all but the last through the sender threads
+ * that are idle, the rest on the calling thread; returns when every one has its
+ * answer. A job never waits for a busy sender (a peer that hangs holds only the
+ * senders already talking to it), so with none idle it is one after the other.
+ */
+static void send_all(struct twopc *t, struct send_job *jobs, size_t n)
+{
+	if (n == 0)
+		return;
+	struct send_batch batch = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, n - 1 };
+	pthread_mutex_lock(&t->send_lock);
+	size_t queued = (size_t)t->send_free < n - 1 ? (size_t)t->send_free : n - 1;
+	t->send_free -= (int)queued;
+	batch.left = queued;
+	for (size_t i = 0; i < queued; i++) {
+		jobs[i].batch = &batch;
+		jobs[i].next = t->send_head;
+		t->send_head = &jobs[i];
+	}
+	if (queued > 0)
+		pthread_cond_broadcast(&t->send_work);
+	pthread_mutex_unlock(&t->send_lock);
+	for (size_t i = queued; i < n; i++)
+		call_participant(jobs[i].app, jobs[i].company, jobs[i].path, jobs[i].body, jobs[i].request_id, &jobs[i].out);
+	pthread_mutex_lock(&batch.lock);
+	while (queued > 0 && batch.left > 0)
+		pthread_cond_wait(&batch.done, &batch.lock);
+	pthread_mutex_unlock(&batch.lock);
+	pthread_mutex_destroy(&batch.lock);
+	pthread_cond_destroy(&batch.done);
+}
 
 bool twopc_init(struct app *app)
 {
@@ -636,6 +719,12 @@ bool twopc_init(struct app *app)
 		return false;
 	}
 	pthread_mutex_init(&t->lock, NULL);
+	pthread_mutex_init(&t->send_lock, NULL);
+	pthread_cond_init(&t->send_work, NULL);
+	while (t->senders < TWOPC_SENDERS && pthread_create(&t->sender[t->senders], NULL, sender_main, t) == 0)
+		t->senders++;
+	if (t->senders < TWOPC_SENDERS)
+		log_warn("event=twopc_senders_short started=%d wanted=%d", t->senders, TWOPC_SENDERS);
 	app->twopc = t;
 	return true;
 }
@@ -645,6 +734,14 @@ void twopc_cleanup(struct app *app)
 	struct twopc *t = app->twopc;
 	if (t == NULL)
 		return;
+	pthread_mutex_lock(&t->send_lock);
+	t->send_stop = true;
+	pthread_cond_broadcast(&t->send_work);
+	pthread_mutex_unlock(&t->send_lock);
+	for (int i = 0; i < t->senders; i++)
+		pthread_join(t->sender[i], NULL);
+	pthread_cond_destroy(&t->send_work);
+	pthread_mutex_destroy(&t->send_lock);
 	db_pool_destroy(t->beat_db);
 	pthread_mutex_destroy(&t->lock);
 	free(t->flights);
@@ -921,39 +1018,70 @@ static void save_trip(struct app *app, const char *trip_id, const char *gid, con
 	db_release(app->db_relaxed, conn);
 }
 
+/* Marks the legs of company with the state the outcome gives them. */
+static void mark_legs(json_t *legs, const char *company, const char *state)
+{
+	size_t k;
+	json_t *leg;
+	json_array_foreach(legs, k, leg) {
+		if (strcmp(json_string_value(json_object_get(leg, "company")), company) == 0)
+			json_object_set_new(leg, "state", json_string(state));
+	}
+}
+
 /*
  * Tells the first n participants the decision; marks the legs of those that
- * acknowledged. True when all did.
+ * acknowledged. True when all did. The first told is this company when it is
+ * one of them (in-process, no HTTP), else the first participant; then the
+ * others side by side (send_all): the decision is durable, so the order no
+ * longer matters, and the car waits for one peer's round trip, not the sum.
+ * first_done: this company's own legs committed with the decision, and it is
+ * not among the n; all are told side by side.
  */
 static bool drive(struct app *app, const char *gid, const char *decision, json_t *participants, size_t n,
-		  json_t *legs, const char *request_id)
+		  json_t *legs, bool first_done, const char *request_id)
 {
 	const char *op = gid_op(gid);
 	bool commit = strcmp(decision, "commit") == 0;
 	const char *path = commit ? "/api/v1/federation/commit" : "/api/v1/federation/abort";
-	json_t *body = json_pack("{s:s}", "gid", gid);
-	bool all = true;
+	struct send_job *jobs = n > 0 ? calloc(n, sizeof(*jobs)) : NULL;
+	if (n > 0 && jobs == NULL)
+		return false; /* recovery tells them */
+	size_t first = 0;
 	for (size_t i = 0; i < n; i++) {
 		const char *company = json_string_value(json_array_get(participants, i));
-		struct peer_response r;
-		call_participant(app, company, path, body, request_id, &r);
-		bool acked = r.status == 200;
-		if (!acked) {
+		if (strcmp(company, app->cfg.company_id) == 0)
+			first = i;
+		jobs[i] = (struct send_job){ app, company, path, request_id, json_pack("{s:s}", "gid", gid), { 0, NULL, 0, false },
+					     NULL, NULL };
+	}
+	if (first_done) {
+		/* This company's legs committed with the decision (commit_here): the others side by side. */
+		if (commit)
+			failpoint_hit(FAILPOINT_COORDINATOR_MID_COMMIT);
+		send_all(app->twopc, jobs, n);
+	} else if (n > 0) {
+		struct send_job head = jobs[first];
+		jobs[first] = jobs[0];
+		jobs[0] = head;
+		call_participant(app, jobs[0].company, path, jobs[0].body, request_id, &jobs[0].out);
+		if (commit)
+			failpoint_hit(FAILPOINT_COORDINATOR_MID_COMMIT);
+		send_all(app->twopc, jobs + 1, n - 1);
+	}
+	bool all = true;
+	for (size_t i = 0; i < n; i++) {
+		if (jobs[i].out.status == 200) {
+			mark_legs(legs, jobs[i].company, leg_state(op, decision));
+		} else {
 			log_warn("event=twopc_%s_pending req=%s gid=%s company=%s status=%ld", decision, request_id, gid,
-				 company, r.status);
+				 jobs[i].company, jobs[i].out.status);
 			all = false;
 		}
-		size_t k;
-		json_t *leg;
-		json_array_foreach(legs, k, leg) {
-			if (strcmp(json_string_value(json_object_get(leg, "company")), company) == 0 && acked)
-				json_object_set_new(leg, "state", json_string(leg_state(op, decision)));
-		}
-		peer_response_clear(&r);
-		if (commit && i == 0)
-			failpoint_hit(FAILPOINT_COORDINATOR_MID_COMMIT);
+		peer_response_clear(&jobs[i].out);
+		json_decref(jobs[i].body);
 	}
-	json_decref(body);
+	free(jobs);
 	return all;
 }
 
@@ -1006,13 +1134,12 @@ struct votes {
 	struct peer_response failure; /* that company's answer */
 };
 
-/* Asks each participant to prepare, in the trip's order, until one votes no. */
-static void prepare_all(struct app *app, const char *trip_id, const char *gid, struct trip_row *trip,
+/* Asks each participant before upto to prepare, in the trip's order from v->asked on, until one votes no. */
+static void prepare_all(struct app *app, const char *trip_id, const char *gid, struct trip_row *trip, size_t upto,
 			const char *request_id, struct votes *v)
 {
 	const char *op = gid_op(gid);
-	size_t n = json_array_size(trip->participants);
-	for (v->asked = 0; v->asked < n && v->failed_company == NULL; v->asked++) {
+	for (; v->asked < upto && v->failed_company == NULL; v->asked++) {
 		const char *company = json_string_value(json_array_get(trip->participants, v->asked));
 		json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "gid", gid, "trip_id", trip_id, "coordinator",
 					 app->cfg.company_id, "op", op, "car_id", trip->car_id, "legs",
@@ -1121,6 +1248,59 @@ static enum outcome decide_after_votes(struct app *app, const char *trip_id, con
 	return decided;
 }
 
+/*
+ * The coordinator as its own last participant: its legs booked and the commit
+ * decision recorded in ONE local transaction, with no PREPARE TRANSACTION (the
+ * decision's commit is the legs' commit; the marker written with them answers
+ * a repeated commit or abort, as a participant's does). Only for a reserve whose
+ * last participant is this company, once every other one voted yes: the legs
+ * are still booked in leg order (the first leg wins; two attempts with one key
+ * meet at the first company they share). True when it decided: *decided is
+ * OUTCOME_COMMIT, or OUTCOME_UNKNOWN when the commit's fate is not known (then
+ * recovery reads the record). False when nothing was written: a no (the key)
+ * in v, or the legs could not be had in one statement, and then the caller
+ * prepares them the usual way, which explains a failure.
+ */
+static bool commit_here(struct app *app, const char *trip_id, const char *gid, struct trip_row *trip, struct votes *v,
+			const char *request_id, enum outcome *decided)
+{
+	const char *here = app->cfg.company_id;
+	struct twopc_prepare_request q = { gid, trip_id, here, "reserve", trip->car_id, trip->key[0] ? trip->key : NULL,
+					   legs_of(trip->legs, here), NULL };
+	struct peer_response out = { 0, NULL, 0, false };
+	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
+	json_t *booked = json_array(), *legs = json_deep_copy(trip->legs);
+	enum fast_prepare f = conn != NULL ? fast_prepare(app, conn, &q, request_id, booked, &out) : FAST_FALLBACK;
+	bool done = false;
+	if (f == FAST_ANSWERED && out.status != 0) {
+		v->failed_company = json_string_value(json_array_get(trip->participants, v->asked));
+		v->failure = out;
+		v->asked++;
+	} else if (f == FAST_READY) {
+		json_t *vote = json_pack("{s:O}", "reservations", booked);
+		note_reservations(legs, vote);
+		json_decref(vote);
+		mark_legs(legs, here, leg_state("reserve", "commit"));
+		*decided = decide(conn, gid, trip_id, "commit", "request", legs);
+		done = *decided == OUTCOME_COMMIT;
+		if (done && !db_command(conn, "COMMIT"))
+			*decided = OUTCOME_UNKNOWN; /* perhaps committed: recovery reads the record */
+		else if (!done && !db_command(conn, "ROLLBACK"))
+			log_warn("event=rollback_failed req=%s trip=%s", request_id, trip_id);
+		if (done) {
+			log_info("event=twopc_prepared req=%s gid=%s trip=%s op=reserve legs=%zu committed_with_decision=yes",
+				 request_id, gid, trip_id, json_array_size(q.legs));
+			json_decref(trip->legs);
+			trip->legs = json_incref(legs);
+		}
+	}
+	json_decref(legs);
+	json_decref(booked);
+	json_decref(q.legs);
+	db_release(app->db, conn);
+	return done;
+}
+
 /* twopc_run with the trip in memory; keep: the answer to a commit is kept for retries (*kept when it was). */
 static int run_trip(struct app *app, const char *trip_id, const char *gid, struct trip_row *trip, bool keep,
 		    bool *kept, const char *request_id, json_t **reply)
@@ -1129,12 +1309,21 @@ static int run_trip(struct app *app, const char *trip_id, const char *gid, struc
 	struct votes v = { 0, NULL, { 0, NULL, 0, false } };
 	bool lost = false;
 	*kept = false;
-	prepare_all(app, trip_id, gid, trip, request_id, &v);
+	size_t n = json_array_size(trip->participants);
+	bool here_last = strcmp(op, "reserve") == 0 && n > 0 &&
+			 strcmp(json_string_value(json_array_get(trip->participants, n - 1)), app->cfg.company_id) == 0;
+	prepare_all(app, trip_id, gid, trip, here_last ? n - 1 : n, request_id, &v);
 	if (v.failed_company == NULL)
 		failpoint_hit(FAILPOINT_COORDINATOR_AFTER_PREPARES);
-
-	/* The decision, durable with the trip's phase and legs before anyone is told. */
-	const char *decision = outcome_name(decide_after_votes(app, trip_id, gid, trip->legs, &v, &lost, request_id));
+	enum outcome decided = OUTCOME_UNKNOWN;
+	bool decided_here = here_last && v.failed_company == NULL &&
+			    commit_here(app, trip_id, gid, trip, &v, request_id, &decided);
+	if (!decided_here) {
+		prepare_all(app, trip_id, gid, trip, n, request_id, &v);
+		/* The decision, durable with the trip's phase and legs before anyone is told. */
+		decided = decide_after_votes(app, trip_id, gid, trip->legs, &v, &lost, request_id);
+	}
+	const char *decision = outcome_name(decided);
 	if (decision == NULL) {
 		/*
 		 * Not known here: the database went away, perhaps after recording the
@@ -1153,8 +1342,8 @@ static int run_trip(struct app *app, const char *trip_id, const char *gid, struc
 	if (commit)
 		failpoint_hit(FAILPOINT_COORDINATOR_AFTER_DECISION);
 
-	bool all = drive(app, gid, decision, trip->participants, commit ? json_array_size(trip->participants) : v.asked,
-			 trip->legs, request_id);
+	bool all = drive(app, gid, decision, trip->participants, decided_here ? n - 1 : commit ? n : v.asked, trip->legs,
+			 decided_here, request_id);
 	int status;
 	if (commit) {
 		status = strcmp(op, "reserve") == 0 ? 201 : 200;
@@ -1278,7 +1467,8 @@ static void recover_trips(struct app *app)
 		log_info("event=twopc_recovering trip=%s gid=%s decision=%s owner=%s", c[i].trip_id, c[i].gid, decision,
 			 c[i].mine ? "this_process" : c[i].gone ? "gone" : "live_sibling");
 		/* Every participant is told: abort is a no-op where nothing was prepared. */
-		if (drive(app, c[i].gid, decision, trip.participants, json_array_size(trip.participants), trip.legs, c[i].gid))
+		if (drive(app, c[i].gid, decision, trip.participants, json_array_size(trip.participants), trip.legs, false,
+			  c[i].gid))
 			save_trip(app, c[i].trip_id, c[i].gid, phase(gid_op(c[i].gid), decision, true), trip.legs);
 		free_trip(&trip);
 	}
