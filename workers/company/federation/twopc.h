@@ -6,7 +6,10 @@
  * participants, asks each participant to prepare in leg order, makes the
  * decision durable in tx_decisions (its local commit IS the decision; first
  * writer wins, so a late commit is impossible once abort is recorded), then
- * tells every participant. No decision row means abort (presumed abort).
+ * tells every participant (its own first, the others side by side). No
+ * decision row means abort (presumed abort). When the coordinator is the last
+ * participant of a reserve, it does not prepare its own legs: it books them in
+ * the transaction that records the commit decision (legs still in leg order).
  *
  * Participant: prepares the legs and a tx_markers row, then PREPARE
  * TRANSACTION. It never aborts a prepared transaction on its own: its recovery
