@@ -154,6 +154,63 @@ def test_crash_during_two_phase_commit_is_resolved(companies, stack, failpoint, 
         wait_for(lambda: not any(prepared(companies).values()), RESOLVED_WITHIN)
 
 
+# The coordinator that is its trip's last participant (c, for legs at a, b, c) books
+# its own leg and records the decision in ONE local transaction, with no PREPARE
+# TRANSACTION: right after a crash, c never holds the trip prepared; its leg is
+# committed with the decision or not at all.
+LOCAL_CASES = [
+    # (fail point, expected outcome, phase and decision at c right after the crash, c's live legs then)
+    ("coordinator_after_prepares", "aborted", ("preparing", None), 0),
+    ("coordinator_after_decision", "confirmed", ("committing", "commit"), 1),
+]
+
+
+@pytest.mark.parametrize("failpoint,expected,at_crash,live_at_c", LOCAL_CASES, ids=[c[0] for c in LOCAL_CASES])
+def test_crash_of_a_coordinator_that_is_its_own_last_participant(companies, stack, failpoint, expected, at_crash,
+                                                                 live_at_c):
+    c = companies["c"]
+    legs = route(fresh_stations(companies))
+    key = new_key("crashlocal")
+    try:
+        arm_failpoint(c, failpoint)
+        outcome, _ = post_crashing_trip(c, legs, key)
+        assert isinstance(outcome, requests.ConnectionError), f"{failpoint}: c should have died: {outcome!r}"
+        assert worker_is_dead(c), f"{failpoint}: c still answers after its fail point"
+        row = trip_row(c, key=key)
+        assert row is not None and row["participants"] == ["a", "b", "c"], row
+        held = prepared(companies)
+        state = (row["status"], decision(c, row["gid"]))
+        assert state == at_crash, f"{failpoint}: expected (phase, decision) {at_crash} at the crash, got {state}"
+        assert {cid for cid, gids in held.items() if row["gid"] in gids} == {"a", "b"}, held
+        assert live_of_trip({"c": c}, row["id"])["c"] == live_at_c, reservations_of_trip(companies, row["id"])
+
+        run_stack("start", "c", "worker")
+
+        def resolved():
+            r = trip_row(c, key=key)
+            if r is None or r["status"] != expected or any(prepared(companies).values()):
+                return None
+            return r if all_or_nothing(companies, r) is None else None
+
+        assert wait_for(resolved, RESOLVED_WITHIN, interval=0.25), (
+            f"{failpoint}: {RESOLVED_WITHIN}s after restarting c: {describe(companies, c, key)}\n"
+            + worker_logs(stack, COMPANY_IDS, trip_id=row["id"]))
+        live = live_of_trip(companies, row["id"])
+        assert sum(live.values()) == (3 if expected == "confirmed" else 0), live
+        # A retry with the same key tells the same outcome, and books nothing more.
+        again, _, _ = post_trip(c, legs, key=key, car_id=row_car(c, row["id"]))
+        if expected == "confirmed":
+            assert_status(again, 201)
+            assert assert_json(again)["id"] == row["id"], again.text
+        else:
+            assert again.status_code in (409, 503), again.text
+        assert sum(live_of_trip(companies, row["id"]).values()) == sum(live.values())
+    finally:
+        disarm_failpoint(c, failpoint)
+        ensure_up(c)
+        wait_for(lambda: not any(prepared(companies).values()), RESOLVED_WITHIN)
+
+
 def row_car(company, trip_id):
     return company.sql_one("SELECT car_id FROM trips WHERE id = %s::uuid", (trip_id,))[0]
 

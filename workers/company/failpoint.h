@@ -12,7 +12,7 @@
 enum failpoint {
 	FAILPOINT_COORDINATOR_AFTER_PREPARES, /* every participant voted yes; no decision yet */
 	FAILPOINT_COORDINATOR_AFTER_DECISION, /* commit decision durable; no participant told */
-	FAILPOINT_COORDINATOR_MID_COMMIT,     /* the first participant committed, the others not */
+	FAILPOINT_COORDINATOR_MID_COMMIT,     /* the first participant told (the coordinator's own, if any) committed, the others not */
 	FAILPOINT_PARTICIPANT_AFTER_PREPARE,  /* PREPARE TRANSACTION done; the vote not sent */
 	FAILPOINT_PARTICIPANT_SLOW_PREPARE,   /* pauses: a slow participant, after PREPARE TRANSACTION */
 	FAILPOINT_COUNT,

@@ -149,45 +149,6 @@ static enum replay_kind replay(PGconn *conn, const char *car, const char *key, c
 	return kind;
 }
 
-/* The car's live future trips here, against EVC_CAR_MAX_TRIPS. */
-static enum evc_err check_car_limit(struct app *app, PGconn *conn, const char *car, const char *request_id,
-				    struct core_result *r)
-{
-	static const char sql[] =
-		"SELECT count(*) FROM trips t WHERE car_id = $1 AND status IN ('preparing', 'committing', 'confirmed')"
-		" AND (SELECT max((l->>'end')::timestamptz) FROM jsonb_array_elements(t.legs) l) > now()";
-	int max = app->cfg.car_max_trips;
-	if (max == 0)
-		return EVC_OK;
-	const char *params[] = { car };
-	PGresult *res = db_exec(conn, sql, 1, params);
-	if (!db_ok(res, "car_trip_count"))
-		coredb_error(r, conn, res, request_id);
-	else if (atol(PQgetvalue(res, 0, 0)) > max) /* the new trip's row is already counted */
-		core_fail(r, EVC_ERR_CONFLICT, "car_limit_reached",
-			  "car '%s' already has %d live trips coordinated here, the most a car may (EVC_CAR_MAX_TRIPS)", car, max);
-	PQclear(res);
-	return r->err;
-}
-
-/* Writes the trip's row before any participant is asked; *fresh false when the key was seen. */
-static enum evc_err insert_trip(struct app *app, PGconn *conn, const char *const params[8], bool *fresh,
-				const char *request_id, struct core_result *r)
-{
-	static const char sql[] =
-		"INSERT INTO trips (id, car_id, idempotency_key, request, status, legs, participants, instance, gid)"
-		" SELECT $1::uuid, $2, $3, $4::jsonb, 'preparing', $5::jsonb,"
-		"  ARRAY(SELECT json_array_elements_text($6::json)), $7, $8"
-		" ON CONFLICT (car_id, idempotency_key) DO NOTHING RETURNING id";
-	(void)app;
-	PGresult *res = db_exec(conn, sql, 8, params);
-	*fresh = db_ok(res, "trip_insert") && PQntuples(res) == 1;
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		coredb_error(r, conn, res, request_id);
-	PQclear(res);
-	return r->err;
-}
-
 /* Keeps the final answer for a retry with the same key (never a transient one). */
 static void remember_answer(struct app *app, const char *trip_id, const struct core_result *r)
 {
@@ -225,33 +186,47 @@ static void call_peer_as(const struct actor *actor, const char *peer, const char
 /* Where a request stands once its row is written or its key found. */
 enum trip_start { START_FRESH, START_ANSWERED, START_RUNNING, START_ELSEWHERE };
 
-/* Writes the trip's row (params as insert_trip's) under the car's lock, or finds what its key names. */
+/* SQLSTATE trip_open raises past the car's live-trip limit (021_trip_path.sql). */
+#define CAR_LIMIT_SQLSTATE "EV001"
+
+/*
+ * Writes the trip's row under the car's lock, counted against EVC_CAR_MAX_TRIPS,
+ * in one statement (trip_open), or finds what its key names. params: id, car,
+ * key, request, legs, participants, instance, gid.
+ */
 static enum trip_start open_trip(struct app *app, const char *const params[8], struct elsewhere *dup,
 				 const char *request_id, struct core_result *r)
 {
+	static const char sql[] = "SELECT trip_open($1::uuid, $2, $3, $4::jsonb, $5::jsonb, $6::json, $7, $8, $9::int)";
 	const char *car = params[1], *key = params[2], *request_text = params[3];
+	char max[16];
+	snprintf(max, sizeof(max), "%d", app->cfg.car_max_trips);
+	const char *all[] = { params[0], params[1], params[2], params[3], params[4], params[5], params[6], params[7], max };
 	enum trip_start start = START_ANSWERED;
 	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
 	if (conn == NULL) {
 		coredb_unavailable(r, request_id);
 		return start;
 	}
-	/* The count and the insert under the car's lock: racing requests of one car cannot both pass. */
-	if (coredb_begin_car(conn, car, request_id, r) == EVC_OK) {
-		bool fresh = false;
-		enum replay_kind kind = REPLAY_ANSWERED;
-		if (insert_trip(app, conn, params, &fresh, request_id, r) == EVC_OK && !fresh)
-			kind = replay(conn, car, key, request_text, request_id, dup, r);
-		else if (fresh && check_car_limit(app, conn, car, request_id, r) != EVC_OK)
-			fresh = false; /* rolled back below */
-		coredb_end(conn, request_id, r);
-		if (fresh && r->err == EVC_OK)
-			start = START_FRESH;
-		else if (kind == REPLAY_RUNNING)
+	PGresult *res = db_exec(conn, sql, 9, all);
+	bool ok = db_ok(res, "trip_open");
+	if (db_sqlstate_is(res, CAR_LIMIT_SQLSTATE))
+		core_fail(r, EVC_ERR_CONFLICT, "car_limit_reached",
+			  "car '%s' already has %d live trips coordinated here, the most a car may (EVC_CAR_MAX_TRIPS)", car,
+			  app->cfg.car_max_trips);
+	else if (!ok)
+		coredb_error(r, conn, res, request_id);
+	else if (strcmp(PQgetvalue(res, 0, 0), "fresh") == 0)
+		start = START_FRESH;
+	if (ok && start != START_FRESH) {
+		/* The key's row was committed before our lock was granted: what it names. */
+		enum replay_kind kind = replay(conn, car, key, request_text, request_id, dup, r);
+		if (kind == REPLAY_RUNNING)
 			start = START_RUNNING;
 		else if (kind == REPLAY_ELSEWHERE && r->err == EVC_OK)
 			start = START_ELSEWHERE;
 	}
+	PQclear(res);
 	db_release(app->db, conn);
 	return start;
 }
@@ -358,11 +333,12 @@ static bool note_elsewhere(struct app *app, const char *trip_id, json_t *reply, 
 }
 
 /* Runs the 2PC of a fresh trip; true when its key turned out to name a trip elsewhere (dup filled). */
-static bool drive_new_trip(struct app *app, const char *trip_id, const char *gid, struct elsewhere *dup,
-			   const char *request_id, struct core_result *r)
+static bool drive_new_trip(struct app *app, const char *trip_id, const char *gid, const struct twopc_trip *t,
+			   struct elsewhere *dup, const char *request_id, struct core_result *r)
 {
 	json_t *reply = NULL;
-	int status = twopc_run(app, trip_id, gid, request_id, &reply);
+	bool kept = false;
+	int status = twopc_run_new(app, trip_id, gid, t, request_id, &reply, &kept);
 	const char *code = json_string_value(json_object_get(json_object_get(reply, "error"), "code"));
 	if (status == 409 && code != NULL && strcmp(code, "duplicate_key") == 0 &&
 	    note_elsewhere(app, trip_id, reply, dup, request_id)) {
@@ -374,7 +350,7 @@ static bool drive_new_trip(struct app *app, const char *trip_id, const char *gid
 		snprintf(r->location, sizeof(r->location), "/trips/%s", trip_id);
 	if (status == 503 || (status == 409 && code != NULL && strcmp(code, "in_progress") == 0))
 		r->retry_after = TWOPC_RETRY_AFTER_SECONDS;
-	if (status != 409 || code == NULL || strcmp(code, "in_progress") != 0)
+	if (!kept && (status != 409 || code == NULL || strcmp(code, "in_progress") != 0))
 		remember_answer(app, trip_id, r); /* "another attempt is undecided" is no final answer */
 	return false;
 }
@@ -416,7 +392,8 @@ static enum evc_err run_new_trip(struct app *app, const struct actor *actor, con
 	if (start == START_FRESH) {
 		log_info("event=trip_requested req=%s trip=%s car=%s legs=%zu participants=%s", request_id, trip_id, car,
 			 json_array_size(legs), participants_text);
-		if (drive_new_trip(app, trip_id, gid, &dup, request_id, r))
+		const struct twopc_trip known = { car, key, legs, participants };
+		if (drive_new_trip(app, trip_id, gid, &known, &dup, request_id, r))
 			start = START_ELSEWHERE;
 	}
 	if (start == START_ELSEWHERE)

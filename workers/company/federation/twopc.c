@@ -22,6 +22,7 @@
 #define IN_DOUBT_AFTER "2 seconds"  /* younger prepared transactions are still in flight */
 #define STALE_AFTER "5 seconds"     /* a decided trip of a live sibling not finished by then is re-driven */
 #define MAX_FLIGHTS 4096            /* distributed transactions one process drives at once */
+#define TWOPC_SENDERS 8             /* threads that send a decision's commits or aborts side by side */
 /* The phases of a trip whose current transaction is not finished. */
 #define UNFINISHED "('preparing', 'committing', 'aborting', 'cancelling', 'finishing')"
 /*
@@ -242,6 +243,14 @@ static bool owns_trip(PGconn *conn, const char *trip_id, const char *coordinator
 	return ok;
 }
 
+/* A 409 vote no: the car's key names another trip, kept by coordinator. */
+static void answer_key_named(struct peer_response *out, const char *trip_id, const char *coordinator)
+{
+	answer(out, 409, json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "vote", "no", "key_trip_id", trip_id, "key_coordinator",
+				   coordinator, "error", "code", "duplicate_key", "message",
+				   "this car's Idempotency-Key names another trip"));
+}
+
 /* The trip a key names here, read after an insert met it: into out as a 409 vote no. */
 static void answer_key_taken(PGconn *conn, const char *car_id, const char *key, struct peer_response *out)
 {
@@ -249,12 +258,29 @@ static void answer_key_taken(PGconn *conn, const char *car_id, const char *key, 
 	const char *params[] = { car_id, key };
 	PGresult *res = db_exec(conn, sql, 2, params);
 	if (db_ok(res, "trip_key") && PQntuples(res) == 1)
-		answer(out, 409, json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "vote", "no", "key_trip_id", PQgetvalue(res, 0, 0),
-					   "key_coordinator", PQgetvalue(res, 0, 1), "error", "code", "duplicate_key",
-					   "message", "this car's Idempotency-Key names another trip"));
+		answer_key_named(out, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
 	else
 		answer_error(out, 503, "unavailable", "the database is unavailable");
 	PQclear(res);
+}
+
+static void answer_key_in_progress(struct peer_response *out)
+{
+	answer(out, 409, json_pack("{s:s, s:{s:s, s:s}}", "vote", "no", "error", "code", "in_progress", "message",
+				   "another trip with this car's Idempotency-Key is still being decided"));
+}
+
+/* Logs a refused key claim (out filled) and rolls the open transaction back. */
+static void key_refused(PGconn *conn, const char *car_id, const char *key, const char *trip_id, const char *request_id,
+			const struct peer_response *out)
+{
+	if (out->status == 503)
+		log_warn("event=twopc_key_failed req=%s trip=%s car=%s reason=database", request_id, trip_id, car_id);
+	else
+		log_info("event=twopc_key_taken req=%s trip=%s car=%s key=%s status=%ld", request_id, trip_id, car_id, key,
+			 out->status);
+	if (!db_command(conn, "ROLLBACK"))
+		log_warn("event=rollback_failed req=%s trip=%s", request_id, trip_id);
 }
 
 /*
@@ -288,17 +314,10 @@ static bool claim_key(struct app *app, PGconn *conn, const char *car_id, const c
 	if (ok)
 		answer_key_taken(conn, car_id, key, out);
 	else if (waited_out)
-		answer(out, 409, json_pack("{s:s, s:{s:s, s:s}}", "vote", "no", "error", "code", "in_progress", "message",
-					   "another trip with this car's Idempotency-Key is still being decided"));
+		answer_key_in_progress(out);
 	else
 		answer_error(out, 503, "unavailable", "the database is unavailable");
-	if (out->status == 503)
-		log_warn("event=twopc_key_failed req=%s trip=%s car=%s reason=database", request_id, trip_id, car_id);
-	else
-		log_info("event=twopc_key_taken req=%s trip=%s car=%s key=%s status=%ld", request_id, trip_id, car_id, key,
-			 out->status);
-	if (!db_command(conn, "ROLLBACK"))
-		log_warn("event=rollback_failed req=%s trip=%s", request_id, trip_id);
+	key_refused(conn, car_id, key, trip_id, request_id, out);
 	return false;
 }
 
@@ -370,35 +389,26 @@ bool twopc_read_prepare(const struct config *cfg, json_t *request, int64_t now, 
 	return false;
 }
 
-void twopc_prepare(struct app *app, json_t *request, const char *request_id, struct peer_response *out)
+/*
+ * The full prepare, statement by statement: the transaction begun, the marker,
+ * the key, the legs booked or changed. True with the transaction open and
+ * reservations filled; false with out set (a repeat's 200, a no, a 503).
+ */
+static bool full_prepare(struct app *app, PGconn *conn, const struct twopc_prepare_request *q, const char *request_id,
+			 json_t *reservations, struct peer_response *out)
 {
-	struct twopc_prepare_request q;
-	if (!twopc_read_prepare(&app->cfg, request, timeutil_now(), &q, out)) {
-		if (q.window_problem != NULL)
-			log_warn("event=prepare_refused req=%s gid=%s coordinator=%s reason=\"%s\"", request_id, q.gid, q.coordinator,
-				 q.window_problem);
-		return;
-	}
-	const char *gid = q.gid, *trip_id = q.trip_id, *coordinator = q.coordinator, *op = q.op, *car_id = q.car_id;
-	json_t *legs = q.legs;
-
-	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
-	if (conn == NULL) {
-		answer_error(out, 503, "unavailable", "the database is unavailable");
-		json_decref(legs);
-		return;
-	}
+	const char *gid = q->gid, *trip_id = q->trip_id, *coordinator = q->coordinator, *op = q->op;
 	const char *lock_params[] = { PREPARE_LOCK_TIMEOUT };
 	PGresult *res = NULL;
 	if (!db_command(conn, "BEGIN") ||
 	    !db_ok(res = db_exec(conn, "SELECT set_config('lock_timeout', $1, true)", 1, lock_params), "lock_timeout")) {
 		PQclear(res);
 		answer_error(out, 503, "unavailable", "the database is unavailable");
-		goto done;
+		return false;
 	}
 	PQclear(res);
 	if (strcmp(op, "reserve") != 0 && !owns_trip(conn, trip_id, coordinator, request_id, out))
-		goto done;
+		return false;
 
 	/*
 	 * The marker first: a repeated prepare meets the first one's marker, taken
@@ -419,38 +429,108 @@ void twopc_prepare(struct app *app, json_t *request, const char *request_id, str
 			answer_error(out, 409, "aborted", "the coordinator already aborted this transaction");
 		else
 			answer(out, 200, json_pack("{s:s, s:b, s:[]}", "vote", "yes", "already", true, "reservations"));
-		goto done;
+		return false;
 	}
 	if (!ok) {
 		answer_error(out, 503, "unavailable", "the participant could not prepare");
-		goto done;
+		return false;
 	}
+	if (q->key != NULL && strcmp(op, "reserve") == 0 &&
+	    !claim_key(app, conn, q->car_id, q->key, trip_id, coordinator, request_id, out))
+		return false;
+	return strcmp(op, "reserve") == 0 ? book_legs(conn, q->legs, q->car_id, trip_id, reservations, out)
+					  : update_legs(conn, op, trip_id, reservations, out);
+}
 
-	if (q.key != NULL && strcmp(op, "reserve") == 0 &&
-	    !claim_key(app, conn, car_id, q.key, trip_id, coordinator, request_id, out))
-		goto done;
+/* What the one-statement reserve left: ready to prepare, answered (rolled back), or take the full path. */
+enum fast_prepare { FAST_READY, FAST_ANSWERED, FAST_FALLBACK };
+
+/*
+ * A reserve in one statement (twopc_prepare_reserve, 021_trip_path.sql) after
+ * BEGIN: the marker, the key, every leg on the lowest free charger. Anything
+ * but a booking or a key's answer (a repeat, a lost race, no charger free in
+ * its snapshot) is rolled back and left to full_prepare, which sorts it out.
+ */
+static enum fast_prepare fast_prepare(struct app *app, PGconn *conn, const struct twopc_prepare_request *q,
+				      const char *request_id, json_t *reservations, struct peer_response *out)
+{
+	static const char sql[] = "SELECT outcome, reservations, key_trip, key_coordinator"
+				  " FROM twopc_prepare_reserve($1, $2::uuid, $3, $4, $5, $6, $7, $8::json)";
+	char wait[32];
+	snprintf(wait, sizeof(wait), "%dms", app->cfg.peer_timeout_ms / 2);
+	char *legs_text = json_dumps(q->legs, JSON_COMPACT);
+	const char *params[] = { q->gid, q->trip_id, q->coordinator, q->car_id, q->key, wait, PREPARE_LOCK_TIMEOUT, legs_text };
+	if (legs_text == NULL || !db_command(conn, "BEGIN")) {
+		free(legs_text);
+		return FAST_FALLBACK;
+	}
+	PGresult *res = db_exec(conn, sql, 8, params);
+	free(legs_text);
+	bool done = db_ok(res, "prepare_reserve") && PQntuples(res) == 1;
+	const char *outcome = done ? PQgetvalue(res, 0, 0) : "";
+	enum fast_prepare f = FAST_ANSWERED;
+	if (strcmp(outcome, "prepared") == 0) {
+		json_t *booked = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+		f = json_array_extend(reservations, booked) == 0 ? FAST_READY : FAST_FALLBACK;
+		json_decref(booked);
+	} else if (strcmp(outcome, "key_taken") == 0 && !PQgetisnull(res, 0, 2)) {
+		answer_key_named(out, PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3));
+	} else if (strcmp(outcome, "key_in_progress") == 0) {
+		answer_key_in_progress(out);
+	} else if (strcmp(outcome, "key_taken") == 0 || (!done && db_is_connection_error(conn, res))) {
+		answer_error(out, 503, "unavailable", "the database is unavailable");
+	} else {
+		f = FAST_FALLBACK;
+	}
+	PQclear(res);
+	if (f == FAST_FALLBACK)
+		json_array_clear(reservations);
+	if (f == FAST_ANSWERED) {
+		key_refused(conn, q->car_id, q->key ? q->key : "-", q->trip_id, request_id, out);
+	} else if (f == FAST_FALLBACK && !db_command(conn, "ROLLBACK")) {
+		answer_error(out, 503, "unavailable", "the database is unavailable");
+		f = FAST_ANSWERED;
+	}
+	return f;
+}
+
+void twopc_prepare(struct app *app, json_t *request, const char *request_id, struct peer_response *out)
+{
+	struct twopc_prepare_request q;
+	if (!twopc_read_prepare(&app->cfg, request, timeutil_now(), &q, out)) {
+		if (q.window_problem != NULL)
+			log_warn("event=prepare_refused req=%s gid=%s coordinator=%s reason=\"%s\"", request_id, q.gid, q.coordinator,
+				 q.window_problem);
+		return;
+	}
+	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
+	if (conn == NULL) {
+		answer_error(out, 503, "unavailable", "the database is unavailable");
+		json_decref(q.legs);
+		return;
+	}
 	json_t *reservations = json_array();
-	ok = strcmp(op, "reserve") == 0 ? book_legs(conn, legs, car_id, trip_id, reservations, out)
-					: update_legs(conn, op, trip_id, reservations, out);
+	enum fast_prepare f = strcmp(q.op, "reserve") == 0 ? fast_prepare(app, conn, &q, request_id, reservations, out)
+							    : FAST_FALLBACK;
+	bool ok = f == FAST_READY || (f == FAST_FALLBACK && full_prepare(app, conn, &q, request_id, reservations, out));
 	if (ok) {
-		res = gid_command(conn, "PREPARE TRANSACTION", gid);
+		PGresult *res = gid_command(conn, "PREPARE TRANSACTION", q.gid);
 		ok = db_ok(res, "prepare");
 		PQclear(res);
 		if (!ok)
 			answer_error(out, 503, "unavailable", "the participant could not prepare");
 	}
 	if (ok) {
-		log_info("event=twopc_prepared req=%s gid=%s trip=%s op=%s legs=%zu", request_id, gid, trip_id, op,
-			 json_array_size(legs));
+		log_info("event=twopc_prepared req=%s gid=%s trip=%s op=%s legs=%zu", request_id, q.gid, q.trip_id, q.op,
+			 json_array_size(q.legs));
 		failpoint_hit(FAILPOINT_PARTICIPANT_AFTER_PREPARE);
-		answer(out, 200, json_pack("{s:s, s:o}", "vote", "yes", "reservations", reservations));
-	} else {
-		json_decref(reservations);
-		log_info("event=twopc_vote_no req=%s gid=%s trip=%s status=%ld", request_id, gid, trip_id, out->status);
+		answer(out, 200, json_pack("{s:s, s:O}", "vote", "yes", "reservations", reservations));
+	} else if (out->status != 200) {
+		log_info("event=twopc_vote_no req=%s gid=%s trip=%s status=%ld", request_id, q.gid, q.trip_id, out->status);
 	}
-done:
+	json_decref(reservations);
 	db_release(app->db, conn);
-	json_decref(legs);
+	json_decref(q.legs);
 	if (out->status == 200)
 		failpoint_hit(FAILPOINT_PARTICIPANT_SLOW_PREPARE); /* tests: a participant slow to send its vote */
 }
@@ -549,7 +629,89 @@ struct twopc {
 	size_t count, capacity;
 	time_t beats_ok_since;   /* since when every beat succeeded; 0 after a failed one */
 	struct db_pool *beat_db; /* the heartbeat's own connection: no load delays a beat */
+	/* Senders of commits and aborts side by side (drive); each keeps its curl handle alive. */
+	pthread_mutex_t send_lock;
+	pthread_cond_t send_work;
+	struct send_job *send_head;
+	bool send_stop;
+	int send_free; /* sender threads idle and not yet given a job */
+	int senders;
+	pthread_t sender[TWOPC_SENDERS];
 };
+
+/* One commit or abort a sender thread sends, for a drive that waits on its batch. */
+struct send_job {
+	struct app *app;
+	const char *company, *path, *request_id;
+	json_t *body; /* owned by the job */
+	struct peer_response out;
+	struct send_batch *batch;
+	struct send_job *next;
+};
+
+struct send_batch {
+	pthread_mutex_t lock;
+	pthread_cond_t done;
+	size_t left;
+};
+
+static void call_participant(struct app *app, const char *company, const char *path, json_t *body,
+			     const char *request_id, struct peer_response *out);
+
+static void *sender_main(void *arg)
+{
+	struct twopc *t = arg;
+	for (;;) {
+		pthread_mutex_lock(&t->send_lock);
+		t->send_free++;
+		while (t->send_head == NULL && !t->send_stop)
+			pthread_cond_wait(&t->send_work, &t->send_lock);
+		struct send_job *job = t->send_head;
+		if (job != NULL)
+			t->send_head = job->next;
+		pthread_mutex_unlock(&t->send_lock);
+		if (job == NULL)
+			return NULL; /* stopping, nothing left */
+		call_participant(job->app, job->company, job->path, job->body, job->request_id, &job->out);
+		pthread_mutex_lock(&job->batch->lock);
+		if (--job->batch->left == 0)
+			pthread_cond_signal(&job->batch->done);
+		pthread_mutex_unlock(&job->batch->lock);
+	}
+}
+
+/*
+ * Sends jobs[0..n) side by side: all but the last through the sender threads
+ * that are idle, the rest on the calling thread; returns when every one has its
+ * answer. A job never waits for a busy sender (a peer that hangs holds only the
+ * senders already talking to it), so with none idle it is one after the other.
+ */
+static void send_all(struct twopc *t, struct send_job *jobs, size_t n)
+{
+	if (n == 0)
+		return;
+	struct send_batch batch = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, n - 1 };
+	pthread_mutex_lock(&t->send_lock);
+	size_t queued = (size_t)t->send_free < n - 1 ? (size_t)t->send_free : n - 1;
+	t->send_free -= (int)queued;
+	batch.left = queued;
+	for (size_t i = 0; i < queued; i++) {
+		jobs[i].batch = &batch;
+		jobs[i].next = t->send_head;
+		t->send_head = &jobs[i];
+	}
+	if (queued > 0)
+		pthread_cond_broadcast(&t->send_work);
+	pthread_mutex_unlock(&t->send_lock);
+	for (size_t i = queued; i < n; i++)
+		call_participant(jobs[i].app, jobs[i].company, jobs[i].path, jobs[i].body, jobs[i].request_id, &jobs[i].out);
+	pthread_mutex_lock(&batch.lock);
+	while (queued > 0 && batch.left > 0)
+		pthread_cond_wait(&batch.done, &batch.lock);
+	pthread_mutex_unlock(&batch.lock);
+	pthread_mutex_destroy(&batch.lock);
+	pthread_cond_destroy(&batch.done);
+}
 
 bool twopc_init(struct app *app)
 {
@@ -564,6 +726,12 @@ bool twopc_init(struct app *app)
 		return false;
 	}
 	pthread_mutex_init(&t->lock, NULL);
+	pthread_mutex_init(&t->send_lock, NULL);
+	pthread_cond_init(&t->send_work, NULL);
+	while (t->senders < TWOPC_SENDERS && pthread_create(&t->sender[t->senders], NULL, sender_main, t) == 0)
+		t->senders++;
+	if (t->senders < TWOPC_SENDERS)
+		log_warn("event=twopc_senders_short started=%d wanted=%d", t->senders, TWOPC_SENDERS);
 	app->twopc = t;
 	return true;
 }
@@ -573,6 +741,14 @@ void twopc_cleanup(struct app *app)
 	struct twopc *t = app->twopc;
 	if (t == NULL)
 		return;
+	pthread_mutex_lock(&t->send_lock);
+	t->send_stop = true;
+	pthread_cond_broadcast(&t->send_work);
+	pthread_mutex_unlock(&t->send_lock);
+	for (int i = 0; i < t->senders; i++)
+		pthread_join(t->sender[i], NULL);
+	pthread_cond_destroy(&t->send_work);
+	pthread_mutex_destroy(&t->send_lock);
 	db_pool_destroy(t->beat_db);
 	pthread_mutex_destroy(&t->lock);
 	free(t->flights);
@@ -849,39 +1025,70 @@ static void save_trip(struct app *app, const char *trip_id, const char *gid, con
 	db_release(app->db_relaxed, conn);
 }
 
+/* Marks the legs of company with the state the outcome gives them. */
+static void mark_legs(json_t *legs, const char *company, const char *state)
+{
+	size_t k;
+	json_t *leg;
+	json_array_foreach(legs, k, leg) {
+		if (strcmp(json_string_value(json_object_get(leg, "company")), company) == 0)
+			json_object_set_new(leg, "state", json_string(state));
+	}
+}
+
 /*
  * Tells the first n participants the decision; marks the legs of those that
- * acknowledged. True when all did.
+ * acknowledged. True when all did. The first told is this company when it is
+ * one of them (in-process, no HTTP), else the first participant; then the
+ * others side by side (send_all): the decision is durable, so the order no
+ * longer matters, and the car waits for one peer's round trip, not the sum.
+ * first_done: this company's own legs committed with the decision, and it is
+ * not among the n; all are told side by side.
  */
 static bool drive(struct app *app, const char *gid, const char *decision, json_t *participants, size_t n,
-		  json_t *legs, const char *request_id)
+		  json_t *legs, bool first_done, const char *request_id)
 {
 	const char *op = gid_op(gid);
 	bool commit = strcmp(decision, "commit") == 0;
 	const char *path = commit ? "/api/v1/federation/commit" : "/api/v1/federation/abort";
-	json_t *body = json_pack("{s:s}", "gid", gid);
-	bool all = true;
+	struct send_job *jobs = n > 0 ? calloc(n, sizeof(*jobs)) : NULL;
+	if (n > 0 && jobs == NULL)
+		return false; /* recovery tells them */
+	size_t first = 0;
 	for (size_t i = 0; i < n; i++) {
 		const char *company = json_string_value(json_array_get(participants, i));
-		struct peer_response r;
-		call_participant(app, company, path, body, request_id, &r);
-		bool acked = r.status == 200;
-		if (!acked) {
+		if (strcmp(company, app->cfg.company_id) == 0)
+			first = i;
+		jobs[i] = (struct send_job){ app, company, path, request_id, json_pack("{s:s}", "gid", gid), { 0, NULL, 0, false },
+					     NULL, NULL };
+	}
+	if (first_done) {
+		/* This company's legs committed with the decision (commit_here): the others side by side. */
+		if (commit)
+			failpoint_hit(FAILPOINT_COORDINATOR_MID_COMMIT);
+		send_all(app->twopc, jobs, n);
+	} else if (n > 0) {
+		struct send_job head = jobs[first];
+		jobs[first] = jobs[0];
+		jobs[0] = head;
+		call_participant(app, jobs[0].company, path, jobs[0].body, request_id, &jobs[0].out);
+		if (commit)
+			failpoint_hit(FAILPOINT_COORDINATOR_MID_COMMIT);
+		send_all(app->twopc, jobs + 1, n - 1);
+	}
+	bool all = true;
+	for (size_t i = 0; i < n; i++) {
+		if (jobs[i].out.status == 200) {
+			mark_legs(legs, jobs[i].company, leg_state(op, decision));
+		} else {
 			log_warn("event=twopc_%s_pending req=%s gid=%s company=%s status=%ld", decision, request_id, gid,
-				 company, r.status);
+				 jobs[i].company, jobs[i].out.status);
 			all = false;
 		}
-		size_t k;
-		json_t *leg;
-		json_array_foreach(legs, k, leg) {
-			if (strcmp(json_string_value(json_object_get(leg, "company")), company) == 0 && acked)
-				json_object_set_new(leg, "state", json_string(leg_state(op, decision)));
-		}
-		peer_response_clear(&r);
-		if (commit && i == 0)
-			failpoint_hit(FAILPOINT_COORDINATOR_MID_COMMIT);
+		peer_response_clear(&jobs[i].out);
+		json_decref(jobs[i].body);
 	}
-	json_decref(body);
+	free(jobs);
 	return all;
 }
 
@@ -922,90 +1129,208 @@ static json_t *legs_of(json_t *legs, const char *company)
 	return mine;
 }
 
-/*
- * The committed trip as its row shows it; when the row cannot be read back (the
- * database went away after the decision, which is durable with the row), as
- * this request knows it.
- */
-static json_t *trip_reply(struct app *app, const char *trip_id, const char *op, json_t *legs)
-{
-	json_t *trip = NULL;
-	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
-	if (conn != NULL) {
-		const char *params[] = { trip_id };
-		PGresult *res = db_exec(conn, "SELECT trip_json(t) FROM trips t WHERE id = $1::uuid", 1, params);
-		if (db_ok(res, "trip_reply") && PQntuples(res) == 1)
-			trip = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
-		PQclear(res);
-		db_release(app->db, conn);
-	}
-	if (trip == NULL)
-		trip = json_pack("{s:s, s:s, s:O}", "id", trip_id, "status", phase(op, "commit", true), "legs", legs);
-	return trip;
-}
-
 /* A 503 that names the trip, so the client can ask about it (and is told when to retry). */
 static json_t *unavailable_reply(const char *trip_id, const char *message)
 {
 	return json_pack("{s:s, s:{s:s, s:s}}", "trip_id", trip_id, "error", "code", "unavailable", "message", message);
 }
 
-int twopc_run(struct app *app, const char *trip_id, const char *gid, const char *request_id, json_t **reply)
+/* Where the prepares left a transaction: the first company that voted no (or none), its answer. */
+struct votes {
+	size_t asked;                /* participants asked, in order */
+	const char *failed_company;  /* borrowed from the trip's participants; NULL when all voted yes */
+	struct peer_response failure; /* that company's answer */
+};
+
+/* Asks each participant before upto to prepare, in the trip's order from v->asked on, until one votes no. */
+static void prepare_all(struct app *app, const char *trip_id, const char *gid, struct trip_row *trip, size_t upto,
+			const char *request_id, struct votes *v)
 {
 	const char *op = gid_op(gid);
-	struct trip_row trip = { "", "", NULL, NULL };
-	struct peer_response failure = { 0, NULL, 0, false };
-	const char *failed_company = NULL;
-	int status;
-
-	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
-	bool loaded = conn != NULL && load_trip(conn, trip_id, &trip);
-	if (conn != NULL)
-		db_release(app->db, conn); /* no connection is held across the calls to the participants */
-	if (!loaded) {
-		/* Nothing is prepared: recovery rolls this attempt back once the database answers. */
-		*reply = unavailable_reply(trip_id, "the coordinator's database is unavailable; nothing is held, retry later");
-		status = 503;
-		goto cleanup;
-	}
-
-	size_t n = json_array_size(trip.participants), asked = 0;
-	for (; asked < n && failed_company == NULL; asked++) {
-		const char *company = json_string_value(json_array_get(trip.participants, asked));
+	for (; v->asked < upto && v->failed_company == NULL; v->asked++) {
+		const char *company = json_string_value(json_array_get(trip->participants, v->asked));
 		json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "gid", gid, "trip_id", trip_id, "coordinator",
-					 app->cfg.company_id, "op", op, "car_id", trip.car_id, "legs",
-					 legs_of(trip.legs, company));
+					 app->cfg.company_id, "op", op, "car_id", trip->car_id, "legs",
+					 legs_of(trip->legs, company));
 		if (strcmp(op, "reserve") == 0) /* one trip per car and key in the whole federation */
-			json_object_set_new(body, "idempotency_key", json_string(trip.key));
+			json_object_set_new(body, "idempotency_key", json_string(trip->key));
 		struct peer_response vote;
 		call_participant(app, company, "/api/v1/federation/prepare", body, request_id, &vote);
 		json_decref(body);
 		if (vote.status == 200) {
-			note_reservations(trip.legs, vote.body);
+			note_reservations(trip->legs, vote.body);
 			peer_response_clear(&vote);
 		} else {
-			failed_company = company;
-			failure = vote;
+			v->failed_company = company;
+			v->failure = vote;
 		}
 	}
-	if (failed_company == NULL)
-		failpoint_hit(FAILPOINT_COORDINATOR_AFTER_PREPARES);
+}
 
-	/* The decision, durable with the trip's phase and legs before anyone is told. */
-	const char *want = failed_company == NULL ? "commit" : "abort";
-	conn = db_acquire(app->db, APP_DB_WAIT_MS);
-	/* An aborted cancel or finish changes no leg: the row keeps its confirmed legs. */
-	json_t *decided_legs = strcmp(op, "reserve") != 0 && failed_company != NULL ? NULL : trip.legs;
-	enum outcome decided = conn != NULL ? decide(conn, gid, trip_id, want, "request", decided_legs) : OUTCOME_UNKNOWN;
-	bool lost = decided == OUTCOME_NO_TRIP;
+/*
+ * The coordinator's last write, in one statement (trip_settle, 021_trip_path.sql):
+ * the final phase and legs when status is given, the answer kept for retries
+ * when keep_status is (then on the synchronous pool, as an answer is durable
+ * before it is given; otherwise relaxed, as save_trip). The trip as it now
+ * stands, or NULL when the database did not answer.
+ */
+static json_t *settle(struct app *app, const char *trip_id, const char *gid, const char *status, json_t *legs,
+		      int keep_status)
+{
+	struct db_pool *pool = keep_status != 0 ? app->db : app->db_relaxed;
+	PGconn *conn = db_acquire(pool, APP_DB_WAIT_MS);
+	if (conn == NULL) {
+		log_warn("event=trip_save_failed trip=%s status=%s reason=database", trip_id, status ? status : "-");
+		return NULL;
+	}
+	char keep[16], *legs_text = legs != NULL ? json_dumps(legs, JSON_COMPACT) : NULL;
+	snprintf(keep, sizeof(keep), "%d", keep_status);
+	const char *params[] = { trip_id, gid, status, legs_text, keep_status != 0 ? keep : NULL };
+	PGresult *res = db_exec(conn, "SELECT trip_settle($1::uuid, $2, $3, $4::jsonb, $5::int, NULL)", 5, params);
+	json_t *trip = NULL;
+	if (db_ok(res, "trip_settle") && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+		trip = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+	else
+		log_warn("event=trip_save_failed trip=%s status=%s", trip_id, status ? status : "-");
+	PQclear(res);
+	free(legs_text);
+	db_release(pool, conn);
+	return trip;
+}
+
+/* The client's answer to a transaction that was not committed: its status, and *reply. */
+static int failure_reply(const char *trip_id, json_t *legs, const struct votes *v, bool lost, json_t **reply)
+{
+	const struct peer_response *failure = &v->failure;
 	if (lost) {
+		*reply = unavailable_reply(trip_id, "the coordinator's record of the trip is gone; nothing is held");
+		return 503;
+	}
+	if (failure->status == 409 && json_object_get(failure->body, "failed_leg") == NULL) {
+		/* The key is another trip's (duplicate_key, naming it) or that trip is still undecided (in_progress). */
+		*reply = json_deep_copy(failure->body);
+		json_object_del(*reply, "vote");
+		json_object_set_new(*reply, "trip_id", json_string(trip_id));
+		json_object_set_new(*reply, "company", json_string(v->failed_company));
+		return 409;
+	}
+	if (failure->status == 409) {
+		json_t *leg = json_array_get(legs, (size_t)json_integer_value(json_object_get(failure->body, "failed_leg")));
+		*reply = json_pack("{s:s, s:O?, s:O?, s:s, s:O?, s:O?}", "trip_id", trip_id, "failed_leg",
+				   json_object_get(failure->body, "failed_leg"), "station_id", json_object_get(leg, "station_id"),
+				   "company", v->failed_company, "alternatives", json_object_get(failure->body, "alternatives"),
+				   "error", json_object_get(failure->body, "error"));
+		return 409;
+	}
+	if (v->failed_company != NULL) {
+		char message[160];
+		snprintf(message, sizeof(message), "company '%s' could not be reached or failed (status %ld); nothing is held",
+			 v->failed_company, failure->status);
+		*reply = json_pack("{s:s, s:s, s:{s:s, s:s}}", "trip_id", trip_id, "company", v->failed_company, "error", "code",
+				   "peer_unavailable", "message", message);
+		return 503;
+	}
+	/* Recovery decided abort before this request could commit. */
+	*reply = json_pack("{s:s, s:{s:s, s:s}}", "trip_id", trip_id, "error", "code", "aborted", "message",
+			   "the transaction was aborted by recovery");
+	return 409;
+}
+
+/* Makes the outcome durable (commit when every participant voted yes); *lost when the trip's row is gone. */
+static enum outcome decide_after_votes(struct app *app, const char *trip_id, const char *gid, json_t *legs,
+				       const struct votes *v, bool *lost, const char *request_id)
+{
+	const char *want = v->failed_company == NULL ? "commit" : "abort";
+	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
+	/* An aborted cancel or finish changes no leg: the row keeps its confirmed legs. */
+	json_t *decided_legs = strcmp(gid_op(gid), "reserve") != 0 && v->failed_company != NULL ? NULL : legs;
+	enum outcome decided = conn != NULL ? decide(conn, gid, trip_id, want, "request", decided_legs) : OUTCOME_UNKNOWN;
+	*lost = decided == OUTCOME_NO_TRIP;
+	if (*lost) {
 		/* No commit without the trip's row (a database that lost it): abort. */
 		log_error("event=twopc_trip_row_missing req=%s trip=%s gid=%s", request_id, trip_id, gid);
 		decided = decide(conn, gid, trip_id, "abort", "request", NULL);
 	}
 	if (conn != NULL)
 		db_release(app->db, conn);
-	conn = NULL;
+	return decided;
+}
+
+/*
+ * The coordinator as its own last participant: its legs booked and the commit
+ * decision recorded in ONE local transaction, with no PREPARE TRANSACTION (the
+ * decision's commit is the legs' commit; the marker written with them answers
+ * a repeated commit or abort, as a participant's does). Only for a reserve whose
+ * last participant is this company, once every other one voted yes: the legs
+ * are still booked in leg order (the first leg wins; two attempts with one key
+ * meet at the first company they share). True when it decided: *decided is
+ * OUTCOME_COMMIT, or OUTCOME_UNKNOWN when the commit's fate is not known (then
+ * recovery reads the record). False when nothing was written: a no (the key)
+ * in v, or the legs could not be had in one statement, and then the caller
+ * prepares them the usual way, which explains a failure.
+ */
+static bool commit_here(struct app *app, const char *trip_id, const char *gid, struct trip_row *trip, struct votes *v,
+			const char *request_id, enum outcome *decided)
+{
+	const char *here = app->cfg.company_id;
+	struct twopc_prepare_request q = { gid, trip_id, here, "reserve", trip->car_id, trip->key[0] ? trip->key : NULL,
+					   legs_of(trip->legs, here), NULL };
+	struct peer_response out = { 0, NULL, 0, false };
+	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
+	json_t *booked = json_array(), *legs = json_deep_copy(trip->legs);
+	enum fast_prepare f = conn != NULL ? fast_prepare(app, conn, &q, request_id, booked, &out) : FAST_FALLBACK;
+	bool done = false;
+	if (f == FAST_ANSWERED && out.status != 0) {
+		v->failed_company = json_string_value(json_array_get(trip->participants, v->asked));
+		v->failure = out;
+		v->asked++;
+	} else if (f == FAST_READY) {
+		json_t *vote = json_pack("{s:O}", "reservations", booked);
+		note_reservations(legs, vote);
+		json_decref(vote);
+		mark_legs(legs, here, leg_state("reserve", "commit"));
+		*decided = decide(conn, gid, trip_id, "commit", "request", legs);
+		done = *decided == OUTCOME_COMMIT;
+		if (done && !db_command(conn, "COMMIT"))
+			*decided = OUTCOME_UNKNOWN; /* perhaps committed: recovery reads the record */
+		else if (!done && !db_command(conn, "ROLLBACK"))
+			log_warn("event=rollback_failed req=%s trip=%s", request_id, trip_id);
+		if (done) {
+			log_info("event=twopc_prepared req=%s gid=%s trip=%s op=reserve legs=%zu committed_with_decision=yes",
+				 request_id, gid, trip_id, json_array_size(q.legs));
+			json_decref(trip->legs);
+			trip->legs = json_incref(legs);
+		}
+	}
+	json_decref(legs);
+	json_decref(booked);
+	json_decref(q.legs);
+	db_release(app->db, conn);
+	return done;
+}
+
+/* twopc_run with the trip in memory; keep: the answer to a commit is kept for retries (*kept when it was). */
+static int run_trip(struct app *app, const char *trip_id, const char *gid, struct trip_row *trip, bool keep,
+		    bool *kept, const char *request_id, json_t **reply)
+{
+	const char *op = gid_op(gid);
+	struct votes v = { 0, NULL, { 0, NULL, 0, false } };
+	bool lost = false;
+	*kept = false;
+	size_t n = json_array_size(trip->participants);
+	bool here_last = strcmp(op, "reserve") == 0 && n > 0 &&
+			 strcmp(json_string_value(json_array_get(trip->participants, n - 1)), app->cfg.company_id) == 0;
+	prepare_all(app, trip_id, gid, trip, here_last ? n - 1 : n, request_id, &v);
+	if (v.failed_company == NULL)
+		failpoint_hit(FAILPOINT_COORDINATOR_AFTER_PREPARES);
+	enum outcome decided = OUTCOME_UNKNOWN;
+	bool decided_here = here_last && v.failed_company == NULL &&
+			    commit_here(app, trip_id, gid, trip, &v, request_id, &decided);
+	if (!decided_here) {
+		prepare_all(app, trip_id, gid, trip, n, request_id, &v);
+		/* The decision, durable with the trip's phase and legs before anyone is told. */
+		decided = decide_after_votes(app, trip_id, gid, trip->legs, &v, &lost, request_id);
+	}
 	const char *decision = outcome_name(decided);
 	if (decision == NULL) {
 		/*
@@ -1018,55 +1343,59 @@ int twopc_run(struct app *app, const char *trip_id, const char *gid, const char 
 		*reply = unavailable_reply(trip_id, "the coordinator's database is unavailable, so the outcome is not known "
 						    "yet: aborted, and nothing held, unless its commit was recorded; ask GET "
 						    "/trips/{id} after Retry-After");
-		status = 503;
-		goto cleanup;
+		peer_response_clear(&v.failure);
+		return 503;
 	}
-	if (strcmp(decision, "commit") == 0)
+	bool commit = strcmp(decision, "commit") == 0;
+	if (commit)
 		failpoint_hit(FAILPOINT_COORDINATOR_AFTER_DECISION);
 
-	bool all = drive(app, gid, decision, trip.participants, strcmp(decision, "commit") == 0 ? n : asked, trip.legs,
-			 request_id);
-	if (all)
-		save_trip(app, trip_id, gid, phase(op, decision, true), trip.legs);
-
-	if (strcmp(decision, "commit") == 0) {
+	bool all = drive(app, gid, decision, trip->participants, decided_here ? n - 1 : commit ? n : v.asked, trip->legs,
+			 decided_here, request_id);
+	int status;
+	if (commit) {
 		status = strcmp(op, "reserve") == 0 ? 201 : 200;
-		*reply = trip_reply(app, trip_id, op, trip.legs);
-	} else if (lost) {
-		status = 503;
-		*reply = unavailable_reply(trip_id, "the coordinator's record of the trip is gone; nothing is held");
-	} else if (failure.status == 409 && json_object_get(failure.body, "failed_leg") == NULL) {
-		/* The key is another trip's (duplicate_key, naming it) or that trip is still undecided (in_progress). */
-		status = 409;
-		*reply = json_deep_copy(failure.body);
-		json_object_del(*reply, "vote");
-		json_object_set_new(*reply, "trip_id", json_string(trip_id));
-		json_object_set_new(*reply, "company", json_string(failed_company));
-	} else if (failure.status == 409) {
-		json_t *leg = json_array_get(trip.legs, (size_t)json_integer_value(json_object_get(failure.body, "failed_leg")));
-		status = 409;
-		*reply = json_pack("{s:s, s:O?, s:O?, s:s, s:O?, s:O?}", "trip_id", trip_id, "failed_leg",
-				   json_object_get(failure.body, "failed_leg"), "station_id", json_object_get(leg, "station_id"),
-				   "company", failed_company, "alternatives", json_object_get(failure.body, "alternatives"),
-				   "error", json_object_get(failure.body, "error"));
-	} else if (failed_company != NULL) {
-		char message[160];
-		snprintf(message, sizeof(message), "company '%s' could not be reached or failed (status %ld); nothing is held",
-			 failed_company, failure.status);
-		status = 503;
-		*reply = json_pack("{s:s, s:s, s:{s:s, s:s}}", "trip_id", trip_id, "company", failed_company, "error", "code",
-				   "peer_unavailable", "message", message);
+		*reply = settle(app, trip_id, gid, all ? phase(op, decision, true) : NULL, all ? trip->legs : NULL,
+				keep ? status : 0);
+		*kept = keep && *reply != NULL;
+		if (*reply == NULL) /* the row cannot be read back: the trip as this request knows it */
+			*reply = json_pack("{s:s, s:s, s:O}", "id", trip_id, "status", phase(op, "commit", true), "legs",
+					   trip->legs);
 	} else {
-		/* Recovery decided abort before this request could commit. */
-		status = 409;
-		*reply = json_pack("{s:s, s:{s:s, s:s}}", "trip_id", trip_id, "error", "code", "aborted", "message",
-				   "the transaction was aborted by recovery");
+		if (all)
+			save_trip(app, trip_id, gid, phase(op, decision, true), trip->legs);
+		status = failure_reply(trip_id, trip->legs, &v, lost, reply);
 	}
 	log_info("event=twopc_done req=%s trip=%s gid=%s op=%s decision=%s status=%d all_acknowledged=%s", request_id,
 		 trip_id, gid, op, decision, status, all ? "yes" : "no");
+	peer_response_clear(&v.failure);
+	return status;
+}
 
-cleanup:
-	peer_response_clear(&failure);
+int twopc_run(struct app *app, const char *trip_id, const char *gid, const char *request_id, json_t **reply)
+{
+	struct trip_row trip = { "", "", NULL, NULL };
+	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
+	bool loaded = conn != NULL && load_trip(conn, trip_id, &trip);
+	if (conn != NULL)
+		db_release(app->db, conn); /* no connection is held across the calls to the participants */
+	int status = 503;
+	bool kept;
+	if (loaded)
+		status = run_trip(app, trip_id, gid, &trip, false, &kept, request_id, reply);
+	else /* Nothing is prepared: recovery rolls this attempt back once the database answers. */
+		*reply = unavailable_reply(trip_id, "the coordinator's database is unavailable; nothing is held, retry later");
+	free_trip(&trip);
+	return status;
+}
+
+int twopc_run_new(struct app *app, const char *trip_id, const char *gid, const struct twopc_trip *t,
+		  const char *request_id, json_t **reply, bool *kept)
+{
+	struct trip_row trip = { "", "", json_deep_copy(t->legs), json_deep_copy(t->participants) };
+	snprintf(trip.car_id, sizeof(trip.car_id), "%s", t->car_id);
+	snprintf(trip.key, sizeof(trip.key), "%s", t->key);
+	int status = run_trip(app, trip_id, gid, &trip, true, kept, request_id, reply);
 	free_trip(&trip);
 	return status;
 }
@@ -1146,7 +1475,8 @@ static void recover_trips(struct app *app)
 		log_info("event=twopc_recovering trip=%s gid=%s decision=%s owner=%s", c[i].trip_id, c[i].gid, decision,
 			 c[i].mine ? "this_process" : c[i].gone ? "gone" : "live_sibling");
 		/* Every participant is told: abort is a no-op where nothing was prepared. */
-		if (drive(app, c[i].gid, decision, trip.participants, json_array_size(trip.participants), trip.legs, c[i].gid))
+		if (drive(app, c[i].gid, decision, trip.participants, json_array_size(trip.participants), trip.legs, false,
+			  c[i].gid))
 			save_trip(app, c[i].trip_id, c[i].gid, phase(gid_op(c[i].gid), decision, true), trip.legs);
 		free_trip(&trip);
 	}

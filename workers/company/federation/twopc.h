@@ -6,7 +6,10 @@
  * participants, asks each participant to prepare in leg order, makes the
  * decision durable in tx_decisions (its local commit IS the decision; first
  * writer wins, so a late commit is impossible once abort is recorded), then
- * tells every participant. No decision row means abort (presumed abort).
+ * tells every participant (its own first, the others side by side). No
+ * decision row means abort (presumed abort). When the coordinator is the last
+ * participant of a reserve, it does not prepare its own legs: it books them in
+ * the transaction that records the commit decision (legs still in leg order).
  *
  * Participant: prepares the legs and a tx_markers row, then PREPARE
  * TRANSACTION. It never aborts a prepared transaction on its own: its recovery
@@ -94,6 +97,21 @@ const char *twopc_decision(struct app *app, const char *gid);
  * trip_id when the outcome cannot be decided now (recovery then finishes it).
  */
 int twopc_run(struct app *app, const char *trip_id, const char *gid, const char *request_id, json_t **reply);
+
+/* A new trip as its request just wrote its row (borrowed): twopc_run_new need not read it back. */
+struct twopc_trip {
+	const char *car_id, *key;
+	json_t *legs, *participants;
+};
+
+/*
+ * twopc_run for a reserve whose row the caller just wrote with t. The answer
+ * to a commit is kept in the row for retries with the same key, in the same
+ * statement as the trip's final phase: *kept says it was (the caller then
+ * need not keep it).
+ */
+int twopc_run_new(struct app *app, const char *trip_id, const char *gid, const struct twopc_trip *t,
+		  const char *request_id, json_t **reply, bool *kept);
 
 /*
  * Records this process as alive (worker_instances), on a connection of its
