@@ -7,7 +7,8 @@
 -- A participant's reserve, inside the transaction the caller then prepares:
 -- the marker first (a repeated prepare meets it), the car's key (waiting up to
 -- p_key_wait for an undecided trip that holds it), then each leg on the lowest
--- charger free in this statement's snapshot and in service. Outcomes:
+-- charger free in this statement's snapshot, in service and of the leg's
+-- connector type when it names one (017). Outcomes:
 --   prepared         every leg booked; reservations: their reservation_json, in leg order
 --   key_taken        the key names another trip (key_trip, key_coordinator)
 --   key_in_progress  the trip holding the key stayed undecided for p_key_wait
@@ -52,7 +53,8 @@ BEGIN
         INSERT INTO reservations (station_id, charger, car_id, trip_id, during)
         SELECT s.id, g.n, p_car, p_trip, tstzrange((leg->>'start')::timestamptz, (leg->>'end')::timestamptz)
           FROM stations s, generate_series(1, s.chargers) AS g(n)
-         WHERE s.id = leg->>'station_id' AND s.status = 'active' AND NOT ocpp_charger_out(s.id, g.n) AND NOT EXISTS (
+         WHERE s.id = leg->>'station_id' AND s.status = 'active' AND NOT ocpp_charger_out(s.id, g.n)
+           AND (leg->>'connector' IS NULL OR s.connectors[g.n] = leg->>'connector') AND NOT EXISTS (
                SELECT 1 FROM reservations x
                 WHERE x.station_id = s.id AND x.charger = g.n AND x.status IN ('held', 'confirmed')
                   AND x.during && tstzrange((leg->>'start')::timestamptz, (leg->>'end')::timestamptz))
