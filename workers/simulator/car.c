@@ -578,8 +578,11 @@ void car_tick(struct car *car, struct world *world, double now, double dt)
 				note(car, "charging at %s", json_string_value(json_object_get(station, "id")));
 				const char *reservation = json_string_value(json_object_get(leg, "reservation_id"));
 				if (reservation != NULL) {
-					tell_owner(car, world->run_id, station, "checkin",
-						   json_pack("{s:s}", "reservation_id", reservation));
+					/* A station speaking OCPP checks the booking in by StartTransaction; else MQTT. */
+					if (!chargepoint_set_arrive(world->chargepoints, json_string_value(json_object_get(station, "id")),
+								    car->id, leg, &car->kwh_charged))
+						tell_owner(car, world->run_id, station, "checkin",
+							   json_pack("{s:s}", "reservation_id", reservation));
 					car->sessions++;
 				}
 			} else if (car->trip_id[0] != '\0') {
@@ -617,6 +620,7 @@ void car_tick(struct car *car, struct world *world, double now, double dt)
 		double target = car->leg < 8 && car->depart_soc[car->leg] > 0 ? car->depart_soc[car->leg] : TARGET_SOC;
 		/* Leaves at the planned charge; past the window's end only with enough for the rest of the plan. */
 		if (car->soc >= fmin(100.0, target) || (window_end > 0 && now >= window_end && car->soc >= target - 5)) {
+			chargepoint_set_depart(world->chargepoints, json_string_value(json_object_get(leg, "station_id")), car->id);
 			car->leg++;
 			car->state = CAR_DRIVING;
 			note(car, "charged, driving on to %s", car->destination);
