@@ -1,12 +1,17 @@
 #include "chargepoint.h"
 
+#include <arpa/inet.h>
 #include <civetweb.h>
 #include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SET_MAX 500
 #define CONNECTORS_MAX 64
@@ -14,7 +19,7 @@
 #define VISITS_MAX 16
 #define ID_TAG_MAX 20          /* OCPP 1.6 idToken */
 #define CALL_TIMEOUT_MS 5000   /* our call unanswered this long: the connection is dropped */
-#define METER_EVERY 5.0        /* real seconds between MeterValues while a car charges */
+#define METER_EVERY 300.0      /* simulated seconds between MeterValues while a car charges (at most one a tick) */
 #define RECONNECT_FIRST 2.0
 #define RECONNECT_MAX 60.0
 #define START_TRIES 3          /* StartTransaction / StopTransaction refused this often: given up */
@@ -57,6 +62,7 @@ struct visit {
 struct chargepoint {
 	char station[64], key[80], host[128], path[96];
 	int port, connectors, interval;
+	double meter_every; /* real seconds between MeterValues */
 	struct mg_connection *conn;
 	double now, next_connect, backoff, next_boot, next_heartbeat;
 	bool booted, warned;
@@ -77,6 +83,7 @@ struct chargepoint {
 struct chargepoint_set {
 	struct chargepoint *items[SET_MAX];
 	int count;
+	double speedup; /* simulated seconds per real second: the meter samples on the simulated clock */
 };
 
 static void rfc3339(double epoch, char out[32])
@@ -283,17 +290,63 @@ static void on_close(const struct mg_connection *conn, void *user)
 
 /* ---- our side, on the simulation thread ---------------------------------------------------- */
 
+/*
+ * Asks the central system to close (a close frame): its answer ends our
+ * reader thread at once, which mg_close_connection then joins without
+ * waiting for civetweb's 2 s poll quantum.
+ */
+static void send_close(struct chargepoint *cp)
+{
+	static const char frame[] = "\x03\xe8" "bye"; /* 1000, normal closure */
+	if (cp->conn != NULL)
+		mg_websocket_client_write(cp->conn, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, frame, sizeof(frame) - 1);
+}
+
+static bool closed_by_now(struct chargepoint *cp)
+{
+	pthread_mutex_lock(&cp->lock);
+	bool closed = cp->closed;
+	pthread_mutex_unlock(&cp->lock);
+	return closed;
+}
+
 static void drop(struct chargepoint *cp, const char *why)
 {
 	if (cp->conn == NULL)
 		return;
 	printf("station %s: OCPP connection lost (%s), reconnecting\n", cp->station, why);
-	mg_close_connection(cp->conn); /* joins civetweb's reader thread (a few seconds at most) */
+	send_close(cp);
+	for (int i = 0; i < 50 && !closed_by_now(cp); i++)
+		usleep(10000);
+	mg_close_connection(cp->conn); /* joins civetweb's reader thread */
 	cp->conn = NULL;
 	cp->booted = false;
 	cp->next_connect = cp->now + cp->backoff;
 	for (int c = 0; c <= cp->connectors; c++)
 		cp->con[c].reported = CS_UNKNOWN;
+}
+
+/*
+ * civetweb's client writes a frame's header and its payload in two send()s
+ * and leaves Nagle on, with no way to reach its socket: every call would
+ * wait ~40 ms for the server's delayed ACK. So TCP_NODELAY is set on each
+ * socket of ours connected to the server (ours only: the MQTT links go to
+ * the broker's port), found by its peer address.
+ */
+static void nodelay_to(const char *host, int port)
+{
+	struct in_addr want;
+	if (inet_pton(AF_INET, host, &want) != 1)
+		return; /* a name, not an address: left alone */
+	for (int fd = 3; fd < 1024; fd++) {
+		struct sockaddr_in peer;
+		socklen_t len = sizeof(peer);
+		if (getpeername(fd, (struct sockaddr *)&peer, &len) == 0 && peer.sin_family == AF_INET &&
+		    ntohs(peer.sin_port) == port && peer.sin_addr.s_addr == want.s_addr) {
+			int on = 1;
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+		}
+	}
 }
 
 static void cp_connect(struct chargepoint *cp)
@@ -322,6 +375,7 @@ static void cp_connect(struct chargepoint *cp)
 		cp->backoff = fmin(RECONNECT_MAX, cp->backoff * 2);
 		return;
 	}
+	nodelay_to(cp->host, cp->port);
 	cp->warned = false;
 	cp->backoff = RECONNECT_FIRST;
 	cp->booted = false;
@@ -560,7 +614,7 @@ static void run_visits(struct chargepoint *cp)
 			v->car[0] = '\0'; /* it never started here (offline, no free connector) */
 		else if (v->leaving && v->tx != 0)
 			stop_visit(cp, v);
-		else if (!v->leaving && v->tx != 0 && cp->now - v->last_meter >= METER_EVERY)
+		else if (!v->leaving && v->tx != 0 && cp->now - v->last_meter >= cp->meter_every)
 			meter_visit(cp, v);
 	}
 }
@@ -595,10 +649,13 @@ static void cp_tick(struct chargepoint *cp, double now)
 void chargepoint_fault(struct chargepoint *cp, bool faulted, uint64_t roll)
 {
 	int chosen = 0;
+	bool was = false;
 	pthread_mutex_lock(&cp->lock);
 	for (int c = 1; c <= cp->connectors; c++)
-		if (!faulted)
+		if (!faulted) {
+			was |= cp->con[c].faulted;
 			cp->con[c].faulted = false;
+		}
 	for (int k = 0; faulted && chosen == 0 && k < cp->connectors; k++) {
 		int c = 1 + (int)((roll + (uint64_t)k) % (uint64_t)cp->connectors);
 		if (cp->con[c].visit == 0 && !cp->con[c].faulted)
@@ -609,21 +666,25 @@ void chargepoint_fault(struct chargepoint *cp, bool faulted, uint64_t roll)
 	pthread_mutex_unlock(&cp->lock);
 	if (chosen != 0)
 		printf("station %s: connector %d faults for a while\n", cp->station, chosen);
-	else if (!faulted)
+	else if (!faulted && was)
 		printf("station %s: faults cleared\n", cp->station);
 }
 
 /* ---- the set -------------------------------------------------------------------------------- */
 
-struct chargepoint_set *chargepoint_set_new(void)
+struct chargepoint_set *chargepoint_set_new(double speedup)
 {
-	return calloc(1, sizeof(struct chargepoint_set));
+	struct chargepoint_set *set = calloc(1, sizeof(struct chargepoint_set));
+	if (set != NULL)
+		set->speedup = speedup > 0 ? speedup : 1;
+	return set;
 }
 
 bool chargepoint_set_add(struct chargepoint_set *set, struct chargepoint *cp)
 {
 	if (set == NULL || cp == NULL || set->count >= SET_MAX)
 		return false;
+	cp->meter_every = METER_EVERY / set->speedup;
 	set->items[set->count++] = cp;
 	return true;
 }
@@ -691,9 +752,31 @@ void chargepoint_set_describe(const struct chargepoint_set *set, char *out, size
 		 set != NULL ? set->count : 0, connected, booted, started, stopped);
 }
 
+/* Closes every connection: all asked first, then all joined (each join alone may wait 2 s). */
+static void close_all(struct chargepoint_set *set)
+{
+	for (int i = 0; i < set->count; i++)
+		send_close(set->items[i]);
+	for (int wait = 0; wait < 100; wait++) {
+		bool all = true;
+		for (int i = 0; i < set->count && all; i++)
+			all = set->items[i]->conn == NULL || closed_by_now(set->items[i]);
+		if (all)
+			break;
+		usleep(10000);
+	}
+	for (int i = 0; i < set->count; i++)
+		if (set->items[i]->conn != NULL) {
+			mg_close_connection(set->items[i]->conn);
+			set->items[i]->conn = NULL;
+		}
+}
+
 void chargepoint_set_free(struct chargepoint_set *set)
 {
-	for (int i = 0; set != NULL && i < set->count; i++) {
+	if (set == NULL)
+		return;
+	for (int i = 0; i < set->count; i++) {
 		struct chargepoint *cp = set->items[i];
 		for (int k = 0; k < VISITS_MAX; k++) {
 			struct visit *v = &cp->visits[k];
@@ -702,10 +785,13 @@ void chargepoint_set_free(struct chargepoint_set *set)
 			else if (v->car[0] != '\0' && !v->leaving)
 				chargepoint_set_depart(set, cp->station, v->car);
 		}
-		if (cp->booted)
-			run_visits(cp); /* the open transactions stopped, so no session stays open at the central system */
-		if (cp->conn != NULL)
-			mg_close_connection(cp->conn);
+		chargepoint_fault(cp, false, 0);
+		run_visits(cp);    /* the open transactions stopped: no session stays open at the central system */
+		report_status(cp); /* and no connector stays Faulted, taking no bookings, after the run */
+	}
+	close_all(set);
+	for (int i = 0; i < set->count; i++) {
+		struct chargepoint *cp = set->items[i];
 		json_decref(cp->call_answer);
 		pthread_mutex_destroy(&cp->lock);
 		pthread_cond_destroy(&cp->changed);

@@ -36,8 +36,12 @@ struct chargepoint_set;
  */
 struct chargepoint *chargepoint_new(const char *station_id, const char *key, const char *server_url, int connectors);
 
-/* The set the simulation keeps (up to 500 charge points); owns them. */
-struct chargepoint_set *chargepoint_set_new(void);
+/*
+ * The set the simulation keeps (up to 500 charge points); owns them. speedup:
+ * the simulation's one clock (--speedup): MeterValues every 5 simulated
+ * minutes; protocol timing (heartbeat, call timeouts) stays in real seconds.
+ */
+struct chargepoint_set *chargepoint_set_new(double speedup);
 bool chargepoint_set_add(struct chargepoint_set *set, struct chargepoint *cp);
 
 /* Connects, boots, sends what is due (status, sessions, meter values, heartbeat); now: real epoch seconds. */

@@ -60,14 +60,19 @@ struct station_sim {
 	struct chargepoint *cp; /* its OCPP charge point, or NULL (MQTT only) */
 };
 
-/* The "items" a "stations" or "servers" request answers, asked of the servers in turn. */
-static json_t *fetch_items(struct world *world, uint64_t seed, const char *type)
+/* The simulator's own MQTT link for its look-ups at start (NULL on failure; link_close it). */
+static struct link *open_ctl(struct world *world, uint64_t seed)
 {
 	char client_id[64];
 	snprintf(client_id, sizeof(client_id), "evc-sim-ctl-%llx", (unsigned long long)(seed & 0xffffff));
 	const char *password = world_password(world, "sim-ctl");
-	struct link *l = link_open(world->broker, client_id, password != NULL ? "sim-ctl" : NULL, password, NULL, NULL,
-				   "evc/v1/+/cars/sim-ctl/resp");
+	return link_open(world->broker, client_id, password != NULL ? "sim-ctl" : NULL, password, NULL, NULL,
+			 "evc/v1/+/cars/sim-ctl/resp");
+}
+
+/* The "items" a "stations" or "servers" request answers over l, asked of the servers in turn. */
+static json_t *fetch_items(struct link *l, struct world *world, uint64_t seed, const char *type)
+{
 	json_t *stations = NULL;
 	for (int attempt = 0; l != NULL && stations == NULL && attempt < 30 && !stopping; attempt++) {
 		char topic[96], payload[128];
@@ -85,7 +90,6 @@ static json_t *fetch_items(struct world *world, uint64_t seed, const char *type)
 			json_decref(msg);
 		}
 	}
-	link_close(l);
 	return stations;
 }
 
@@ -324,7 +328,12 @@ int main(int argc, char **argv)
 	mg_init_library(0);
 
 	world.off_network = json_object();
-	world.stations = fetch_items(&world, seed, "stations");
+	struct link *ctl = open_ctl(&world, seed);
+	world.stations = fetch_items(ctl, &world, seed, "stations");
+	if (world.stations != NULL && with_stations && with_ocpp && ocpp_keys != NULL &&
+	    (servers = fetch_items(ctl, &world, seed, "servers")) == NULL)
+		printf("evc-sim: no server told the servers' URLs: stations stay on MQTT only\n");
+	link_close(ctl);
 	if (world.stations == NULL) {
 		fprintf(stderr, "evc-sim: no server answered the stations request on %s\n", world.broker);
 		return 1;
@@ -332,13 +341,11 @@ int main(int argc, char **argv)
 	printf("evc-sim: %zu stations, %d cars, seed %llu, speedup x%.0f, broker %s\n", json_array_size(world.stations),
 	       ncars, seed, world.speedup, world.broker);
 
-	if (with_stations && with_ocpp && ocpp_keys != NULL) {
-		world.chargepoints = chargepoint_set_new();
-		if ((servers = fetch_items(&world, seed, "servers")) == NULL)
-			printf("evc-sim: no server told the servers' URLs: stations stay on MQTT only\n");
-	}
+	if (servers != NULL)
+		world.chargepoints = chargepoint_set_new(world.speedup);
 	if (with_stations)
 		nstations = open_stations(&world, stations, ocpp_keys, servers, ocpp_only);
+	chargepoint_set_tick(world.chargepoints, real_now()); /* chargers boot and report before the first car plans */
 	for (int c = 0; c < ncars; c++)
 		if (!car_init(&cars[c], c, seed, &world)) {
 			fprintf(stderr, "evc-sim: cannot create the MQTT client of car %d\n", c + 1);
