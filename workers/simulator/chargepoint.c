@@ -163,9 +163,10 @@ static const char *reserve_now_locked(struct chargepoint *cp, json_t *p)
 	if (cp->con[c].inoperative)
 		return "Unavailable";
 	struct reservation *slot = NULL;
+	double now = (double)time(NULL);
 	for (int i = 0; i < RESERVATIONS_MAX; i++) {
 		struct reservation *r = &cp->reservations[i];
-		if (r->id == id || (slot == NULL && (r->id == 0 || r->expiry < cp->now)))
+		if (r->id == id || (slot == NULL && (r->id == 0 || r->expiry < now)))
 			slot = r;
 		if (r->id == id)
 			break;
@@ -243,7 +244,7 @@ static void take_answer(struct chargepoint *cp, json_int_t type, const char *id,
 	if (cp->call_id[0] != '\0' && strcmp(cp->call_id, id) == 0 && !cp->call_done) {
 		cp->call_done = true;
 		if (type == 3 && json_is_object(json_array_get(frame, 2)))
-			cp->call_answer = json_incref(json_array_get(frame, 2));
+			cp->call_answer = json_deep_copy(json_array_get(frame, 2)); /* a copy: jansson shares no object across threads */
 		else
 			snprintf(cp->call_error, sizeof(cp->call_error), "%.60s: %.130s",
 				 json_string_value(json_array_get(frame, 2)) ?: "?",
@@ -502,13 +503,13 @@ static int pick_connector(struct chargepoint *cp, const struct visit *v, int *re
 			*reservation = r->id;
 		}
 	}
-	pthread_mutex_unlock(&cp->lock);
 	for (int c = v->charger; connector == 0 && c >= 1 && c <= cp->connectors; c = 0)
 		if (cp->con[c].visit == 0 && !cp->con[c].stale && !cp->con[c].faulted)
 			connector = c;
 	for (int c = 1; connector == 0 && c <= cp->connectors; c++)
 		if (cp->con[c].visit == 0 && !cp->con[c].stale && !cp->con[c].faulted)
 			connector = c;
+	pthread_mutex_unlock(&cp->lock);
 	return connector;
 }
 
