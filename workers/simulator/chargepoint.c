@@ -15,7 +15,7 @@
 
 #define SET_MAX 500
 #define CONNECTORS_MAX 64
-#define RESERVATIONS_MAX 32
+#define RESERVATIONS_MAX 64   /* ReserveNow held at once (the lead time may cover many simulated hours) */
 #define VISITS_MAX 16
 #define ID_TAG_MAX 20          /* OCPP 1.6 idToken */
 #define CALL_TIMEOUT_MS 5000   /* our call unanswered this long: the connection is dropped */
