@@ -50,7 +50,7 @@ build: build/evc-worker build/evc-sim
 
 build/evc-sim: $(SIM_SRC) $(wildcard workers/simulator/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -Iworkers/simulator $(CFLAGS) -o $@ $(SIM_SRC) -lpaho-mqtt3as -ljansson -lpthread -lm
+	$(CC) $(CPPFLAGS) -Iworkers/simulator $(CFLAGS) -o $@ $(SIM_SRC) -lcivetweb -lpaho-mqtt3as -ljansson -lpthread -lm
 
 # Every source is compiled once per flavour into a library the worker, the unit
 # tests and (mk/fuzz.mk) the fuzz targets link against.

@@ -396,8 +396,26 @@ static void start_trip(struct car *car, struct world *world, double now)
 	note(car, "planning a trip to %s", car->destination);
 }
 
+/* Whether the car, leaving its last stop with the charge planned there, cannot reach its destination. */
+static bool last_hop_short(const struct car *car, const struct world *world)
+{
+	size_t n = json_array_size(car->legs);
+	json_t *last = json_array_get(car->legs, n - 1);
+	json_t *station = station_by_id(world, json_string_value(json_object_get(last, "station_id")) ?: "");
+	if (n == 0 || station == NULL)
+		return false;
+	double soc = n <= 8 && car->depart_soc[n - 1] > 0 ? car->depart_soc[n - 1] : TARGET_SOC;
+	return range_km(car, soc) < km_between(json_number_value(json_object_get(station, "lat")),
+					       json_number_value(json_object_get(station, "lon")), car->dest_lat, car->dest_lon);
+}
+
 static void book(struct car *car, struct world *world, double now)
 {
+	if (last_hop_short(car, world)) {
+		/* Stops that end short of the destination (own_plan found no station across a gap) are no plan. */
+		json_array_clear(car->legs);
+		car->infeasible = true;
+	}
 	if (json_array_size(car->legs) == 0) {
 		if (car->infeasible || range_km(car, car->soc) < km_between(car->lat, car->lon, car->dest_lat, car->dest_lon)) {
 			/* No feasible plan: never drive off to run flat; wait and try again (another destination). */
@@ -597,8 +615,11 @@ void car_tick(struct car *car, struct world *world, double now, double dt)
 				note(car, "charging at %s", json_string_value(json_object_get(station, "id")));
 				const char *reservation = json_string_value(json_object_get(leg, "reservation_id"));
 				if (reservation != NULL) {
-					tell_owner(car, world->run_id, station, "checkin",
-						   json_pack("{s:s}", "reservation_id", reservation));
+					/* A station speaking OCPP checks the booking in by StartTransaction; else MQTT. */
+					if (!chargepoint_set_arrive(world->chargepoints, json_string_value(json_object_get(station, "id")),
+								    car->id, leg, &car->kwh_charged))
+						tell_owner(car, world->run_id, station, "checkin",
+							   json_pack("{s:s}", "reservation_id", reservation));
 					car->sessions++;
 				}
 			} else if (car->trip_id[0] != '\0') {
@@ -636,6 +657,7 @@ void car_tick(struct car *car, struct world *world, double now, double dt)
 		double target = car->leg < 8 && car->depart_soc[car->leg] > 0 ? car->depart_soc[car->leg] : TARGET_SOC;
 		/* Leaves at the planned charge; past the window's end only with enough for the rest of the plan. */
 		if (car->soc >= fmin(100.0, target) || (window_end > 0 && now >= window_end && car->soc >= target - 5)) {
+			chargepoint_set_depart(world->chargepoints, json_string_value(json_object_get(leg, "station_id")), car->id);
 			car->leg++;
 			car->state = CAR_DRIVING;
 			note(car, "charged, driving on to %s", car->destination);

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "chargepoint.h"
 #include "link.h"
 
 enum car_profile { PROFILE_SLOW, PROFILE_NORMAL, PROFILE_FAST, PROFILE_ERRATIC };
@@ -34,6 +35,7 @@ struct world {
 	char run_id[12];       /* new each run: request ids are never reused across runs */
 	json_t *credentials;   /* {"user": "password"} from --credentials, or NULL: anonymous */
 	json_t *off_network;   /* {"city": true}: cities the planner does not know (not destinations); owned */
+	struct chargepoint_set *chargepoints; /* the stations speaking OCPP (chargepoint.h), or NULL; owned by main */
 };
 
 /* The password of user in world->credentials, or NULL. */

@@ -4,17 +4,25 @@
  *   evc-sim [--broker URL] [--companies a,b,c] [--cars N] [--seed S]
  *           [--speedup X] [--duration SECONDS] [--no-stations] [--flap-per-hour P]
  *           [--credentials FILE]   (user:password lines; cars log in as their id)
+ *           [--ocpp-keys FILE] [--no-ocpp] [--ocpp-only]
  *
  * Each car is attached to one company's server (round robin) and drives, plans,
  * books, charges and finishes trips (car.c). Each station of the network gets
  * its own connection, announces itself online (retained) with a Last Will that
  * says offline, and with --flap-per-hour goes offline for a while now and then.
+ * A station with a key in --ocpp-keys (station-id:key lines, as the stack
+ * writes them) is also an OCPP 1.6J charge point of its company's central
+ * system (chargepoint.c): it boots, reports its connectors, takes ReserveNow,
+ * and charges the cars that arrive by StartTransaction / MeterValues /
+ * StopTransaction; its flaps are then a connector Faulted for a while.
  * Every 5 s a line per car is printed, and every minute (--summary-every) one
  * summary line of the whole fleet. Runs until SIGINT/SIGTERM or --duration.
  */
 #include "car.h"
+#include "chargepoint.h"
 #include "link.h"
 
+#include <civetweb.h>
 #include <getopt.h>
 #include <stdint.h>
 #include <signal.h>
@@ -48,34 +56,40 @@ struct station_sim {
 	struct link *link;
 	char topic[160];
 	char company[17];
-	double back_at; /* when an offline station comes back; 0 when online */
+	double back_at; /* when an offline (or faulted) station comes back; 0 when online */
+	struct chargepoint *cp; /* its OCPP charge point, or NULL (MQTT only) */
 };
 
-/* Asks the federation for every company's stations, failing over across servers. */
-static json_t *fetch_stations(struct world *world, uint64_t seed)
+/* The simulator's own MQTT link for its look-ups at start (NULL on failure; link_close it). */
+static struct link *open_ctl(struct world *world, uint64_t seed)
 {
 	char client_id[64];
 	snprintf(client_id, sizeof(client_id), "evc-sim-ctl-%llx", (unsigned long long)(seed & 0xffffff));
 	const char *password = world_password(world, "sim-ctl");
-	struct link *l = link_open(world->broker, client_id, password != NULL ? "sim-ctl" : NULL, password, NULL, NULL,
-				   "evc/v1/+/cars/sim-ctl/resp");
+	return link_open(world->broker, client_id, password != NULL ? "sim-ctl" : NULL, password, NULL, NULL,
+			 "evc/v1/+/cars/sim-ctl/resp");
+}
+
+/* The "items" a "stations" or "servers" request answers over l, asked of the servers in turn. */
+static json_t *fetch_items(struct link *l, struct world *world, uint64_t seed, const char *type)
+{
 	json_t *stations = NULL;
 	for (int attempt = 0; l != NULL && stations == NULL && attempt < 30 && !stopping; attempt++) {
-		char topic[96], payload[96];
+		char topic[96], payload[128];
 		const char *company = world->companies[attempt % world->company_count];
 		snprintf(topic, sizeof(topic), "evc/v1/%s/cars/sim-ctl/req", company);
-		snprintf(payload, sizeof(payload), "{\"type\":\"stations\",\"request_id\":\"boot-%d-%llx\"}", attempt,
-			 (unsigned long long)(seed & 0xffffff));
+		snprintf(payload, sizeof(payload), "{\"type\":\"%s\",\"request_id\":\"boot-%s-%s-%d-%llx\"}", type, type,
+			 world->run_id, attempt, (unsigned long long)(seed & 0xffffff));
 		link_publish(l, topic, payload, 1, false);
 		for (int wait = 0; wait < 20 && stations == NULL; wait++) {
 			usleep(100000);
 			json_t *msg = link_take(l);
-			if (msg != NULL && json_integer_value(json_object_get(msg, "status")) == 200)
+			if (msg != NULL && json_integer_value(json_object_get(msg, "status")) == 200 &&
+			    strcmp(json_string_value(json_object_get(msg, "type")) ?: "", type) == 0)
 				stations = json_incref(json_object_get(json_object_get(msg, "body"), "items"));
 			json_decref(msg);
 		}
 	}
-	link_close(l);
 	return stations;
 }
 
@@ -132,11 +146,114 @@ static void fleet_summary(const struct car *cars, int ncars, double elapsed, dou
 	       elapsed, ncars, booked, finished, conflicts, joins, grants, sessions, kwh, low, min_driving, waits, tows);
 }
 
+/* One line for the stations speaking OCPP, after the fleet's. */
+static void ocpp_summary(const struct chargepoint_set *set, double elapsed)
+{
+	char line[200];
+	if (set == NULL)
+		return;
+	chargepoint_set_describe(set, line, sizeof(line));
+	printf("ocpp t=%.0fs %s\n", elapsed, line);
+}
+
+/* The URL of company's server in a "servers" answer, or NULL. */
+static const char *server_url(json_t *servers, const char *company)
+{
+	size_t i;
+	json_t *s;
+	json_array_foreach(servers, i, s)
+		if (strcmp(json_string_value(json_object_get(s, "company")) ?: "", company ?: "") == 0)
+			return json_string_value(json_object_get(s, "url"));
+	return NULL;
+}
+
+/* The station's OCPP charge point when it has a key and its company a server we can reach; else NULL. */
+static struct chargepoint *station_chargepoint(struct world *world, json_t *station, json_t *keys, json_t *servers)
+{
+	const char *id = json_string_value(json_object_get(station, "id"));
+	const char *key = json_string_value(json_object_get(keys, id ?: ""));
+	if (key == NULL || world->chargepoints == NULL)
+		return NULL;
+	const char *url = server_url(servers, json_string_value(json_object_get(station, "company")));
+	struct chargepoint *cp =
+		chargepoint_new(id, key, url, (int)json_integer_value(json_object_get(station, "chargers")));
+	if (cp == NULL || !chargepoint_set_add(world->chargepoints, cp)) {
+		printf("station %s: no OCPP charge point (server %s): MQTT only\n", id, url ?: "unknown");
+		free(cp);
+		return NULL;
+	}
+	return cp;
+}
+
+/*
+ * One station simulator per station of the network: its MQTT presence (birth
+ * and Last Will) and, with a key, its OCPP charge point. ocpp_only: the
+ * stations without a key are left alone. Returns how many were opened.
+ */
+static int open_stations(struct world *world, struct station_sim *stations, json_t *keys, json_t *servers,
+			 bool ocpp_only)
+{
+	int n = 0;
+	size_t i;
+	json_t *s;
+	json_array_foreach(world->stations, i, s) {
+		if (n >= MAX_STATIONS)
+			break;
+		struct station_sim *st = &stations[n];
+		const char *id = json_string_value(json_object_get(s, "id"));
+		const char *company = json_string_value(json_object_get(s, "company"));
+		if (id == NULL || company == NULL || ((st->cp = station_chargepoint(world, s, keys, servers)) == NULL && ocpp_only))
+			continue;
+		char client_id[96], offline[64];
+		snprintf(st->topic, sizeof(st->topic), "evc/v1/%s/stations/%s/status", company, id);
+		snprintf(st->company, sizeof(st->company), "%s", company);
+		snprintf(client_id, sizeof(client_id), "evc-sim-station-%s", id);
+		snprintf(offline, sizeof(offline), "{\"online\":false}");
+		const char *password = world_password(world, "station-sim");
+		if ((st->link = link_open(world->broker, client_id, password != NULL ? "station-sim" : NULL, password, st->topic,
+					  offline, NULL)) != NULL)
+			n++;
+	}
+	return n;
+}
+
+/*
+ * Presence and flaps: every station announces itself online at first; with
+ * flap_per_hour one now and then fails for a while: a station speaking OCPP
+ * reports a connector Faulted (the central system moves its bookings), the
+ * others go offline on MQTT.
+ */
+static void tick_stations(struct station_sim *stations, int n, double now, double dt, double flap_per_hour,
+			  uint64_t *rng, bool announced)
+{
+	for (int k = 0; k < n; k++) {
+		struct station_sim *st = &stations[k];
+		link_poll(st->link);
+		*rng ^= *rng << 13, *rng ^= *rng >> 7, *rng ^= *rng << 17;
+		double roll = (double)(*rng % 1000000) / 1e6;
+		if (!announced || (st->back_at > 0 && now >= st->back_at)) {
+			if (st->back_at > 0 && st->cp != NULL)
+				chargepoint_fault(st->cp, false, 0);
+			else
+				station_publish(st, true, 0);
+			st->back_at = 0;
+		} else if (st->back_at == 0 && roll < flap_per_hour * dt / 3600.0) {
+			st->back_at = now + 60 + (double)(*rng % 120);
+			if (st->cp != NULL) {
+				chargepoint_fault(st->cp, true, *rng >> 8);
+			} else {
+				station_publish(st, false, 0);
+				printf("station %s goes offline for a while\n", st->topic);
+			}
+		}
+	}
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: evc-sim [--broker URL] [--companies a,b,c] [--cars N] [--seed S] [--speedup X]\n"
 			"               [--duration SECONDS] [--no-stations] [--flap-per-hour P] [--credentials FILE]\n"
-			"               [--summary-every SECONDS]\n");
+			"               [--summary-every SECONDS] [--ocpp-keys FILE] [--no-ocpp] [--ocpp-only]\n");
 }
 
 int main(int argc, char **argv)
@@ -148,7 +265,8 @@ int main(int argc, char **argv)
 	int ncars = 20, nstations = 0;
 	unsigned long long seed = 42;
 	double duration = 0, flap_per_hour = 0, fleet_every = FLEET_SUMMARY_EVERY;
-	bool with_stations = true;
+	bool with_stations = true, with_ocpp = true, ocpp_only = false;
+	json_t *ocpp_keys = NULL, *servers = NULL;
 
 	static const struct option options[] = {
 		{ "broker", required_argument, NULL, 'b' },    { "companies", required_argument, NULL, 'c' },
@@ -156,7 +274,8 @@ int main(int argc, char **argv)
 		{ "speedup", required_argument, NULL, 'x' },   { "duration", required_argument, NULL, 'd' },
 		{ "no-stations", no_argument, NULL, 'S' },     { "flap-per-hour", required_argument, NULL, 'f' },
 		{ "credentials", required_argument, NULL, 'C' }, { "help", no_argument, NULL, 'h' },
-		{ "summary-every", required_argument, NULL, 'm' },
+		{ "summary-every", required_argument, NULL, 'm' }, { "ocpp-keys", required_argument, NULL, 'K' },
+		{ "no-ocpp", no_argument, NULL, 'O' },         { "ocpp-only", no_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -171,6 +290,14 @@ int main(int argc, char **argv)
 		case 'S': with_stations = false; break;
 		case 'f': flap_per_hour = atof(optarg); break;
 		case 'm': fleet_every = atof(optarg); break;
+		case 'O': with_ocpp = false; break;
+		case 'P': ocpp_only = true; break;
+		case 'K':
+			if ((ocpp_keys = load_credentials(optarg)) == NULL) {
+				fprintf(stderr, "evc-sim: cannot read OCPP keys from %s\n", optarg);
+				return 2;
+			}
+			break;
 		case 'C':
 			if ((world.credentials = load_credentials(optarg)) == NULL) {
 				fprintf(stderr, "evc-sim: cannot read credentials from %s\n", optarg);
@@ -197,9 +324,16 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	json_object_seed(0); /* before civetweb's and paho's threads touch any object */
+	mg_init_library(0);
 
 	world.off_network = json_object();
-	world.stations = fetch_stations(&world, seed);
+	struct link *ctl = open_ctl(&world, seed);
+	world.stations = fetch_items(ctl, &world, seed, "stations");
+	if (world.stations != NULL && with_stations && with_ocpp && ocpp_keys != NULL &&
+	    (servers = fetch_items(ctl, &world, seed, "servers")) == NULL)
+		printf("evc-sim: no server told the servers' URLs: stations stay on MQTT only\n");
+	link_close(ctl);
 	if (world.stations == NULL) {
 		fprintf(stderr, "evc-sim: no server answered the stations request on %s\n", world.broker);
 		return 1;
@@ -207,24 +341,11 @@ int main(int argc, char **argv)
 	printf("evc-sim: %zu stations, %d cars, seed %llu, speedup x%.0f, broker %s\n", json_array_size(world.stations),
 	       ncars, seed, world.speedup, world.broker);
 
-	size_t i;
-	json_t *s;
-	json_array_foreach(world.stations, i, s) {
-		if (!with_stations || nstations >= MAX_STATIONS)
-			break;
-		struct station_sim *st = &stations[nstations];
-		const char *id = json_string_value(json_object_get(s, "id"));
-		const char *company = json_string_value(json_object_get(s, "company"));
-		char client_id[96], offline[64];
-		snprintf(st->topic, sizeof(st->topic), "evc/v1/%s/stations/%s/status", company, id);
-		snprintf(st->company, sizeof(st->company), "%s", company);
-		snprintf(client_id, sizeof(client_id), "evc-sim-station-%s", id);
-		snprintf(offline, sizeof(offline), "{\"online\":false}");
-		const char *password = world_password(&world, "station-sim");
-		if ((st->link = link_open(world.broker, client_id, password != NULL ? "station-sim" : NULL, password, st->topic,
-					  offline, NULL)) != NULL)
-			nstations++;
-	}
+	if (servers != NULL)
+		world.chargepoints = chargepoint_set_new(world.speedup);
+	if (with_stations)
+		nstations = open_stations(&world, stations, ocpp_keys, servers, ocpp_only);
+	chargepoint_set_tick(world.chargepoints, real_now()); /* chargers boot and report before the first car plans */
 	for (int c = 0; c < ncars; c++)
 		if (!car_init(&cars[c], c, seed, &world)) {
 			fprintf(stderr, "evc-sim: cannot create the MQTT client of car %d\n", c + 1);
@@ -243,24 +364,13 @@ int main(int argc, char **argv)
 			if (cars[c].state == CAR_DRIVING && cars[c].soc < min_driving)
 				min_driving = cars[c].soc;
 		}
-		for (int k = 0; k < nstations; k++) {
-			struct station_sim *st = &stations[k];
-			link_poll(st->link);
-			flap_rng ^= flap_rng << 13, flap_rng ^= flap_rng >> 7, flap_rng ^= flap_rng << 17;
-			double roll = (double)(flap_rng % 1000000) / 1e6;
-			if (!announced || (st->back_at > 0 && now >= st->back_at)) {
-				st->back_at = 0;
-				station_publish(st, true, 0);
-			} else if (st->back_at == 0 && roll < flap_per_hour * dt / 3600.0) {
-				st->back_at = now + 60 + (double)(flap_rng % 120);
-				station_publish(st, false, 0);
-				printf("station %s goes offline for a while\n", st->topic);
-			}
-		}
+		tick_stations(stations, nstations, now, dt, flap_per_hour, &flap_rng, announced);
+		chargepoint_set_tick(world.chargepoints, now);
 		announced = true;
 		if (now - last_fleet >= fleet_every) {
 			last_fleet = now;
 			fleet_summary(cars, ncars, now - started, min_driving);
+			ocpp_summary(world.chargepoints, now - started);
 		}
 		if (now - last_summary >= SUMMARY_EVERY) {
 			last_summary = now;
@@ -274,6 +384,8 @@ int main(int argc, char **argv)
 	}
 
 	fleet_summary(cars, ncars, real_now() - started, min_driving);
+	ocpp_summary(world.chargepoints, real_now() - started);
+	chargepoint_set_free(world.chargepoints); /* stops the sessions still open */
 	for (int c = 0; c < ncars; c++)
 		car_free(&cars[c]);
 	for (int k = 0; k < nstations; k++) {
@@ -284,6 +396,9 @@ int main(int argc, char **argv)
 	json_decref(world.stations);
 	json_decref(world.credentials);
 	json_decref(world.off_network);
+	json_decref(ocpp_keys);
+	json_decref(servers);
+	mg_exit_library();
 	printf("evc-sim: stopped\n");
 	return 0;
 }
