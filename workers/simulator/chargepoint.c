@@ -55,6 +55,7 @@ struct visit {
 	long long tx; /* 0 until StartTransaction was answered */
 	long long meter_start;
 	double last_meter;
+	bool metered; /* a MeterValues was sent for this transaction */
 	bool leaving;
 	int start_tries, stop_tries;
 };
@@ -575,6 +576,7 @@ static void meter_visit(struct chargepoint *cp, struct visit *v)
 			      "Energy.Active.Import.Register", "unit", "Wh");
 	json_decref(call(cp, "MeterValues", p));
 	v->last_meter = cp->now;
+	v->metered = true;
 }
 
 /* StopTransaction with the meter when the car left; the visit ends once answered (or refused for good). */
@@ -613,8 +615,11 @@ static void run_visits(struct chargepoint *cp)
 			start_visit(cp, v, i);
 		if (v->leaving && v->tx == 0 && (cp->conn == NULL || cp->now < v->start || v->start_tries >= START_TRIES))
 			v->car[0] = '\0'; /* it never started here (offline, no free connector) */
-		else if (v->leaving && v->tx != 0)
+		else if (v->leaving && v->tx != 0) {
+			if (!v->metered && cp->conn != NULL)
+				meter_visit(cp, v); /* a session shorter than a tick still reports its meter once */
 			stop_visit(cp, v);
+		}
 		else if (!v->leaving && v->tx != 0 && cp->now - v->last_meter >= cp->meter_every)
 			meter_visit(cp, v);
 	}
