@@ -104,6 +104,11 @@ bool config_load(struct config *cfg, char *err, size_t err_size)
 	    !read_long("EVC_OCPP_MAX_FRAME_BYTES", 65536, 1024, 1024 * 1024, &cfg->ocpp_max_frame_bytes, err, err_size) ||
 	    !read_int("EVC_OCPP_MAX_CONNECTIONS", cfg->http_threads / 4, 1, 1000, &cfg->ocpp_max_connections, err, err_size) ||
 	    !read_int("EVC_OCPP_TICK_MS", 1000, 100, 60000, &cfg->ocpp_tick_ms, err, err_size) ||
+	    !read_int("EVC_TRIP_WAITLIST_RETRY_MS", 2000, 200, 600000, &cfg->trip_waitlist_retry_ms, err, err_size) ||
+	    !read_int("EVC_TRIP_WAITLIST_BATCH", 8, 1, 100, &cfg->trip_waitlist_batch, err, err_size) ||
+	    !read_int("EVC_TRIP_WAITLIST_MAX_WAIT_MINUTES", 240, 1, 7 * 24 * 60, &cfg->trip_waitlist_max_wait_minutes, err, err_size) ||
+	    !read_int("EVC_TRIP_WAITLIST_CAR_MAX", 3, 1, 100, &cfg->trip_waitlist_car_max, err, err_size) ||
+	    !read_int("EVC_TRIP_WAITLIST_MAX", 1000, 1, 1000000, &cfg->trip_waitlist_max, err, err_size) ||
 	    !read_string("EVC_LOG_LEVEL", "info", false, level, sizeof(level), err, err_size))
 		return false;
 
