@@ -27,13 +27,13 @@ COMMENT ON COLUMN trip_waitlist.legs IS 'The legs wanted, as POST /trips takes t
 COMMENT ON COLUMN trip_waitlist.expires_at IS 'The entry expires at this time: the first leg''s start, the wait bound or the car''s deadline, whichever is first.';
 COMMENT ON COLUMN trip_waitlist.status IS 'waiting, booked (trip_id set), expired, left (the car left) or failed (the trip can no longer be booked as asked: last_error).';
 COMMENT ON COLUMN trip_waitlist.attempts IS 'Trips tried for this entry; attempt n uses the Idempotency-Key twl-<id>-<n>, so no attempt books twice.';
-COMMENT ON COLUMN trip_waitlist.last_attempt_at IS 'When the last attempt ran.';
+COMMENT ON COLUMN trip_waitlist.last_attempt_at IS 'When the entry last had its turn in a round (tried, or passed over for an older entry wanting the same window): the least recent goes first.';
 COMMENT ON COLUMN trip_waitlist.last_error IS 'The error code of the last failed attempt (e.g. conflict).';
 COMMENT ON COLUMN trip_waitlist.trip_id IS 'The trip booked for this entry.';
 COMMENT ON COLUMN trip_waitlist.created_at IS 'When the car joined.';
 COMMENT ON COLUMN trip_waitlist.updated_at IS 'Last change.';
 
-CREATE INDEX IF NOT EXISTS trip_waitlist_waiting_idx ON trip_waitlist (seq) WHERE status = 'waiting';
+CREATE INDEX IF NOT EXISTS trip_waitlist_waiting_idx ON trip_waitlist (last_attempt_at NULLS FIRST, seq) WHERE status = 'waiting';
 CREATE INDEX IF NOT EXISTS trip_waitlist_car_idx ON trip_waitlist (car_id, created_at);
 
 CREATE OR REPLACE FUNCTION trip_waitlist_json(w trip_waitlist) RETURNS json

@@ -84,7 +84,9 @@ static enum evc_err insert_entry(struct app *app, const char *car, json_t *legs,
 		"  FROM trip_waitlist WHERE status = 'waiting')"
 		" INSERT INTO trip_waitlist (car_id, legs, expires_at)"
 		" SELECT $1, $2::jsonb, $3::timestamptz FROM counts WHERE mine < $4::int AND total < $5::int"
-		" RETURNING id, trip_waitlist_json(trip_waitlist)";
+		" RETURNING id";
+	/* A statement of its own: the INSERT's own snapshot does not see the row it counts the position with. */
+	static const char json_sql[] = "SELECT id, trip_waitlist_json(w) FROM trip_waitlist w WHERE id = $1::uuid";
 	char x[TIMEUTIL_RFC3339_LEN], car_max[16], total_max[16];
 	timeutil_format_rfc3339(expires, x);
 	snprintf(car_max, sizeof(car_max), "%d", app->cfg.trip_waitlist_car_max);
@@ -98,6 +100,12 @@ static enum evc_err insert_entry(struct app *app, const char *car, json_t *legs,
 	}
 	if (coredb_begin_car(conn, car, request_id, r) == EVC_OK) {
 		PGresult *res = db_exec(conn, sql, 5, params);
+		if (db_ok(res, "trip_waitlist_insert") && PQntuples(res) == 1) {
+			const char *id_param[] = { PQgetvalue(res, 0, 0) };
+			PGresult *inserted = db_exec(conn, json_sql, 1, id_param);
+			PQclear(res);
+			res = inserted;
+		}
 		if (!db_ok(res, "trip_waitlist_insert")) {
 			coredb_error(r, conn, res, request_id);
 		} else if (PQntuples(res) == 0) {
@@ -351,12 +359,36 @@ static void expire_entries(struct app *app, PGconn *conn)
 	PQclear(res);
 }
 
-/* One round: expiry, then the oldest waiting entries, one after the other (first come, first served). */
+/*
+ * The entries of one round: the EVC_TRIP_WAITLIST_BATCH least recently tried
+ * (so every entry gets its turn however many wait), in arrival order; "behind"
+ * when an older waiting entry outside the round wants an overlapping window at
+ * one of the same stations: that one goes first (first come, first served).
+ */
+static const char queue_sql[] =
+	"WITH pick AS (SELECT id FROM trip_waitlist WHERE status = 'waiting' AND expires_at > now()"
+	"  ORDER BY last_attempt_at NULLS FIRST, seq LIMIT $1::int)"
+	" SELECT w.id, w.car_id, w.legs::text, w.attempts, EXISTS ("
+	"  SELECT 1 FROM trip_waitlist o, jsonb_array_elements(o.legs) ol, jsonb_array_elements(w.legs) wl"
+	"  WHERE o.status = 'waiting' AND o.seq < w.seq AND o.id NOT IN (SELECT id FROM pick)"
+	"   AND ol->>'station_id' = wl->>'station_id'"
+	"   AND tstzrange((ol->>'start')::timestamptz, (ol->>'end')::timestamptz)"
+	"    && tstzrange((wl->>'start')::timestamptz, (wl->>'end')::timestamptz))"
+	" FROM trip_waitlist w WHERE w.id IN (SELECT id FROM pick) ORDER BY w.seq";
+
+/* An entry passed over for an older one: its turn in the rotation is used all the same. */
+static void pass_over(PGconn *conn, const char *id)
+{
+	const char *params[] = { id };
+	PGresult *res = db_exec(conn, "UPDATE trip_waitlist SET last_attempt_at = now() WHERE id = $1::uuid", 1, params);
+	if (!db_ok(res, "trip_waitlist_pass"))
+		log_warn("event=trip_waitlist_db_failed entry=%s step=pass_over", id);
+	PQclear(res);
+}
+
+/* One round: expiry, then the round's entries one after the other, oldest first. */
 static void serve_round(struct app *app)
 {
-	static const char queue_sql[] =
-		"SELECT id, car_id, legs::text, attempts FROM trip_waitlist WHERE status = 'waiting' AND expires_at > now()"
-		" ORDER BY seq LIMIT $1::int";
 	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
 	if (conn == NULL) {
 		log_warn("event=trip_waitlist_db_failed step=connect");
@@ -376,7 +408,10 @@ static void serve_round(struct app *app)
 		for (int i = 0; PQresultStatus(queue) == PGRES_TUPLES_OK && i < PQntuples(queue); i++) {
 			struct entry e = { PQgetvalue(queue, i, 0), PQgetvalue(queue, i, 1), PQgetvalue(queue, i, 2),
 					   atoi(PQgetvalue(queue, i, 3)) };
-			serve_entry(app, conn, &e);
+			if (strcmp(PQgetvalue(queue, i, 4), "t") == 0)
+				pass_over(conn, e.id);
+			else
+				serve_entry(app, conn, &e);
 		}
 		PQclear(queue);
 		PGresult *unlock = db_exec(conn, "SELECT pg_advisory_unlock(" ROUND_LOCK ")", 0, NULL);
