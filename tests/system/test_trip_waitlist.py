@@ -119,13 +119,15 @@ def test_first_come_first_served_leave_and_strangers(companies):
     ids = {e["id"] for e in assert_json(a.get("/trip-waitlist?status=waiting", admin=True))["items"]}
     assert {w1["id"], w2["id"]} <= ids
     assert_error(a.get("/trip-waitlist?status=bogus", admin=True), 400)
-    wait_entry(a, w2["id"], lambda e: e["attempts"] >= 1)
+    # While the first waits, the second (same windows) is never tried: the first goes first.
+    assert wait_entry(a, w1["id"], lambda e: e["attempts"] >= 2), entry(a, w1["id"])
+    assert entry(a, w2["id"])["attempts"] == 0
     assert_status(companies["b"].cancel(blocker), 200)
     got = wait_entry(a, w1["id"], lambda e: e["status"] != "waiting")
     assert got and got["status"] == "booked", got
-    # The second car's retry met the first car's trip: it stays waiting, first in line now.
-    later = wait_entry(a, w2["id"], lambda e: e["attempts"] >= 2 and e["last_attempt_at"] >= got["updated_at"])
-    assert later and later["status"] == "waiting" and later["position"] <= w2["position"], later
+    # Then the second is tried, meets the first car's trip, and stays waiting, first in line now.
+    later = wait_entry(a, w2["id"], lambda e: e["attempts"] >= 1 and e["last_error"] is not None)
+    assert later and later["status"] == "waiting" and later["position"] < w2["position"], later
     assert later["last_error"] == "no_charger_free", later
     # It leaves; leaving again answers the same; the entry is never retried again.
     r = a.request("DELETE", f"/trip-waitlist/{w2['id']}", car=second)
@@ -191,3 +193,38 @@ def test_bad_joins_write_nothing(companies):
         join(a, car, legs)
     assert_error(a.post("/trip-waitlist", car=car, json={"legs": legs}), 409, "trip_waitlist_full")
     assert count() == 3
+
+
+def test_who_may_join_read_and_leave(companies):
+    """The policy table's three trip waitlist actions, for every kind of caller at a;
+    a refusal leaves the trip waitlist (and the trips) as they were."""
+    a, b, c = companies["a"], companies["b"], companies["c"]
+    legs, _ = blocked_route(companies)
+    owner, other = new_car_id("twlown"), new_car_id("twloth")
+    peer = lambda x: {"Authorization": f"Token {x.sql_one('SELECT outbound_token FROM peers WHERE id = %s', ('a',))[0]}"}
+    actors = {"anonymous": {}, "car_b": b.as_car(other), "operator_b": b.admin, "peer_b": peer(b), "peer_c": peer(c)}
+    refused = {"anonymous": 401, "car_b": 403, "operator_b": 401, "peer_b": 403, "peer_c": 403}
+    refused_item = dict(refused, car_b=404)  # another car's entry: as if it did not exist
+    w = join(a, owner, legs)
+    # What a refusal could change (the retry round itself moves attempts and last_attempt_at).
+    state = lambda: (a.sql("SELECT concat_ws(' ', id, car_id, legs, status, expires_at, trip_id) FROM trip_waitlist"
+                           " ORDER BY seq"),
+                     a.sql("SELECT count(*) FROM trips WHERE car_id = ANY(%s)", ([owner, other],)))
+    for actor, headers in actors.items():
+        before = state()[0]
+        assert_error(a.post("/trip-waitlist", headers=headers, json={"legs": legs, "car_id": owner}), refused[actor])
+        assert_error(a.get(f"/trip-waitlist/{w['id']}", headers=headers), refused_item[actor])
+        assert_error(a.request("DELETE", f"/trip-waitlist/{w['id']}", headers=headers), refused_item[actor])
+        assert [row for row in state()[0] if w["id"] in row[0] or owner in row[0] or other in row[0]] == \
+            [row for row in before if w["id"] in row[0] or owner in row[0] or other in row[0]], actor
+    # The owner reads its entry; the operator joins for a named car, reads and removes any car's.
+    assert entry(a, w["id"], car=owner)["id"] == w["id"]
+    r = a.post("/trip-waitlist", admin=True, json={"legs": legs, "car_id": other})
+    assert_status(r, 201)
+    by_operator = assert_json(r)
+    assert by_operator["car_id"] == other
+    assert_error(a.post("/trip-waitlist", admin=True, json={"legs": legs}), 400)  # an operator names the car
+    for wid in (w["id"], by_operator["id"]):
+        r = a.request("DELETE", f"/trip-waitlist/{wid}", admin=True)
+        assert_status(r, 200)
+        assert assert_json(r)["status"] == "left"

@@ -362,15 +362,16 @@ static void expire_entries(struct app *app, PGconn *conn)
 /*
  * The entries of one round: the EVC_TRIP_WAITLIST_BATCH least recently tried
  * (so every entry gets its turn however many wait), in arrival order; "behind"
- * when an older waiting entry outside the round wants an overlapping window at
- * one of the same stations: that one goes first (first come, first served).
+ * while an older waiting entry wants an overlapping window at one of the same
+ * stations: that one is served first (first come, first served per charger
+ * window), even when a charger frees in the middle of a round.
  */
 static const char queue_sql[] =
 	"WITH pick AS (SELECT id FROM trip_waitlist WHERE status = 'waiting' AND expires_at > now()"
 	"  ORDER BY last_attempt_at NULLS FIRST, seq LIMIT $1::int)"
 	" SELECT w.id, w.car_id, w.legs::text, w.attempts, EXISTS ("
 	"  SELECT 1 FROM trip_waitlist o, jsonb_array_elements(o.legs) ol, jsonb_array_elements(w.legs) wl"
-	"  WHERE o.status = 'waiting' AND o.seq < w.seq AND o.id NOT IN (SELECT id FROM pick)"
+	"  WHERE o.status = 'waiting' AND o.seq < w.seq AND o.expires_at > now()"
 	"   AND ol->>'station_id' = wl->>'station_id'"
 	"   AND tstzrange((ol->>'start')::timestamptz, (ol->>'end')::timestamptz)"
 	"    && tstzrange((wl->>'start')::timestamptz, (wl->>'end')::timestamptz))"
