@@ -433,7 +433,7 @@ void twopc_prepare(struct app *app, json_t *request, const char *request_id, str
 			answer_error(out, 503, "unavailable", "the participant could not prepare");
 	}
 	if (ok) {
-		log_info("event=twopc_prepared req=%s gid=%s trip=%s op=%s legs=%zu", request_id, gid, trip_id, op,
+		log_debug("event=twopc_prepared req=%s gid=%s trip=%s op=%s legs=%zu", request_id, gid, trip_id, op,
 			 json_array_size(legs));
 		failpoint_hit(FAILPOINT_PARTICIPANT_AFTER_PREPARE);
 		answer(out, 200, json_pack("{s:s, s:o}", "vote", "yes", "reservations", reservations));
@@ -476,7 +476,9 @@ static void finish_prepared(struct app *app, const char *gid, bool commit, struc
 			char coordinator[VALIDATE_COMPANY_MAX + 1], trip[37];
 			if (!twopc_gid_parse(gid, coordinator, sizeof(coordinator), trip))
 				trip[0] = '\0';
-			log_info("event=twopc_%s gid=%s trip=%s", commit ? "committed" : "rolled_back", gid, trip);
+			/* A leg booked here is a business event; an undone attempt is not. */
+			log_write(commit ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG, "event=twopc_%s gid=%s trip=%s",
+				  commit ? "committed" : "rolled_back", gid, trip);
 			answer(out, 200, json_pack("{s:s, s:s}", "gid", gid, "state", commit ? "committed" : "aborted"));
 			continue;
 		}
@@ -728,7 +730,7 @@ static enum outcome decide(PGconn *conn, const char *gid, const char *trip_id, c
 	PQclear(res);
 	free(legs_text);
 	if (o == OUTCOME_COMMIT || o == OUTCOME_ABORT)
-		log_info("event=twopc_decided gid=%s trip=%s decision=%s wanted=%s by=%s", gid, trip_id, outcome_name(o), want,
+		log_debug("event=twopc_decided gid=%s trip=%s decision=%s wanted=%s by=%s", gid, trip_id, outcome_name(o), want,
 			 by);
 	return o;
 }
