@@ -62,6 +62,7 @@ struct config {
 	int ocpp_tick_ms;                          /* EVC_OCPP_TICK_MS: period of the ReserveNow/CancelReservation job */
 	int trip_waitlist_retry_ms;                /* EVC_TRIP_WAITLIST_RETRY_MS: period of the trip waitlist's retry round */
 	int trip_waitlist_batch;                   /* EVC_TRIP_WAITLIST_BATCH: entries retried per round, oldest first */
+	int trip_waitlist_backoff_max_ms;          /* EVC_TRIP_WAITLIST_BACKOFF_MAX_MS: longest pause between tries of one entry */
 	int trip_waitlist_max_wait_minutes;        /* EVC_TRIP_WAITLIST_MAX_WAIT_MINUTES: longest wait of an entry */
 	int trip_waitlist_car_max;                 /* EVC_TRIP_WAITLIST_CAR_MAX: waiting entries per car */
 	int trip_waitlist_max;                     /* EVC_TRIP_WAITLIST_MAX: waiting entries in all */

@@ -361,13 +361,18 @@ static void expire_entries(struct app *app, PGconn *conn)
 
 /*
  * The entries of one round: the EVC_TRIP_WAITLIST_BATCH least recently tried
- * (so every entry gets its turn however many wait), in arrival order; "behind"
+ * (so every entry gets its turn however many wait) among those due (an entry
+ * that failed n times waits EVC_TRIP_WAITLIST_RETRY_MS * 2^(n-1), at most
+ * EVC_TRIP_WAITLIST_BACKOFF_MAX_MS, so a long wait costs the peers little), in
+ * arrival order; "behind"
  * while an older waiting entry wants an overlapping window at one of the same
  * stations: that one is served first (first come, first served per charger
  * window), even when a charger frees in the middle of a round.
  */
 static const char queue_sql[] =
 	"WITH pick AS (SELECT id FROM trip_waitlist WHERE status = 'waiting' AND expires_at > now()"
+	"  AND (last_attempt_at IS NULL OR last_attempt_at + make_interval(secs => least($2::float8,"
+	"   $3::float8 * 2 ^ least(attempts - 1, 16)) / 1000) <= now() + interval '100 milliseconds')"
 	"  ORDER BY last_attempt_at NULLS FIRST, seq LIMIT $1::int)"
 	" SELECT w.id, w.car_id, w.legs::text, w.attempts, EXISTS ("
 	"  SELECT 1 FROM trip_waitlist o, jsonb_array_elements(o.legs) ol, jsonb_array_elements(w.legs) wl"
@@ -400,10 +405,12 @@ static void serve_round(struct app *app)
 	PQclear(lock);
 	if (mine) {
 		expire_entries(app, conn);
-		char batch[16];
+		char batch[16], most[16], period[16];
 		snprintf(batch, sizeof(batch), "%d", app->cfg.trip_waitlist_batch);
-		const char *params[] = { batch };
-		PGresult *queue = db_exec(conn, queue_sql, 1, params);
+		snprintf(most, sizeof(most), "%d", app->cfg.trip_waitlist_backoff_max_ms);
+		snprintf(period, sizeof(period), "%d", app->cfg.trip_waitlist_retry_ms);
+		const char *params[] = { batch, most, period };
+		PGresult *queue = db_exec(conn, queue_sql, 3, params);
 		if (!db_ok(queue, "trip_waitlist_queue"))
 			log_warn("event=trip_waitlist_db_failed step=queue");
 		for (int i = 0; PQresultStatus(queue) == PGRES_TUPLES_OK && i < PQntuples(queue); i++) {
