@@ -245,21 +245,30 @@ static bool next_attempt(PGconn *conn, struct entry *e)
 	return moved;
 }
 
-/* Writes the outcome of an attempt; the entry's JSON in *json when it changed status (caller frees). */
-static void record(PGconn *conn, const struct entry *e, const char *status, const char *trip_id, const char *error,
-		   char **json)
+/*
+ * Writes the outcome of an attempt: 1 written (the entry's JSON in *json when it
+ * changed status, caller frees), 0 the entry was no longer waiting, -1 the
+ * database failed.
+ */
+static int record(PGconn *conn, const struct entry *e, const char *status, const char *trip_id, const char *error,
+		  char **json)
 {
 	static const char sql[] =
 		"UPDATE trip_waitlist SET status = $2, trip_id = $3::uuid, last_error = $4, last_attempt_at = now(),"
 		" updated_at = now() WHERE id = $1::uuid AND status = 'waiting' RETURNING trip_waitlist_json(trip_waitlist)";
 	const char *params[] = { e->id, status, trip_id, error };
 	PGresult *res = db_exec(conn, sql, 4, params);
+	int written = -1;
 	*json = NULL;
-	if (!db_ok(res, "trip_waitlist_record"))
+	if (!db_ok(res, "trip_waitlist_record")) {
 		log_warn("event=trip_waitlist_db_failed entry=%s car=%s step=record status=%s", e->id, e->car, status);
-	else if (PQntuples(res) == 1 && strcmp(status, "waiting") != 0)
-		*json = strdup(PQgetvalue(res, 0, 0));
+	} else {
+		written = PQntuples(res) == 1;
+		if (written && strcmp(status, "waiting") != 0)
+			*json = strdup(PQgetvalue(res, 0, 0));
+	}
 	PQclear(res);
+	return written;
 }
 
 /* The car left while its trip was being booked: leaving wins, the trip is cancelled (all legs again). */
@@ -286,8 +295,10 @@ static void settle(struct app *app, PGconn *conn, const struct entry *e, const s
 	char *json = NULL;
 	if (status == 201) {
 		const char *trip_id = json_string_value(json_object_get(t->body, "id"));
-		record(conn, e, "booked", trip_id, NULL, &json);
-		if (json == NULL && trip_id != NULL) {
+		int written = record(conn, e, "booked", trip_id, NULL, &json);
+		if (written < 0)
+			return; /* the entry still waits: the next round finds this key's trip confirmed and records it */
+		if (written == 0 && trip_id != NULL) {
 			undo_booked(app, car, e->id, trip_id);
 			return;
 		}
@@ -296,12 +307,12 @@ static void settle(struct app *app, PGconn *conn, const struct entry *e, const s
 		notify(app, e->car, json, json_incref(t->body));
 	} else if (status == 409 || evc_err_is_transient(t->err)) {
 		/* Still taken, or a peer or the database could not answer now: the entry keeps its place. */
-		record(conn, e, "waiting", NULL, code ? code : "unavailable", &json);
+		(void)record(conn, e, "waiting", NULL, code ? code : "unavailable", &json);
 		log_debug("event=trip_waitlist_retry_failed entry=%s car=%s status=%d code=%s", e->id, e->car, status,
 			  code ? code : "-");
 	} else {
 		/* The trip as asked can no longer be booked (a window now too near, a station gone): say so. */
-		record(conn, e, "failed", NULL, code ? code : "failed", &json);
+		(void)record(conn, e, "failed", NULL, code ? code : "failed", &json);
 		log_info("event=trip_waitlist_failed entry=%s car=%s status=%d code=%s", e->id, e->car, status,
 			 code ? code : "-");
 		if (json != NULL)
