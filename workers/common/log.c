@@ -32,6 +32,21 @@ bool log_enabled(enum log_level level)
 	return level >= min_level;
 }
 
+/* The length of text[0..len) without a UTF-8 character cut at its end. */
+static size_t utf8_whole(const char *text, size_t len)
+{
+	size_t start = len, tail = 0;
+	while (start > 0 && tail < 3 && ((unsigned char)text[start - 1] & 0xc0) == 0x80) {
+		start--;
+		tail++;
+	}
+	if (start == 0)
+		return len;
+	unsigned char lead = (unsigned char)text[start - 1];
+	size_t need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+	return need > 1 && tail + 1 < need ? start - 1 : len;
+}
+
 void log_write(enum log_level level, const char *fmt, ...)
 {
 	if (level < min_level)
@@ -55,6 +70,8 @@ void log_write(enum log_level level, const char *fmt, ...)
 
 	/* One fputs per line: stdio locks the stream, so lines stay whole. */
 	size_t len = strnlen(line, sizeof(line) - 2);
+	if (len == sizeof(line) - 2)
+		len = utf8_whole(line, len); /* cut: never half a character */
 	line[len] = '\n';
 	line[len + 1] = '\0';
 	fputs(line, stderr);

@@ -40,6 +40,7 @@ struct app {
 	struct admission *plan_admission; /* route plans running at once (EVC_PLAN_MAX_INFLIGHT) */
 	/* The periodic jobs (ticker.h), each on its own thread. */
 	struct ticker *waitlist_ticker;  /* serves the waitlist, expires no-shows */
+	struct ticker *trip_waitlist_ticker; /* retries the trips cars wait for (core/trip_waitlist.c) */
 	struct ticker *beat_ticker;      /* this instance's liveness (worker_instances) */
 	struct ticker *recovery_ticker;  /* 2PC recovery, both roles; prunes markers */
 	struct ticker *federation_ticker; /* peers: handshake, heartbeat, catalogue, revocations */

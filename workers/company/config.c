@@ -112,11 +112,21 @@ bool config_load(struct config *cfg, char *err, size_t err_size)
 		      &cfg->ocpp_offline_after_s, err, err_size) ||
 	    !read_int("EVC_OCPP_CALLS_PER_SECOND", 10, 1, 1000, &cfg->ocpp_calls_per_second, err, err_size) ||
 	    !read_int("EVC_OCPP_CALLS_BURST", 30, 1, 10000, &cfg->ocpp_calls_burst, err, err_size) ||
+	    !read_int("EVC_TRIP_WAITLIST_RETRY_MS", 2000, 200, 600000, &cfg->trip_waitlist_retry_ms, err, err_size) ||
+	    !read_int("EVC_TRIP_WAITLIST_BATCH", 8, 1, 100, &cfg->trip_waitlist_batch, err, err_size) ||
+	    !read_int("EVC_TRIP_WAITLIST_BACKOFF_MAX_MS", 30000, 200, 3600000, &cfg->trip_waitlist_backoff_max_ms, err, err_size) ||
+	    !read_int("EVC_TRIP_WAITLIST_MAX_WAIT_MINUTES", 240, 1, 7 * 24 * 60, &cfg->trip_waitlist_max_wait_minutes, err, err_size) ||
+	    !read_int("EVC_TRIP_WAITLIST_CAR_MAX", 3, 1, 100, &cfg->trip_waitlist_car_max, err, err_size) ||
+	    !read_int("EVC_TRIP_WAITLIST_MAX", 1000, 1, 1000000, &cfg->trip_waitlist_max, err, err_size) ||
 	    !read_string("EVC_LOG_LEVEL", "info", false, level, sizeof(level), err, err_size))
 		return false;
 
 	if (!validate_company_id(cfg->company_id)) {
 		snprintf(err, err_size, "EVC_COMPANY_ID must be 1 to %d of [a-z0-9]", VALIDATE_COMPANY_MAX);
+		return false;
+	}
+	if (cfg->trip_waitlist_backoff_max_ms < cfg->trip_waitlist_retry_ms) {
+		snprintf(err, err_size, "EVC_TRIP_WAITLIST_BACKOFF_MAX_MS must be at least EVC_TRIP_WAITLIST_RETRY_MS");
 		return false;
 	}
 	if (cfg->peer_connect_timeout_ms > cfg->peer_timeout_ms) {

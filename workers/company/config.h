@@ -67,6 +67,12 @@ struct config {
 	int ocpp_offline_after_s;                  /* EVC_OCPP_OFFLINE_AFTER_S: a station's connection lost this long: its bookings are disrupted */
 	int ocpp_calls_per_second;                 /* EVC_OCPP_CALLS_PER_SECOND: CALLs a charge point may send per second, sustained */
 	int ocpp_calls_burst;                      /* EVC_OCPP_CALLS_BURST: ... and at once */
+	int trip_waitlist_retry_ms;                /* EVC_TRIP_WAITLIST_RETRY_MS: period of the trip waitlist's retry round */
+	int trip_waitlist_batch;                   /* EVC_TRIP_WAITLIST_BATCH: entries retried per round, oldest first */
+	int trip_waitlist_backoff_max_ms;          /* EVC_TRIP_WAITLIST_BACKOFF_MAX_MS: longest pause between tries of one entry */
+	int trip_waitlist_max_wait_minutes;        /* EVC_TRIP_WAITLIST_MAX_WAIT_MINUTES: longest wait of an entry */
+	int trip_waitlist_car_max;                 /* EVC_TRIP_WAITLIST_CAR_MAX: waiting entries per car */
+	int trip_waitlist_max;                     /* EVC_TRIP_WAITLIST_MAX: waiting entries in all */
 	enum log_level log_level;                  /* EVC_LOG_LEVEL */
 };
 

@@ -85,9 +85,21 @@ static void new_request_id(struct http_request *req)
 static void log_safe(const char *text, char *out, size_t size)
 {
 	size_t i = 0;
-	for (; text != NULL && *text != '\0' && i + 1 < size; text++) {
+	while (text != NULL && *text != '\0' && i + 1 < size) {
 		unsigned char c = (unsigned char)*text;
+		/* A whole UTF-8 character is kept (city names stay readable); a broken one becomes '?'. */
+		size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 1;
+		size_t k = 1;
+		while (n > 1 && k < n && ((unsigned char)text[k] & 0xc0) == 0x80)
+			k++;
+		if (n > 1 && k == n && i + n < size) {
+			memcpy(out + i, text, n);
+			i += n;
+			text += n;
+			continue;
+		}
 		out[i++] = (c < 0x20 || c > 0x7e || c == '"' || c == '\\') ? '?' : (char)c;
+		text++;
 	}
 	out[i] = '\0';
 }

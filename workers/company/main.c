@@ -21,6 +21,7 @@
 #include "ratelimit.h"
 #include "secret.h"
 #include "twopc.h"
+#include "trip_waitlist.h"
 #include "waitlist.h"
 
 #include <jansson.h>
@@ -88,6 +89,8 @@ static int serve(struct app *app)
 	/* Last: the bridge subscribes once every part of the core it calls is running. */
 	if (app->cfg.mqtt_url[0] != '\0')
 		app->mqtt = mqtt_bridge_start(app);
+	if (!trip_waitlist_start(app)) /* after the bridge: it tells cars over MQTT */
+		log_warn("event=trip_waitlist_disabled reason=no_thread");
 	if (!live_start(app)) /* the dashboard then polls */
 		log_warn("event=live_disabled");
 	log_info("event=started company=%s version=%s", app->cfg.company_id, APP_VERSION);
@@ -101,6 +104,7 @@ static int serve(struct app *app)
 	 * its telemetry buffer is stored. Then HTTP: in-flight requests finish
 	 * before mg_stop returns.
 	 */
+	trip_waitlist_stop(app); /* its round books trips and tells cars: before the bridge and the pools go */
 	mqtt_bridge_stop(app->mqtt);
 	live_stop();
 	ocpp_stop(app); /* before HTTP: its calls wait on charge points' connections */

@@ -26,6 +26,9 @@ enum policy_action {
 	POLICY_WAITLIST_JOIN,
 	POLICY_WAITLIST_READ,
 	POLICY_WAITLIST_WITHDRAW,
+	POLICY_TRIP_WAITLIST_JOIN,
+	POLICY_TRIP_WAITLIST_READ,
+	POLICY_TRIP_WAITLIST_LEAVE,
 	POLICY_CAR_DATA_READ,     /* positions and telemetry */
 	POLICY_CAR_TOKEN_MANAGE,  /* issue and revoke car tokens */
 	POLICY_STATION_MANAGE,    /* create and change this company's stations */

@@ -132,6 +132,8 @@ static bool serve_city(struct app *app, PGconn *conn, json_t *done)
 	PQclear(res);
 
 	PGresult *queue = db_exec(conn, queue_sql, 1, params);
+	if (PQresultStatus(queue) != PGRES_TUPLES_OK)
+		log_warn("event=waitlist_db_failed step=queue city=%s", city);
 	for (int i = 0; db_ok(queue, "waitlist_queue") && i < PQntuples(queue); i++) {
 		char *granted = NULL;
 		if (serve_one(conn, queue, i, &granted)) {
@@ -142,6 +144,7 @@ static bool serve_city(struct app *app, PGconn *conn, json_t *done)
 	PQclear(queue);
 
 	if (!db_command(conn, "COMMIT")) {
+		log_warn("event=waitlist_db_failed step=commit city=%s", city);
 		json_array_clear(notes);
 		goto out;
 	}
@@ -172,6 +175,8 @@ static void expire_no_shows(struct app *app, PGconn *conn)
 				"   AND lower(during) + make_interval(mins => $1::int) < now()"
 				" RETURNING id, station_id, car_id",
 				1, params);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		log_warn("event=waitlist_db_failed step=no_shows");
 	for (int i = 0; db_ok(res, "no_shows") && i < PQntuples(res); i++)
 		log_info("event=reservation_no_show reservation=%s station=%s car=%s", PQgetvalue(res, i, 0),
 			 PQgetvalue(res, i, 1), PQgetvalue(res, i, 2));
@@ -181,8 +186,10 @@ static void expire_no_shows(struct app *app, PGconn *conn)
 static void serve_round(struct app *app)
 {
 	PGconn *conn = db_acquire(app->db, APP_DB_WAIT_MS);
-	if (conn == NULL)
+	if (conn == NULL) {
+		log_warn("event=waitlist_db_failed step=connect");
 		return;
+	}
 	expire_no_shows(app, conn);
 	json_t *done = json_array();
 	for (int i = 0; i < MAX_CITIES_PER_ROUND; i++)

@@ -321,8 +321,9 @@ static void heartbeat(PGconn *conn, const struct peer *snapshot)
 			learn_urls_locked(p, json_object_get(r.body, "urls"));
 	}
 	pthread_mutex_unlock(&fed.lock);
-	if (changed)
-		log_info("event=peer_%s peer=%s", up ? "up" : "down", snapshot->id);
+	if (changed) /* a peer gone is a failure an operator must see: warn */
+		log_write(up ? LOG_LEVEL_INFO : LOG_LEVEL_WARN, "event=peer_%s peer=%s status=%ld", up ? "up" : "down",
+			  snapshot->id, r.status);
 
 	char latency[32];
 	snprintf(latency, sizeof(latency), "%.3f", r.ms);

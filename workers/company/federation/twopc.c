@@ -521,8 +521,8 @@ void twopc_prepare(struct app *app, json_t *request, const char *request_id, str
 			answer_error(out, 503, "unavailable", "the participant could not prepare");
 	}
 	if (ok) {
-		log_info("event=twopc_prepared req=%s gid=%s trip=%s op=%s legs=%zu", request_id, q.gid, q.trip_id, q.op,
-			 json_array_size(q.legs));
+		log_debug("event=twopc_prepared req=%s gid=%s trip=%s op=%s legs=%zu", request_id, q.gid, q.trip_id, q.op,
+			  json_array_size(q.legs));
 		failpoint_hit(FAILPOINT_PARTICIPANT_AFTER_PREPARE);
 		answer(out, 200, json_pack("{s:s, s:O}", "vote", "yes", "reservations", reservations));
 	} else if (out->status != 200) {
@@ -563,7 +563,9 @@ static void finish_prepared(struct app *app, const char *gid, bool commit, struc
 			char coordinator[VALIDATE_COMPANY_MAX + 1], trip[37];
 			if (!twopc_gid_parse(gid, coordinator, sizeof(coordinator), trip))
 				trip[0] = '\0';
-			log_info("event=twopc_%s gid=%s trip=%s", commit ? "committed" : "rolled_back", gid, trip);
+			/* A leg booked here is a business event; an undone attempt is not. */
+			log_write(commit ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG, "event=twopc_%s gid=%s trip=%s",
+				  commit ? "committed" : "rolled_back", gid, trip);
 			answer(out, 200, json_pack("{s:s, s:s}", "gid", gid, "state", commit ? "committed" : "aborted"));
 			continue;
 		}
@@ -911,7 +913,7 @@ static enum outcome decide(PGconn *conn, const char *gid, const char *trip_id, c
 	PQclear(res);
 	free(legs_text);
 	if (o == OUTCOME_COMMIT || o == OUTCOME_ABORT)
-		log_info("event=twopc_decided gid=%s trip=%s decision=%s wanted=%s by=%s", gid, trip_id, outcome_name(o), want,
+		log_debug("event=twopc_decided gid=%s trip=%s decision=%s wanted=%s by=%s", gid, trip_id, outcome_name(o), want,
 			 by);
 	return o;
 }
@@ -1296,7 +1298,7 @@ static bool commit_here(struct app *app, const char *trip_id, const char *gid, s
 		else if (!done && !db_command(conn, "ROLLBACK"))
 			log_warn("event=rollback_failed req=%s trip=%s", request_id, trip_id);
 		if (done) {
-			log_info("event=twopc_prepared req=%s gid=%s trip=%s op=reserve legs=%zu committed_with_decision=yes",
+			log_debug("event=twopc_prepared req=%s gid=%s trip=%s op=reserve legs=%zu committed_with_decision=yes",
 				 request_id, gid, trip_id, json_array_size(q.legs));
 			json_decref(trip->legs);
 			trip->legs = json_incref(legs);

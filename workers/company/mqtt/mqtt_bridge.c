@@ -7,6 +7,7 @@
 #include "plan.h"
 #include "reservations.h"
 #include "trips.h"
+#include "trip_waitlist.h"
 #include "waitlist.h"
 #include "telemetry.h"
 #include "timeutil.h"
@@ -315,7 +316,9 @@ static bool well_formed(const char *type, json_t *req)
 			return validate_uuid(json_string_value(json_object_get(req, "trip_id")) ?: "");
 	if (strcmp(type, "checkin") == 0)
 		return validate_uuid(json_string_value(json_object_get(req, "reservation_id")) ?: "");
-	return strcmp(type, "reserve") == 0 && json_is_array(json_object_get(req, "legs"));
+	if (strcmp(type, "trip_waitlist_leave") == 0)
+		return validate_uuid(json_string_value(json_object_get(req, "entry_id")) ?: "");
+	return (strcmp(type, "reserve") == 0 || strcmp(type, "trip_waitlist") == 0) && json_is_array(json_object_get(req, "legs"));
 }
 
 /* Runs a well-formed request through the core as the car (the broker's ACL proved the topic's car logged in). */
@@ -332,6 +335,10 @@ static void run_request(struct mqtt_bridge *b, const struct actor *car, const ch
 		trips_create(app, car, input, key, request_id, r);
 	} else if (strcmp(type, "waitlist") == 0) {
 		waitlist_join(app, car, input, request_id, r);
+	} else if (strcmp(type, "trip_waitlist") == 0) {
+		trip_waitlist_join(app, car, input, request_id, r);
+	} else if (strcmp(type, "trip_waitlist_leave") == 0) {
+		trip_waitlist_leave(app, car, json_string_value(json_object_get(input, "entry_id")), request_id, r);
 	} else if (strcmp(type, "checkin") == 0) {
 		reservations_checkin(app, car, json_string_value(json_object_get(input, "reservation_id")), request_id, r);
 	} else if (strcmp(type, "servers") == 0) {
@@ -372,7 +379,8 @@ bool mqtt_bridge_read_request(const char *payload, size_t len, struct mqtt_bridg
 		out->code = "invalid_request";
 		snprintf(out->message, sizeof(out->message), "%s",
 			 "type must be plan, reserve (with legs), cancel, finish or status (with trip_id), waitlist, "
-			 "checkin (with reservation_id), servers or stations");
+			 "checkin (with reservation_id), servers, stations, trip_waitlist (with legs) or trip_waitlist_leave "
+			 "(with entry_id)");
 		return false;
 	}
 	/* What the core reads: the request without the envelope's fields. */

@@ -37,6 +37,10 @@ int api_waitlist_create(struct http_request *req);
 int api_waitlist_list(struct http_request *req);
 int api_waitlist_get(struct http_request *req);
 int api_waitlist_delete(struct http_request *req);
+int api_trip_waitlist_create(struct http_request *req);
+int api_trip_waitlist_list(struct http_request *req);
+int api_trip_waitlist_get(struct http_request *req);
+int api_trip_waitlist_delete(struct http_request *req);
 
 int api_trips_create(struct http_request *req);
 int api_trips_list(struct http_request *req);

@@ -29,6 +29,10 @@ const struct http_route http_routes[] = {
 	{ "GET", "/waitlist", api_waitlist_list },
 	{ "GET", "/waitlist/{id}", api_waitlist_get },
 	{ "DELETE", "/waitlist/{id}", api_waitlist_delete },
+	{ "POST", "/trip-waitlist", api_trip_waitlist_create },
+	{ "GET", "/trip-waitlist", api_trip_waitlist_list },
+	{ "GET", "/trip-waitlist/{id}", api_trip_waitlist_get },
+	{ "DELETE", "/trip-waitlist/{id}", api_trip_waitlist_delete },
 
 	{ "POST", "/trips", api_trips_create },
 	{ "GET", "/trips", api_trips_list },
