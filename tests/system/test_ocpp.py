@@ -659,3 +659,25 @@ def test_a_station_flooding_calls_gets_callerrors_and_the_worker_stays_healthy(c
     assert cp.call("Heartbeat", {})["currentTime"]
     a.assert_alive()
     cp.close()
+
+
+def test_the_availability_a_planner_asks_never_counts_a_charger_out_of_service(companies):
+    """A plan proposes only what a booking can take: the availability batch (what every
+    company's planner asks) counts a Faulted charger as not there, like the booking does."""
+    b = companies["b"]
+    cp = new_charge_point(b, chargers=1)
+    start = utcnow().replace(microsecond=0) + timedelta(days=3)
+    window = {"station_id": cp.station, "start": ts(start), "end": ts(start + timedelta(hours=1))}
+
+    def free():
+        r = b.post("/availability/batch", admin=True, json={"windows": [window]})
+        assert_status(r, 200)
+        return r.json()["windows"][0]["free"]
+
+    assert free() is True
+    assert cp.status(1, "Faulted", "GroundFailure") == {}
+    assert free() is False
+    assert b.book(cp.station, start, start + timedelta(hours=1), new_car_id("ocpp")).status_code == 409
+    assert cp.status(1, "Available") == {}
+    assert free() is True
+    cp.close()

@@ -256,18 +256,19 @@ static void usage(void)
 			"               [--summary-every SECONDS] [--ocpp-keys FILE] [--no-ocpp] [--ocpp-only]\n");
 }
 
-int main(int argc, char **argv)
-{
-	static struct world world = { .speedup = 30, .broker = "tcp://127.0.0.1:1883" };
-	static struct car cars[MAX_CARS];
-	static struct station_sim stations[MAX_STATIONS];
-	char companies[160] = "a,b,c";
-	int ncars = 20, nstations = 0;
-	unsigned long long seed = 42;
-	double duration = 0, flap_per_hour = 0, fleet_every = FLEET_SUMMARY_EVERY;
-	bool with_stations = true, with_ocpp = true, ocpp_only = false;
-	json_t *ocpp_keys = NULL, *servers = NULL;
+/* What the command line asked for. */
+struct options {
+	char companies[160];
+	int ncars;
+	unsigned long long seed;
+	double duration, flap_per_hour, fleet_every;
+	bool with_stations, with_ocpp, ocpp_only;
+	json_t *ocpp_keys;
+};
 
+/* Reads the command line into o and world; -1 when the run goes on, else the exit status. */
+static int parse_options(int argc, char **argv, struct options *o, struct world *world)
+{
 	static const struct option options[] = {
 		{ "broker", required_argument, NULL, 'b' },    { "companies", required_argument, NULL, 'c' },
 		{ "cars", required_argument, NULL, 'n' },      { "seed", required_argument, NULL, 's' },
@@ -281,25 +282,25 @@ int main(int argc, char **argv)
 	int opt;
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (opt) {
-		case 'b': world.broker = optarg; break;
-		case 'c': snprintf(companies, sizeof(companies), "%s", optarg); break;
-		case 'n': ncars = atoi(optarg); break;
-		case 's': seed = strtoull(optarg, NULL, 10); break;
-		case 'x': world.speedup = atof(optarg); break;
-		case 'd': duration = atof(optarg); break;
-		case 'S': with_stations = false; break;
-		case 'f': flap_per_hour = atof(optarg); break;
-		case 'm': fleet_every = atof(optarg); break;
-		case 'O': with_ocpp = false; break;
-		case 'P': ocpp_only = true; break;
+		case 'b': world->broker = optarg; break;
+		case 'c': snprintf(o->companies, sizeof(o->companies), "%s", optarg); break;
+		case 'n': o->ncars = atoi(optarg); break;
+		case 's': o->seed = strtoull(optarg, NULL, 10); break;
+		case 'x': world->speedup = atof(optarg); break;
+		case 'd': o->duration = atof(optarg); break;
+		case 'S': o->with_stations = false; break;
+		case 'f': o->flap_per_hour = atof(optarg); break;
+		case 'm': o->fleet_every = atof(optarg); break;
+		case 'O': o->with_ocpp = false; break;
+		case 'P': o->ocpp_only = true; break;
 		case 'K':
-			if ((ocpp_keys = load_credentials(optarg)) == NULL) {
+			if ((o->ocpp_keys = load_credentials(optarg)) == NULL) {
 				fprintf(stderr, "evc-sim: cannot read OCPP keys from %s\n", optarg);
 				return 2;
 			}
 			break;
 		case 'C':
-			if ((world.credentials = load_credentials(optarg)) == NULL) {
+			if ((world->credentials = load_credentials(optarg)) == NULL) {
 				fprintf(stderr, "evc-sim: cannot read credentials from %s\n", optarg);
 				return 2;
 			}
@@ -307,20 +308,72 @@ int main(int argc, char **argv)
 		default: usage(); return opt == 'h' ? 0 : 2;
 		}
 	}
-	if (ncars < 0 || ncars > MAX_CARS || world.speedup <= 0 || world.speedup > 3600 || !(fleet_every >= 1)) {
+	if (o->ncars < 0 || o->ncars > MAX_CARS || world->speedup <= 0 || world->speedup > 3600 || !(o->fleet_every >= 1)) {
 		usage();
 		return 2;
 	}
 	char *save = NULL;
-	for (char *c = strtok_r(companies, ",", &save); c != NULL && world.company_count < 8; c = strtok_r(NULL, ",", &save))
-		snprintf(world.companies[world.company_count++], sizeof(world.companies[0]), "%s", c);
-	if (world.company_count == 0) {
+	for (char *c = strtok_r(o->companies, ",", &save); c != NULL && world->company_count < 8; c = strtok_r(NULL, ",", &save))
+		snprintf(world->companies[world->company_count++], sizeof(world->companies[0]), "%s", c);
+	if (world->company_count == 0) {
 		usage();
 		return 2;
 	}
+	return -1;
+}
+
+/* The simulation's one clock: every second, the cars, the stations and the charge points move on. */
+static void run(struct world *world, struct car *cars, int ncars, struct station_sim *stations, int nstations,
+		const struct options *o)
+{
+	uint64_t flap_rng = o->seed | 1;
+	double started = real_now(), last = started, last_summary = 0, last_fleet = started, min_driving = 100.0;
+	bool announced = false;
+	while (!stopping && (o->duration <= 0 || real_now() - started < o->duration)) {
+		usleep(1000000);
+		double now = real_now(), dt = now - last;
+		last = now;
+		for (int c = 0; c < ncars; c++) {
+			car_tick(&cars[c], world, now, dt);
+			if (cars[c].state == CAR_DRIVING && cars[c].soc < min_driving)
+				min_driving = cars[c].soc;
+		}
+		tick_stations(stations, nstations, now, dt, o->flap_per_hour, &flap_rng, announced);
+		chargepoint_set_tick(world->chargepoints, now);
+		announced = true;
+		if (now - last_fleet >= o->fleet_every) {
+			last_fleet = now;
+			fleet_summary(cars, ncars, now - started, min_driving);
+			ocpp_summary(world->chargepoints, now - started);
+		}
+		if (now - last_summary >= SUMMARY_EVERY) {
+			last_summary = now;
+			printf("--- %.0f s\n", now - started);
+			for (int c = 0; c < ncars; c++) {
+				char line[256];
+				car_describe(&cars[c], world, line, sizeof(line));
+				printf("%s\n", line);
+			}
+		}
+	}
+	fleet_summary(cars, ncars, real_now() - started, min_driving);
+	ocpp_summary(world->chargepoints, real_now() - started);
+}
+
+int main(int argc, char **argv)
+{
+	static struct world world = { .speedup = 30, .broker = "tcp://127.0.0.1:1883" };
+	static struct car cars[MAX_CARS];
+	static struct station_sim stations[MAX_STATIONS];
+	struct options o = { .companies = "a,b,c", .ncars = 20, .seed = 42, .fleet_every = FLEET_SUMMARY_EVERY,
+			     .with_stations = true, .with_ocpp = true };
+	int nstations = 0, status = parse_options(argc, argv, &o, &world);
+	json_t *servers = NULL;
+	if (status >= 0)
+		return status;
 	struct timespec boot;
 	clock_gettime(CLOCK_REALTIME, &boot);
-	snprintf(world.run_id, sizeof(world.run_id), "%08lx", (unsigned long)((uint64_t)boot.tv_nsec ^ (uint64_t)boot.tv_sec ^ seed));
+	snprintf(world.run_id, sizeof(world.run_id), "%08lx", (unsigned long)((uint64_t)boot.tv_nsec ^ (uint64_t)boot.tv_sec ^ o.seed));
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -328,10 +381,10 @@ int main(int argc, char **argv)
 	mg_init_library(0);
 
 	world.off_network = json_object();
-	struct link *ctl = open_ctl(&world, seed);
-	world.stations = fetch_items(ctl, &world, seed, "stations");
-	if (world.stations != NULL && with_stations && with_ocpp && ocpp_keys != NULL &&
-	    (servers = fetch_items(ctl, &world, seed, "servers")) == NULL)
+	struct link *ctl = open_ctl(&world, o.seed);
+	world.stations = fetch_items(ctl, &world, o.seed, "stations");
+	if (world.stations != NULL && o.with_stations && o.with_ocpp && o.ocpp_keys != NULL &&
+	    (servers = fetch_items(ctl, &world, o.seed, "servers")) == NULL)
 		printf("evc-sim: no server told the servers' URLs: stations stay on MQTT only\n");
 	link_close(ctl);
 	if (world.stations == NULL) {
@@ -339,54 +392,23 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	printf("evc-sim: %zu stations, %d cars, seed %llu, speedup x%.0f, broker %s\n", json_array_size(world.stations),
-	       ncars, seed, world.speedup, world.broker);
+	       o.ncars, o.seed, world.speedup, world.broker);
 
 	if (servers != NULL)
 		world.chargepoints = chargepoint_set_new(world.speedup);
-	if (with_stations)
-		nstations = open_stations(&world, stations, ocpp_keys, servers, ocpp_only);
+	if (o.with_stations)
+		nstations = open_stations(&world, stations, o.ocpp_keys, servers, o.ocpp_only);
 	chargepoint_set_tick(world.chargepoints, real_now()); /* chargers boot and report before the first car plans */
-	for (int c = 0; c < ncars; c++)
-		if (!car_init(&cars[c], c, seed, &world)) {
+	for (int c = 0; c < o.ncars; c++)
+		if (!car_init(&cars[c], c, o.seed, &world)) {
 			fprintf(stderr, "evc-sim: cannot create the MQTT client of car %d\n", c + 1);
 			return 1;
 		}
 
-	uint64_t flap_rng = seed | 1;
-	double started = real_now(), last = started, last_summary = 0, last_fleet = started, min_driving = 100.0;
-	bool announced = false;
-	while (!stopping && (duration <= 0 || real_now() - started < duration)) {
-		usleep(1000000);
-		double now = real_now(), dt = now - last;
-		last = now;
-		for (int c = 0; c < ncars; c++) {
-			car_tick(&cars[c], &world, now, dt);
-			if (cars[c].state == CAR_DRIVING && cars[c].soc < min_driving)
-				min_driving = cars[c].soc;
-		}
-		tick_stations(stations, nstations, now, dt, flap_per_hour, &flap_rng, announced);
-		chargepoint_set_tick(world.chargepoints, now);
-		announced = true;
-		if (now - last_fleet >= fleet_every) {
-			last_fleet = now;
-			fleet_summary(cars, ncars, now - started, min_driving);
-			ocpp_summary(world.chargepoints, now - started);
-		}
-		if (now - last_summary >= SUMMARY_EVERY) {
-			last_summary = now;
-			printf("--- %.0f s\n", now - started);
-			for (int c = 0; c < ncars; c++) {
-				char line[256];
-				car_describe(&cars[c], &world, line, sizeof(line));
-				printf("%s\n", line);
-			}
-		}
-	}
+	run(&world, cars, o.ncars, stations, nstations, &o);
 
-	fleet_summary(cars, ncars, real_now() - started, min_driving);
-	ocpp_summary(world.chargepoints, real_now() - started);
 	chargepoint_set_free(world.chargepoints); /* stops the sessions still open */
-	for (int c = 0; c < ncars; c++)
+	for (int c = 0; c < o.ncars; c++)
 		car_free(&cars[c]);
 	for (int k = 0; k < nstations; k++) {
 		if (stations[k].back_at > 0)
@@ -396,7 +418,7 @@ int main(int argc, char **argv)
 	json_decref(world.stations);
 	json_decref(world.credentials);
 	json_decref(world.off_network);
-	json_decref(ocpp_keys);
+	json_decref(o.ocpp_keys);
 	json_decref(servers);
 	mg_exit_library();
 	printf("evc-sim: stopped\n");

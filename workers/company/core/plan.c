@@ -109,16 +109,18 @@ static const struct planner_graph *graph_get(PGconn *conn)
 /* ---- availability, answered here ------------------------------------------------ */
 
 /*
- * Per window, in order: free (an active station with a charger free over the whole
- * window), why not, and the nearest free window of the same length starting no
- * earlier (from free_windows, which looks 24 h around).
+ * Per window, in order: free (an active station with a charger in service, of the
+ * window's connector, free over the whole window: what booking takes), why not,
+ * and the nearest free window of the same length starting no earlier (from
+ * free_windows, which looks 24 h around).
  */
 static const char availability_sql[] =
 	"SELECT coalesce(json_agg(json_build_object("
 	"  'station_id', w.station_id, 'start', rfc3339(w.start), 'end', rfc3339(w.stop),"
 	"  'free', coalesce(s.status = 'active' AND EXISTS ("
 	"    SELECT 1 FROM generate_series(1, s.chargers) AS g(n)"
-	"    WHERE (w.connector IS NULL OR s.connectors[g.n] = w.connector) AND NOT EXISTS ("
+	"    WHERE (w.connector IS NULL OR s.connectors[g.n] = w.connector) AND NOT ocpp_charger_out(s.id, g.n)"
+	"    AND NOT EXISTS ("
 	"      SELECT 1 FROM reservations r WHERE r.station_id = s.id AND r.charger = g.n"
 	"      AND r.status IN ('held', 'confirmed') AND r.during && tstzrange(w.start, w.stop))), false),"
 	"  'reason', CASE WHEN s.id IS NULL THEN 'unknown_station' WHEN s.status <> 'active' THEN 'station_' || s.status END,"
