@@ -117,7 +117,7 @@ system: build/asan/evc-worker
 	@mkdir -p .stack-test/logs
 	@$(TEST_STACK) $(ASAN_ENV) scripts/stack up
 	@status=0; \
-	EVC_STACK_DIR=$(CURDIR)/.stack-test $(ASAN_ENV) $(PYTHON) -m pytest -q -p no:cacheprovider tests/system || status=$$?; \
+	EVC_STACK_DIR=$(CURDIR)/.stack-test $(ASAN_ENV) $(PYTHON) -m pytest -q -p no:cacheprovider --durations=20 tests/system || status=$$?; \
 	EVC_STACK_DIR=$(CURDIR)/.stack-test $(ASAN_ENV) $(MAKE) --no-print-directory test-ui || status=$$?; \
 	EVC_STACK_DIR=$(CURDIR)/.stack-test $(ASAN_ENV) $(MAKE) --no-print-directory test-postman || status=$$?; \
 	$(TEST_STACK) scripts/stack down || status=1; \
