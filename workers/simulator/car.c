@@ -1,4 +1,5 @@
 #include "car.h"
+#include "simtime.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -48,23 +49,6 @@ static double km_between(double lat1, double lon1, double lat2, double lon2)
 	double dp = (lat2 - lat1) * M_PI / 180, dl = (lon2 - lon1) * M_PI / 180;
 	double a = sin(dp / 2) * sin(dp / 2) + cos(p1) * cos(p2) * sin(dl / 2) * sin(dl / 2);
 	return 6371.0 * 2 * atan2(sqrt(a), sqrt(1 - a));
-}
-
-static void rfc3339(double epoch, char out[32])
-{
-	time_t t = (time_t)epoch;
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static double parse_time(const char *text)
-{
-	struct tm tm;
-	memset(&tm, 0, sizeof(tm));
-	if (text == NULL || strptime(text, "%Y-%m-%dT%H:%M:%SZ", &tm) == NULL)
-		return 0;
-	return (double)timegm(&tm);
 }
 
 static void note(struct car *car, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

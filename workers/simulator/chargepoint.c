@@ -1,4 +1,5 @@
 #include "chargepoint.h"
+#include "simtime.h"
 
 #include <arpa/inet.h>
 #include <civetweb.h>
@@ -86,23 +87,6 @@ struct chargepoint_set {
 	int count;
 	double speedup; /* simulated seconds per real second: the meter samples on the simulated clock */
 };
-
-static void rfc3339(double epoch, char out[32])
-{
-	time_t t = (time_t)epoch;
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static double parse_time(const char *text)
-{
-	struct tm tm;
-	memset(&tm, 0, sizeof(tm));
-	if (text == NULL || strptime(text, "%Y-%m-%dT%H:%M:%S", &tm) == NULL)
-		return 0;
-	return (double)timegm(&tm);
-}
 
 static void base64(const char *in, char *out, size_t size)
 {

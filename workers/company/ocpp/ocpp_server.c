@@ -152,6 +152,26 @@ static int refuse(const struct mg_connection *cconn, int status, const char *cod
 	return 1;
 }
 
+/*
+ * True when the client offered ocpp1.6 in Sec-WebSocket-Protocol. Read from the
+ * header itself: civetweb's acceptedWebSocketSubprotocol is not reset when a
+ * client offers none, so it can still name an earlier upgrade's subprotocol
+ * (seen here: an upgrade without the header was let through now and then).
+ */
+static bool offers_ocpp16(const struct mg_connection *conn)
+{
+	const char *offered = mg_get_header(conn, "Sec-WebSocket-Protocol");
+	size_t want = strlen(OCPP_SUBPROTOCOL);
+	for (const char *p = offered; p != NULL && *p != '\0';) {
+		p += strspn(p, " \t,");
+		size_t n = strcspn(p, " \t,");
+		if (n == want && strncmp(p, OCPP_SUBPROTOCOL, want) == 0)
+			return true;
+		p += n;
+	}
+	return false;
+}
+
 static int on_connect(const struct mg_connection *conn, void *cbdata)
 {
 	struct app *app = cbdata;
@@ -160,7 +180,7 @@ static int on_connect(const struct mg_connection *conn, void *cbdata)
 	if (!station_of_path(conn, station, sizeof(station)))
 		return refuse(conn, 404, "not_found", "no such charge point of this company", NULL);
 	const char *proto = info->acceptedWebSocketSubprotocol;
-	if (proto == NULL || strcmp(proto, OCPP_SUBPROTOCOL) != 0)
+	if (proto == NULL || strcmp(proto, OCPP_SUBPROTOCOL) != 0 || !offers_ocpp16(conn))
 		return refuse(conn, 400, "bad_request", "the WebSocket subprotocol must be ocpp1.6", station);
 	if (!basic_credentials(mg_get_header(conn, "Authorization"), user, sizeof(user), key, sizeof(key)) ||
 	    strcmp(user, station) != 0)
